@@ -1,0 +1,136 @@
+"""The ``tamperscope`` command: a thin shell over the Python API.
+
+Exit codes: 0 analysed (whatever the verdict); 1 internal error (a bug: please
+report it); 2 bad input (unreadable, unsupported, truncated, too large) or bad
+usage. Errors are one line on stderr, never a traceback (set
+``TAMPERSCOPE_DEBUG=1`` to see one).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+EXIT_OK, EXIT_INTERNAL, EXIT_BAD_INPUT = 0, 1, 2
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    help="Image forensics: was this image changed, where, and why.",
+)
+
+
+def _fail(message: str, code: int) -> None:
+    typer.echo(f"tamperscope: error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def _guarded(action):
+    """Run ``action`` mapping errors to one stderr line and the documented exit code."""
+    from .errors import InputError
+
+    try:
+        return action()
+    except InputError as exc:
+        _fail(str(exc), EXIT_BAD_INPUT)
+    except KeyboardInterrupt:
+        _fail("interrupted", 130)
+    except Exception as exc:  # the shell's last line of defence: no traceback for users
+        if os.environ.get("TAMPERSCOPE_DEBUG"):
+            raise
+        _fail(f"internal error ({type(exc).__name__}: {exc}); rerun with TAMPERSCOPE_DEBUG=1 and report it", 1)
+
+
+@app.command()
+def analyze(
+    image: Path = typer.Argument(..., help="Image file (JPEG, PNG, TIFF, WebP, BMP; HEIC/AVIF with pillow-heif)."),
+    out: Optional[Path] = typer.Option(
+        None, "-o", "--out", help="Folder for report.json, heatmap.png, overlay.png, mask.png."
+    ),
+    detectors: Optional[str] = typer.Option(None, "--detectors", help="Comma-separated detector names."),
+    profile: str = typer.Option("default", "--profile", help="Detector set: fast, default or thorough."),
+    as_json: bool = typer.Option(False, "--json", help="Print the JSON report instead of the summary."),
+    max_pixels: Optional[int] = typer.Option(None, "--max-pixels", help="Largest accepted canvas (default 120 MP)."),
+    max_file_mb: Optional[float] = typer.Option(None, "--max-file-mb", help="Largest accepted file (default 256)."),
+) -> None:
+    """Analyse one image: verdict, regions and evidence; with -o, write the report files."""
+    from dataclasses import replace
+
+    from .api import analyze as run_analysis
+    from .image import DEFAULT_LIMITS
+    from .render import write_report
+
+    limits = DEFAULT_LIMITS
+    if max_pixels is not None:
+        limits = replace(limits, max_pixels=max_pixels)
+    if max_file_mb is not None:
+        limits = replace(limits, max_file_bytes=int(max_file_mb * 1024 * 1024))
+
+    def action():
+        report = run_analysis(image, detectors, profile=profile, limits=limits)
+        if out is not None:
+            write_report(report, out)
+        return report
+
+    report = _guarded(action)
+    typer.echo(report.to_json() if as_json else report.summary_text())
+
+
+@app.command("detectors")
+def list_detectors(as_json: bool = typer.Option(False, "--json", help="Print as JSON.")) -> None:
+    """List the detectors, what they need, and the paper each implements."""
+    import json
+
+    from .detectors import PROFILES, available
+
+    rows = [
+        {
+            "name": cls.name,
+            "version": cls.version,
+            "requires": sorted(cls.requires),
+            "profiles": [p for p, names in PROFILES.items() if cls.name in names],
+            "summary": cls.summary,
+            "citation": cls.citation,
+        }
+        for cls in available().values()
+    ]
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="tamperscope detectors", show_lines=True)
+    for column in ("name", "version", "needs", "profiles", "what it looks at", "paper"):
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        table.add_row(
+            row["name"], row["version"], ", ".join(row["requires"]) or "pixels", ", ".join(row["profiles"]),
+            row["summary"], row["citation"],
+        )
+    Console().print(table)
+
+
+@app.command()
+def version() -> None:
+    """Print the version."""
+    from . import __version__
+
+    typer.echo(__version__)
+
+
+def main() -> None:
+    try:
+        app()
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else EXIT_INTERNAL)
+        sys.exit(code)
+
+
+if __name__ == "__main__":
+    main()

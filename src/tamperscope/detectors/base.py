@@ -1,0 +1,95 @@
+"""The detector protocol: what every detector declares and how it is run."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from typing import Any, ClassVar
+
+import numpy as np
+
+from ..evidence import Evidence
+from ..image import Image
+
+
+class NotApplicable(Exception):
+    """Raised inside :meth:`Detector.analyze` when the method does not apply.
+
+    Not an error: a JPEG-only method on a PNG answers "not applicable" with the
+    reason, and fusion ignores it.
+    """
+
+
+@dataclasses.dataclass
+class Finding:
+    """What :meth:`Detector.analyze` returns; :meth:`Detector.run` wraps it."""
+
+    score: float | None
+    heatmap: np.ndarray | None = None
+    stride: int = 1
+    confidence: np.ndarray | None = None
+    notes: list[str] = dataclasses.field(default_factory=list)
+    facts: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+
+class Detector:
+    """Base class of detectors.
+
+    A subclass is a dataclass whose fields are the method's parameters, sets
+    the class attributes below, and implements :meth:`analyze`. It receives the
+    decoded :class:`~tamperscope.image.Image` and never reopens the file.
+    """
+
+    #: Registry name, lowercase, stable.
+    name: ClassVar[str]
+    #: Algorithm version: bump when outputs change for the same input.
+    version: ClassVar[str]
+    #: The paper the method implements.
+    citation: ClassVar[str]
+    #: One line: what trace the method looks at.
+    summary: ClassVar[str]
+    #: What the method needs from the image: "jpeg" (DCT coefficients), "color".
+    requires: ClassVar[frozenset[str]] = frozenset()
+
+    def analyze(self, image: Image) -> Finding:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def params(self) -> dict[str, Any]:
+        return dataclasses.asdict(self) if dataclasses.is_dataclass(self) else {}
+
+    def run(self, image: Image) -> Evidence:
+        """Run on ``image`` and return :class:`Evidence`, never raising for bad luck.
+
+        A method that does not apply returns status "not-applicable"; a method
+        that raises returns status "failed" with the error, so one broken
+        detector cannot take the others' evidence down with it.
+        """
+        start = time.perf_counter()
+        evidence = Evidence(detector=self.name, version=self.version)
+        try:
+            if "jpeg" in self.requires and image.jpeg is None:
+                if image.format == "JPEG":
+                    raise NotApplicable(image.jpeg_error or "the JPEG internals could not be read")
+                raise NotApplicable(f"not a JPEG file ({image.format}), so there are no DCT coefficients to read")
+            finding = self.analyze(image)
+        except NotApplicable as exc:
+            evidence.status, evidence.reason = "not-applicable", str(exc)
+        except MemoryError:
+            evidence.status, evidence.reason = "failed", "ran out of memory"
+        except Exception as exc:  # a detector bug must not hide the other detectors' evidence
+            evidence.status, evidence.reason = "failed", f"{type(exc).__name__}: {exc}"
+        else:
+            evidence.score = None if finding.score is None else float(np.clip(finding.score, 0.0, 1.0))
+            evidence.heatmap = _as_map(finding.heatmap)
+            evidence.confidence = _as_map(finding.confidence)
+            evidence.stride = int(finding.stride)
+            evidence.notes = list(finding.notes)
+            evidence.facts = dict(finding.facts)
+        evidence.runtime_s = time.perf_counter() - start
+        return evidence
+
+
+def _as_map(array: np.ndarray | None) -> np.ndarray | None:
+    if array is None:
+        return None
+    return np.clip(np.nan_to_num(np.asarray(array, dtype=np.float32), nan=0.0), 0.0, 1.0)

@@ -1,0 +1,96 @@
+"""The one type every detector returns."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+
+Status = Literal["ok", "not-applicable", "failed"]
+
+
+@dataclass
+class Evidence:
+    """What one detector found in one image.
+
+    Attributes
+    ----------
+    detector, version : str
+        Which detector, at which algorithm version, produced this.
+    status : {"ok", "not-applicable", "failed"}
+        "not-applicable" is an answer, not an error (a JPEG check on a PNG);
+        "failed" means the detector raised and ``reason`` holds the error.
+    reason : str or None
+        Why the detector is not applicable or failed.
+    score : float or None
+        Image-level strength of the evidence of manipulation in [0, 1], as
+        defined in the detector's docstring. None for methods that give a map
+        to read but no decision statistic (ELA).
+    heatmap : ndarray or None
+        float32 in [0, 1], higher = more likely manipulated, one value per
+        ``stride x stride`` cell of the stored image (stride 1 = pixels).
+    stride : int
+        Cell size of ``heatmap`` and ``confidence`` in pixels.
+    confidence : ndarray or None
+        float32 in [0, 1], how far the heatmap can be trusted per cell.
+    notes : list of str
+        Short factual sentences (what was measured), never a verdict.
+    facts : dict
+        Small JSON-serialisable measurements (estimated quality, periods...).
+    runtime_s : float
+        Wall time of the detector on this image.
+    """
+
+    detector: str
+    version: str
+    status: Status = "ok"
+    reason: str | None = None
+    score: float | None = None
+    heatmap: np.ndarray | None = None
+    stride: int = 1
+    confidence: np.ndarray | None = None
+    notes: list[str] = field(default_factory=list)
+    facts: dict[str, Any] = field(default_factory=dict)
+    runtime_s: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+    def full_resolution(self, array: np.ndarray | None, shape: tuple[int, int]) -> np.ndarray | None:
+        """Expand a map given per ``stride`` cell to ``shape`` pixels (nearest)."""
+        if array is None:
+            return None
+        if self.stride > 1:
+            array = np.repeat(np.repeat(array, self.stride, axis=0), self.stride, axis=1)
+        out = np.zeros(shape, dtype=np.float32)
+        h, w = min(shape[0], array.shape[0]), min(shape[1], array.shape[1])
+        out[:h, :w] = array[:h, :w]
+        if h < shape[0]:
+            out[h:, :w] = out[h - 1 : h, :w]
+        if w < shape[1]:
+            out[:, w:] = out[:, w - 1 : w]
+        return out
+
+    def heatmap_full(self, shape: tuple[int, int]) -> np.ndarray | None:
+        return self.full_resolution(self.heatmap, shape)
+
+    def confidence_full(self, shape: tuple[int, int]) -> np.ndarray | None:
+        return self.full_resolution(self.confidence, shape)
+
+    def summary(self) -> dict[str, Any]:
+        """JSON-ready view (maps are written as files, not inlined)."""
+        return {
+            "detector": self.detector,
+            "version": self.version,
+            "status": self.status,
+            "reason": self.reason,
+            "score": None if self.score is None else round(float(self.score), 4),
+            "has_heatmap": self.heatmap is not None,
+            "stride": self.stride,
+            "has_confidence": self.confidence is not None,
+            "notes": list(self.notes),
+            "facts": self.facts,
+            "runtime_s": round(float(self.runtime_s), 4),
+        }

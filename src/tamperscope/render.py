@@ -1,0 +1,96 @@
+"""Writing a report to disk: report.json and the PNG maps, all or nothing.
+
+Maps are written upright (EXIF orientation applied) so that they line up with
+the photo as people see it; the JSON keeps stored-pixel coordinates and the
+orientation, so both views can be reconciled.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import cv2
+import numpy as np
+from PIL import Image as PILImage
+
+from .report import Report
+
+#: Files ``write_report`` creates, by artifact key.
+ARTIFACTS = {
+    "report": "report.json",
+    "heatmap": "heatmap.png",
+    "overlay": "overlay.png",
+    "mask": "mask.png",
+}
+
+
+def colorize(heat: np.ndarray) -> np.ndarray:
+    """float [0, 1] map -> uint8 RGB with the perceptually uniform inferno colormap."""
+    grey = np.clip(heat * 255.0 + 0.5, 0, 255).astype(np.uint8)
+    return cv2.cvtColor(cv2.applyColorMap(grey, cv2.COLORMAP_INFERNO), cv2.COLOR_BGR2RGB)
+
+
+def overlay(pixels: np.ndarray, heat: np.ndarray, mask: np.ndarray | None = None, opacity: float = 0.6) -> np.ndarray:
+    """Heat blended over the photo, stronger where the heat is higher; mask outlined."""
+    alpha = (np.clip(heat, 0.0, 1.0) * opacity)[..., None]
+    blended = pixels.astype(np.float32) * (1.0 - alpha) + colorize(heat).astype(np.float32) * alpha
+    out = np.clip(blended + 0.5, 0, 255).astype(np.uint8)
+    if mask is not None and mask.any():
+        contours, _ = cv2.findContours(mask.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+        thickness = max(1, round(max(mask.shape) / 400))
+        cv2.drawContours(out, contours, -1, (0, 255, 255), thickness)
+    return out
+
+
+def write_report(report: Report, out_dir: str | os.PathLike, layers: bool = True) -> dict[str, str]:
+    """Write report.json, heatmap.png, overlay.png, mask.png (and per-detector layers).
+
+    Files are first written to a temporary folder beside ``out_dir`` and moved
+    in only when all succeeded, so a failure never leaves a partial report.
+    Returns the artifact map also stored in ``report.artifacts``.
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".tamperscope-", dir=out))
+    try:
+        image, fusion = report.image, report.fusion
+        upright = image.upright
+        heat = upright(fusion.heatmap)
+        mask = upright(fusion.mask)
+        _save_png(staging / ARTIFACTS["heatmap"], colorize(heat))
+        _save_png(staging / ARTIFACTS["overlay"], overlay(upright(image.pixels), heat, mask))
+        _save_png(staging / ARTIFACTS["mask"], mask.astype(np.uint8) * 255)
+        artifacts = {key: name for key, name in ARTIFACTS.items()}
+        if fusion.confidence is not None:
+            _save_png(staging / "confidence.png", _grey(upright(fusion.confidence)))
+            artifacts["confidence"] = "confidence.png"
+        if layers:
+            (staging / "layers").mkdir()
+            for item in report.evidence:
+                full = item.heatmap_full(image.shape)
+                if full is not None:
+                    name = f"layers/{item.detector}.png"
+                    _save_png(staging / name, colorize(upright(full)))
+                    artifacts[f"layer:{item.detector}"] = name
+        report.artifacts = {**artifacts, "directory": str(out)}
+        (staging / ARTIFACTS["report"]).write_text(report.to_json() + "\n", encoding="utf-8")
+        for entry in staging.iterdir():
+            target = out / entry.name
+            if target.is_dir() and not target.is_symlink():
+                shutil.rmtree(target)
+            os.replace(entry, target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return report.artifacts
+
+
+def _grey(values: np.ndarray) -> np.ndarray:
+    return np.clip(values * 255.0 + 0.5, 0, 255).astype(np.uint8)
+
+
+def _save_png(path: Path, array: np.ndarray) -> None:
+    # Level 1: these are large, short-lived maps; speed matters more than bytes.
+    PILImage.fromarray(array).save(path, format="PNG", compress_level=1)

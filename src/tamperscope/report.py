@@ -1,0 +1,162 @@
+"""The report: one schema for the CLI, the API and every later shell.
+
+The JSON layout is documented in docs/report-schema.md. ``SCHEMA_VERSION``
+follows semantic versioning: fields are only ever added within a major
+version, so readers of 1.x keep working.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from . import __version__
+from .evidence import Evidence
+from .fusion import FUSION_RULE, Fusion
+from .image import Image, Limits
+
+SCHEMA_VERSION = "1.0"
+SCHEMA_ID = f"tamperscope.report/{SCHEMA_VERSION}"
+
+_LABEL_WORDS = {
+    "edited": "EDITED: evidence of manipulation found",
+    "authentic": "NO EVIDENCE OF MANIPULATION found by the detectors that ran",
+    "inconclusive": "INCONCLUSIVE: no detector could decide on this image",
+}
+
+
+@dataclass
+class Report:
+    """Everything one analysis found; ``to_dict`` is the JSON report."""
+
+    image: Image
+    evidence: list[Evidence]
+    fusion: Fusion
+    detectors: list[dict[str, Any]]
+    limits: Limits
+    timings: dict[str, float]
+    artifacts: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def label(self) -> str:
+        return self.fusion.label
+
+    @property
+    def score(self) -> float | None:
+        return self.fusion.score
+
+    @property
+    def regions(self):
+        return self.fusion.regions
+
+    def evidence_for(self, name: str) -> Evidence:
+        for item in self.evidence:
+            if item.detector == name:
+                return item
+        raise KeyError(name)
+
+    def to_dict(self) -> dict[str, Any]:
+        image, fusion = self.image, self.fusion
+        jpeg = image.jpeg
+        return {
+            "schema": SCHEMA_ID,
+            "tamperscope_version": __version__,
+            "image": {
+                "source": image.source,
+                "sha256": image.sha256,
+                "format": image.format,
+                "mode": image.mode,
+                "width": image.width,
+                "height": image.height,
+                "orientation": image.orientation,
+                "file_size": image.file_size,
+                "frames": image.frames,
+                "jpeg": None
+                if jpeg is None
+                else {
+                    "quality": jpeg.quality,
+                    "quality_exact": jpeg.quality_exact,
+                    "subsampling": jpeg.subsampling,
+                    "progressive": jpeg.progressive,
+                    "quant_tables": {k: np.asarray(v).tolist() for k, v in jpeg.quant_tables.items()},
+                },
+                "jpeg_error": image.jpeg_error,
+                "metadata": {
+                    "exif_bytes": len(image.metadata.exif or b""),
+                    "xmp_bytes": len(image.metadata.xmp or b""),
+                    "icc_profile_bytes": len(image.metadata.icc_profile or b""),
+                    "text_keys": sorted(image.metadata.text),
+                    "c2pa_present": image.metadata.c2pa_present,
+                },
+            },
+            "verdict": {
+                "label": fusion.label,
+                "manipulation_score": None if fusion.score is None else round(fusion.score, 4),
+                "calibrated": False,
+                "deciding_detectors": fusion.deciding,
+            },
+            "regions": [
+                {
+                    "id": r.id,
+                    "bbox": list(r.bbox),
+                    "share": round(r.share, 5),
+                    "mean_score": round(r.mean_score, 4),
+                    "detectors": r.detectors,
+                    "evidence_ids": [f"ev:{name}" for name in r.detectors],
+                }
+                for r in fusion.regions
+            ],
+            "evidence": [{"id": f"ev:{e.detector}", **e.summary()} for e in self.evidence],
+            "fusion": {
+                "rule": FUSION_RULE,
+                "threshold": fusion.params.threshold,
+                "min_region_share": fusion.params.min_region_share,
+                "support_share": fusion.params.support_share,
+                "mask_share": round(float(fusion.mask.mean()), 5),
+            },
+            "artifacts": dict(self.artifacts),
+            "reproducibility": {
+                "tamperscope_version": __version__,
+                "file_sha256": image.sha256,
+                "detectors": self.detectors,
+                "limits": {
+                    "max_pixels": self.limits.max_pixels,
+                    "max_file_bytes": self.limits.max_file_bytes,
+                    "max_pixels_per_byte": self.limits.max_pixels_per_byte,
+                },
+                "python": platform.python_version(),
+                "numpy": np.__version__,
+            },
+            "timings_s": {k: round(v, 4) for k, v in self.timings.items()},
+        }
+
+    def to_json(self, indent: int | None = 2) -> str:
+        return json.dumps(self.to_dict(), indent=indent, allow_nan=False)
+
+    def summary_text(self) -> str:
+        """The short human summary the CLI prints."""
+        image, fusion = self.image, self.fusion
+        lines = [f"{image.source}  ({image.format}, {image.width}x{image.height})"]
+        score = "n/a" if fusion.score is None else f"{fusion.score:.2f}"
+        lines.append(f"Verdict: {_LABEL_WORDS[fusion.label]} (manipulation score {score}, uncalibrated)")
+        for region in fusion.regions:
+            x, y, w, h = region.bbox
+            by = ", ".join(region.detectors) or "fused map"
+            lines.append(
+                f"  Region {region.id}: {w}x{h} at ({x}, {y}), {region.share:.1%} of the image; supported by {by}"
+            )
+        lines.append("Evidence:")
+        for item in self.evidence:
+            if item.status == "ok":
+                head = "map only" if item.score is None else f"score {item.score:.2f}"
+                detail = item.notes[0] if item.notes else ""
+            else:
+                head, detail = item.status, item.reason or ""
+            lines.append(f"  {item.detector:<8} {head:<15} {detail}")
+        if self.artifacts:
+            lines.append(f"Report written to {self.artifacts.get('directory', '')}")
+        return "\n".join(lines)
