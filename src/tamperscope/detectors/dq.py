@@ -22,8 +22,10 @@ that was not quantized by q1 lacks the comb. For each of the first
    P(v | not DQ) = c(v) / sum_W c, where e = max(h - c, floor) is the comb
    component of the histogram.
 
-The per-frequency likelihoods are multiplied (naive Bayes, as Lin et al.) into
-the posterior that a block is *not* doubly quantized, median filtered 3x3.
+The per-frequency likelihoods are multiplied (naive Bayes, as Lin et al.), and
+pooled over a ``pool`` x ``pool`` neighbourhood of blocks (neighbours share a
+history; a single block's few coefficients land on a comb by chance too often)
+into the posterior that a block is *not* doubly quantized, median filtered 3x3.
 
 Departures from the paper, each for a stated reason:
 
@@ -40,10 +42,14 @@ Departures from the paper, each for a stated reason:
   into an image then saved at the host quality), the DQ-consistent minority
   is the region with the foreign history, so the map is inverted. Either way
   the heatmap marks the minority history; ``facts`` say which way it was read.
-* The paper's image-level SVM is replaced by a training-free score: the mean
-  heat of the largest 8-connected region of cells above 0.5 (at least
-  ``min_region_blocks`` blocks and 0.1% of the blocks), 0 when no region
-  qualifies or no frequency is doubly quantized.
+* The paper's image-level SVM is replaced by a training-free score: over the
+  8-connected regions of cells above 0.5 (at least ``min_region_blocks``
+  blocks and 0.1% of the blocks), the best mean heat times mean confidence,
+  where a block's confidence is the share of the used frequencies in which
+  its coefficient is not zero times the share of its pixels not clipped at 0
+  or 255 (flat areas say little, and clipping breaks the comb), 3x3 averaged;
+  blocks below ``min_confidence`` are left out of the map; 0 when
+  no region qualifies or no frequency is doubly quantized.
 """
 
 from __future__ import annotations
@@ -74,11 +80,17 @@ class DQ(Detector):
         Significance a frequency's comb must reach to count as doubly quantized.
     min_region_blocks : int
         Smallest region, in 8x8 blocks, that can carry the image-level score.
+    pool : int
+        Side, in blocks, of the neighbourhood whose log-likelihoods are summed.
+    min_confidence : float
+        Blocks less reliable than this (see the score rule) are left out of the map.
     """
 
     frequencies: int = 10
     min_comb_z: float = 8.0
     min_region_blocks: int = 16
+    pool: int = 3
+    min_confidence: float = 0.25
 
     name: ClassVar[str] = "dq"
     version: ClassVar[str] = "1.0"
@@ -99,6 +111,7 @@ class DQ(Detector):
 
         log_ratio = np.zeros((rows, cols))  # log P(not DQ) - log P(DQ), summed over frequencies
         primary: dict[str, int] = {}
+        dq_shares: list[float] = []
         for u, v in ZIGZAG[1 : 1 + self.frequencies]:
             q2 = int(table[u, v])
             values = coefficients[:, :, u, v].astype(np.int64)
@@ -107,6 +120,7 @@ class DQ(Detector):
             if fit is not None and fit.z >= self.min_comb_z:
                 primary[f"{u},{v}"] = fit.q1
                 log_ratio += fit.block_log_ratio(values)
+                dq_shares.append(fit.comb_share)
 
         facts: dict = {"primary_steps": primary, "double_quantized_frequencies": len(primary)}
         if not primary:
@@ -116,15 +130,26 @@ class DQ(Detector):
             ]
             return Finding(score=0.0, heatmap=np.zeros((rows, cols), np.float32), stride=8, notes=notes, facts=facts)
 
-        not_dq = 1.0 / (1.0 + np.exp(-np.clip(log_ratio, -50, 50)))
+        # Neighbouring blocks share their history: pool their evidence before deciding.
+        pooled = ndimage.uniform_filter(log_ratio, size=self.pool, mode="nearest") * self.pool**2
+        # Prior odds from the share of the histograms the combs explain (the mixture weight).
+        share = float(np.clip(np.mean(dq_shares), 0.01, 0.99))
+        pooled += np.log((1.0 - share) / share)
+        not_dq = 1.0 / (1.0 + np.exp(-np.clip(pooled, -50, 50)))
         not_dq = ndimage.median_filter(not_dq, size=3, mode="nearest")
-        # Blocks whose coefficients are zero in every used frequency (flat areas) carry no evidence.
+        # Flat blocks (zero in every used frequency) carry no evidence, and clipped pixels
+        # (0 or 255 in a channel) break the quantization model itself.
         used = [tuple(int(i) for i in key.split(",")) for key in primary]
         informative = np.mean([coefficients[:, :, u, v] != 0 for u, v in used], axis=0)
-        confidence = ndimage.uniform_filter(informative, size=3, mode="nearest")
-        inverted = float((not_dq[confidence > 0] > 0.5).mean()) > 0.5
-        heatmap = np.where(confidence > 0, 1.0 - not_dq if inverted else not_dq, 0.0)
-        score, share = _region_score(heatmap, max(self.min_region_blocks, int(0.001 * rows * cols)))
+        clipped = ((image.pixels == 0) | (image.pixels == 255)).any(axis=2)
+        clipped_share = clipped[: rows * 8, : cols * 8].reshape(rows, 8, cols, 8).mean(axis=(1, 3))
+        confidence = ndimage.uniform_filter(informative * (1.0 - clipped_share), size=3, mode="nearest")
+        reliable = confidence >= self.min_confidence
+        if not reliable.any():
+            raise NotApplicable("no block has enough non-zero, unclipped coefficients to judge")
+        inverted = float((not_dq[reliable] > 0.5).mean()) > 0.5
+        heatmap = np.where(reliable, 1.0 - not_dq if inverted else not_dq, 0.0)
+        score, share = _region_score(heatmap, confidence, max(self.min_region_blocks, int(0.001 * rows * cols)))
 
         facts.update({"inverted": inverted, "region_share": round(share, 4)})
         listed = ", ".join(f"({k}): {q}" for k, q in list(primary.items())[:5])
@@ -137,7 +162,7 @@ class DQ(Detector):
         else:
             notes.append("Most blocks are doubly quantized; blocks that lack the comb are mapped as the anomaly.")
         if score > 0:
-            notes.append(f"The largest region with the other compression history covers {share:.1%} of the image.")
+            notes.append(f"The strongest region with the other compression history covers {share:.1%} of the image.")
         return Finding(score=score, heatmap=heatmap, stride=8, confidence=confidence, notes=notes, facts=facts)
 
 
@@ -158,6 +183,13 @@ class PrimaryFit:
     limit: int
     histogram: np.ndarray
     reference: np.ndarray
+
+    @property
+    def comb_share(self) -> float:
+        """Share of the blocks the comb accounts for: twice the excess (the comb empties its gaps)."""
+        mask = comb(self.q1, self.q2, self.limit)
+        excess = np.maximum(self.histogram[mask] - self.reference[mask], 0.0).sum()
+        return float(min(1.0, 2.0 * excess / max(self.histogram.sum(), 1.0)))
 
     def block_log_ratio(self, values: np.ndarray) -> np.ndarray:
         """log P(v | not DQ) - log P(v | DQ) for each block's value."""
@@ -208,13 +240,16 @@ def fit_primary_step(values: np.ndarray, reference: np.ndarray, q2: int) -> Prim
     return best
 
 
-def _region_score(heatmap: np.ndarray, min_blocks: int) -> tuple[float, float]:
+def _region_score(heatmap: np.ndarray, confidence: np.ndarray, min_blocks: int) -> tuple[float, float]:
+    """Best (mean heat x mean confidence) over connected regions of heat >= 0.5, and its share."""
     labels, count = ndimage.label(heatmap >= 0.5, structure=np.ones((3, 3)))
     if count == 0:
         return 0.0, 0.0
-    sizes = np.bincount(labels.ravel())[1:]
-    best = int(np.argmax(sizes)) + 1
-    if sizes[best - 1] < min_blocks:
+    index = np.arange(1, count + 1)
+    sizes = ndimage.sum_labels(np.ones_like(heatmap), labels, index)
+    strength = ndimage.mean(heatmap, labels, index) * ndimage.mean(confidence, labels, index)
+    strength = np.where(sizes >= min_blocks, strength, 0.0)
+    best = int(np.argmax(strength))
+    if strength[best] <= 0:
         return 0.0, 0.0
-    inside = labels == best
-    return float(heatmap[inside].mean()), float(inside.mean())
+    return float(strength[best]), float(sizes[best] / heatmap.size)
