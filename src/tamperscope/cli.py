@@ -2,7 +2,7 @@
 
 Exit codes: 0 analysed (whatever the verdict); 1 internal error (a bug: please
 report it); 2 bad input (unreadable, unsupported, truncated, too large) or bad
-usage. Errors are one line on stderr, never a traceback (set
+usage (unknown detector, an output folder that cannot be written). Errors are one line on stderr, never a traceback (set
 ``TAMPERSCOPE_DEBUG=1`` to see one).
 """
 

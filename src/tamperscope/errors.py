@@ -57,3 +57,9 @@ class UnknownDetector(InputError):
     """A detector name that the registry does not know."""
 
     kind = "unknown-detector"
+
+
+class OutputError(InputError):
+    """The report cannot be written where the user asked (bad usage, exit 2)."""
+
+    kind = "unwritable-output"

@@ -16,6 +16,7 @@ import cv2
 import numpy as np
 from PIL import Image as PILImage
 
+from .errors import OutputError
 from .report import Report
 
 #: Files ``write_report`` creates, by artifact key.
@@ -53,8 +54,11 @@ def write_report(report: Report, out_dir: str | os.PathLike, layers: bool = True
     Returns the artifact map also stored in ``report.artifacts``.
     """
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".tamperscope-", dir=out))
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=".tamperscope-", dir=out))
+    except OSError as exc:
+        raise OutputError(f"cannot write the report to {out}: {exc.strerror or exc}") from None
     try:
         image, fusion = report.image, report.fusion
         upright = image.upright
@@ -82,6 +86,8 @@ def write_report(report: Report, out_dir: str | os.PathLike, layers: bool = True
             if target.is_dir() and not target.is_symlink():
                 shutil.rmtree(target)
             os.replace(entry, target)
+    except OSError as exc:
+        raise OutputError(f"cannot write the report to {out}: {exc.strerror or exc}") from None
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return report.artifacts
