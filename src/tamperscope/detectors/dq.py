@@ -48,8 +48,9 @@ Departures from the paper, each for a stated reason:
   where a block's confidence is the share of the used frequencies in which
   its coefficient is not zero times the share of its pixels not clipped at 0
   or 255 (flat areas say little, and clipping breaks the comb), 3x3 averaged;
-  blocks below ``min_confidence`` are left out of the map; 0 when
-  no region qualifies or no frequency is doubly quantized.
+  blocks below ``min_confidence`` are left out of the map, and so are regions
+  smaller than the minimum (too small to judge); 0 when no region qualifies
+  or no frequency is doubly quantized.
 """
 
 from __future__ import annotations
@@ -149,7 +150,9 @@ class DQ(Detector):
             raise NotApplicable("no block has enough non-zero, unclipped coefficients to judge")
         inverted = float((not_dq[reliable] > 0.5).mean()) > 0.5
         heatmap = np.where(reliable, 1.0 - not_dq if inverted else not_dq, 0.0)
-        score, share = _region_score(heatmap, confidence, max(self.min_region_blocks, int(0.001 * rows * cols)))
+        min_blocks = max(self.min_region_blocks, int(0.001 * rows * cols))
+        heatmap = _drop_small_regions(heatmap, min_blocks)
+        score, share = _region_score(heatmap, confidence, min_blocks)
 
         facts.update({"inverted": inverted, "region_share": round(share, 4)})
         listed = ", ".join(f"({k}): {q}" for k, q in list(primary.items())[:5])
@@ -238,6 +241,17 @@ def fit_primary_step(values: np.ndarray, reference: np.ndarray, q2: int) -> Prim
         if best is None or z > best.z:
             best = PrimaryFit(q1, q2, z, limit, histogram, expected)
     return best
+
+
+def _drop_small_regions(heatmap: np.ndarray, min_blocks: int) -> np.ndarray:
+    """Zero the connected regions of heat >= 0.5 smaller than ``min_blocks``: too small to judge."""
+    labels, count = ndimage.label(heatmap >= 0.5, structure=np.ones((3, 3)))
+    if count == 0:
+        return heatmap
+    sizes = np.bincount(labels.ravel())
+    small = sizes < min_blocks
+    small[0] = False
+    return np.where(small[labels], 0.0, heatmap)
 
 
 def _region_score(heatmap: np.ndarray, confidence: np.ndarray, min_blocks: int) -> tuple[float, float]:
