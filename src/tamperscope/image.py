@@ -176,6 +176,7 @@ class Image:
     file_size: int
     frames: int
     source: str
+    _luminance: np.ndarray | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def height(self) -> int:
@@ -194,9 +195,18 @@ class Image:
         return apply_orientation(array, self.orientation)
 
     def luminance(self) -> np.ndarray:
-        """Luma Y of ITU-R BT.601 (as JPEG uses), float64 in [0, 255]."""
-        rgb = self.pixels.astype(np.float64)
-        return 0.299 * rgb[..., 0] + 0.587 * rgb[..., 1] + 0.114 * rgb[..., 2]
+        """Luma Y of ITU-R BT.601 (as JPEG uses), float32 in [0, 255], read-only.
+
+        Computed once and shared by every detector; copy it before changing it.
+        """
+        if self._luminance is None:
+            import cv2
+
+            weights = np.array([[0.299, 0.587, 0.114]], dtype=np.float32)
+            luma = cv2.transform(self.pixels.astype(np.float32), weights)
+            luma.flags.writeable = False
+            self._luminance = luma
+        return self._luminance
 
 
 def apply_orientation(array: np.ndarray, orientation: int) -> np.ndarray:
