@@ -63,7 +63,8 @@ class ELA(Detector):
     def analyze(self, image: Image) -> Finding:
         use_file_tables = self.quality is None and image.jpeg is not None
         resaved = recompress(image.pixels, self.quality or 90, image.jpeg if use_file_tables else None)
-        error = np.abs(image.pixels.astype(np.int16) - resaved.astype(np.int16)).mean(axis=2).astype(np.float32)
+        difference = cv2.absdiff(image.pixels, resaved).astype(np.float32)
+        error = cv2.transform(difference, np.full((1, 3), 1.0 / 3.0, dtype=np.float32))  # channel mean
         smoothed = cv2.blur(error, (8, 8), borderType=cv2.BORDER_REFLECT)
         heatmap = np.clip(smoothed * (self.gain / 255.0), 0.0, 1.0)
 
