@@ -463,9 +463,19 @@ def _metadata(pil: PILImage.Image, data: bytes) -> Metadata:
 
 
 def _has_c2pa(data: bytes) -> bool:
-    # A C2PA manifest store is a JUMBF box labelled "c2pa" (APP11 in JPEG, caBX in PNG).
-    at = data.find(b"jumb")
-    return at >= 0 and data.find(b"c2pa", at) >= 0
+    """Whether the file embeds a C2PA manifest store.
+
+    The store is a JUMBF superbox whose description box ("jumd") starts with
+    the C2PA type UUID, whose first four bytes spell "c2pa"; that holds in
+    every container (JPEG APP11, PNG caBX, BMFF, RIFF). Looking for the box
+    rather than the word avoids XMP that merely *mentions* a manifest.
+    """
+    at = data.find(b"jumd")
+    while at >= 0:
+        if data[at + 4 : at + 8] == b"c2pa":
+            return True
+        at = data.find(b"jumd", at + 4)
+    return False
 
 
 def _jpeg_internals(

@@ -281,8 +281,10 @@ def fit_primary_step(values: np.ndarray, reference: np.ndarray, q2: int) -> Prim
         fits.append(PrimaryFit(q1, q2, z, share, limit, histogram, expected))
     if not fits:
         return None
-    strongest = max(fit.z for fit in fits)
-    return max((fit for fit in fits if fit.z >= 0.5 * strongest), key=lambda fit: (fit.share, fit.z))
+    best = max(fits, key=lambda fit: fit.z)
+    if best.z <= 0:
+        return best
+    return max((fit for fit in fits if fit.z >= 0.5 * best.z), key=lambda fit: (fit.share, fit.z))
 
 
 def _drop_small_regions(heatmap: np.ndarray, min_blocks: int) -> np.ndarray:
