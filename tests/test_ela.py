@@ -1,6 +1,5 @@
 """ELA (Krawetz 2007): a map to read, no decision."""
 
-import numpy as np
 from PIL import Image
 
 from forgeries import box_mask, decode, jpeg_bytes, photo

@@ -1,6 +1,5 @@
 """The loader: formats, JPEG internals, metadata, limits and typed errors."""
 
-import io
 import struct
 import zlib
 

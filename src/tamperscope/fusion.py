@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import ndimage
 
+from ._regions import connected_regions
 from .evidence import Evidence
 
 FUSION_RULE = "max-v1"
@@ -112,10 +113,10 @@ def fuse(evidence: list[Evidence], shape: tuple[int, int], params: FusionParams 
 def _regions(
     mask: np.ndarray, heatmap: np.ndarray, own_masks: dict[str, np.ndarray], params: FusionParams
 ) -> list[Region]:
-    labels, count = ndimage.label(mask, structure=np.ones((3, 3), dtype=bool))
-    if count == 0:
+    regions = connected_regions(mask)
+    if regions.count == 0:
         return []
-    sizes = np.bincount(labels.ravel())[1:]
+    labels, sizes = regions.labels, regions.sizes
     min_pixels = max(64, int(np.ceil(params.min_region_share * mask.size)))
     slices = ndimage.find_objects(labels)
     found = []

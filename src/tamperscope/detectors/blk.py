@@ -116,6 +116,7 @@ import cv2
 import numpy as np
 from scipy import ndimage, special
 
+from .._regions import connected_regions
 from ..image import Image
 from . import register
 from .base import Detector, Finding, NotApplicable
@@ -523,12 +524,9 @@ def _gamma2_tail(z: float) -> float:
 
 def _region_score(heat: np.ndarray, noise_area: float) -> tuple[float, int]:
     """Best size-discounted region score and the size of the largest region."""
-    mask = heat >= 0.5
-    if not mask.any():
+    regions = connected_regions(heat >= 0.5)
+    if regions.count == 0:
         return 0.0, 0
-    labels, count = ndimage.label(mask, structure=np.ones((3, 3), dtype=bool))
-    sizes = np.bincount(labels.ravel(), minlength=count + 1)[1:]
-    sums = np.bincount(labels.ravel(), weights=heat.ravel(), minlength=count + 1)[1:]
-    means = sums / np.maximum(sizes, 1)
-    region_scores = means * (1.0 - np.exp(-np.maximum(0.0, sizes - noise_area) / noise_area))
+    sizes = regions.sizes
+    region_scores = regions.mean(heat) * (1.0 - np.exp(-np.maximum(0.0, sizes - noise_area) / noise_area))
     return float(region_scores.max()), int(sizes.max())

@@ -70,6 +70,7 @@ import numpy as np
 from scipy import fft, ndimage
 
 from .._jpeg import ZIGZAG
+from .._regions import connected_regions
 from ..image import Image
 from . import register
 from .base import Detector, Finding, NotApplicable
@@ -168,8 +169,7 @@ class DQ(Detector):
         inverted = float((not_dq[reliable] > 0.5).mean()) > 0.5
         heatmap = np.where(reliable, 1.0 - not_dq if inverted else not_dq, 0.0)
         min_blocks = max(self.min_region_blocks, int(0.001 * rows * cols))
-        heatmap = _drop_small_regions(heatmap, min_blocks)
-        score, share = _region_score(heatmap, confidence, min_blocks)
+        heatmap, score, share = _region_score(heatmap, confidence, min_blocks)
         # The histograms say what share of the image has the minority history; a region holding
         # only a sliver of it is blocks landing on the comb by chance, not a region with that history.
         implied = prior_share if inverted else 1.0 - prior_share
@@ -287,27 +287,18 @@ def fit_primary_step(values: np.ndarray, reference: np.ndarray, q2: int) -> Prim
     return max((fit for fit in fits if fit.z >= 0.5 * best.z), key=lambda fit: (fit.share, fit.z))
 
 
-def _drop_small_regions(heatmap: np.ndarray, min_blocks: int) -> np.ndarray:
-    """Zero the connected regions of heat >= 0.5 smaller than ``min_blocks``: too small to judge."""
-    labels, count = ndimage.label(heatmap >= 0.5, structure=np.ones((3, 3)))
-    if count == 0:
-        return heatmap
-    sizes = np.bincount(labels.ravel())
-    small = sizes < min_blocks
-    small[0] = False
-    return np.where(small[labels], 0.0, heatmap)
-
-
-def _region_score(heatmap: np.ndarray, confidence: np.ndarray, min_blocks: int) -> tuple[float, float]:
-    """Best (mean heat x mean confidence) over connected regions of heat >= 0.5, and its share."""
-    labels, count = ndimage.label(heatmap >= 0.5, structure=np.ones((3, 3)))
-    if count == 0:
-        return 0.0, 0.0
-    index = np.arange(1, count + 1)
-    sizes = ndimage.sum_labels(np.ones_like(heatmap), labels, index)
-    strength = ndimage.mean(heatmap, labels, index) * ndimage.mean(confidence, labels, index)
-    strength = np.where(sizes >= min_blocks, strength, 0.0)
+def _region_score(
+    heatmap: np.ndarray, confidence: np.ndarray, min_blocks: int
+) -> tuple[np.ndarray, float, float]:
+    """Drop regions of heat >= 0.5 smaller than ``min_blocks`` (too small to judge); of the rest,
+    the best mean heat x mean confidence and its share. Returns (heatmap, score, share)."""
+    regions = connected_regions(heatmap >= 0.5)
+    if regions.count == 0:
+        return heatmap, 0.0, 0.0
+    large = regions.sizes >= min_blocks
+    heatmap = np.where(regions.member(~large), 0.0, heatmap)
+    strength = np.where(large, regions.mean(heatmap) * regions.mean(confidence), 0.0)
     best = int(np.argmax(strength))
     if strength[best] <= 0:
-        return 0.0, 0.0
-    return float(strength[best]), float(sizes[best] / heatmap.size)
+        return heatmap, 0.0, 0.0
+    return heatmap, float(strength[best]), float(regions.sizes[best] / heatmap.size)
