@@ -6,6 +6,7 @@ import time
 from collections.abc import Iterable
 
 from .detectors import resolve
+from .explain import explain
 from .fusion import FusionParams, fuse
 from .image import DEFAULT_LIMITS, ImageSource, Limits, load
 from .report import Report
@@ -57,7 +58,16 @@ def analyze(
     loaded = time.perf_counter()
     evidence = [detector.run(image) for detector in chosen]
     fused = fuse(evidence, image.shape, fusion)
+    explanation = explain(image, evidence, fused)
     timings = {"load": loaded - start, **{f"detector:{e.detector}": e.runtime_s for e in evidence}}
     timings["total"] = time.perf_counter() - start
     described = [{"name": d.name, "version": d.version, "params": d.params()} for d in chosen]
-    return Report(image=image, evidence=evidence, fusion=fused, detectors=described, limits=limits, timings=timings)
+    return Report(
+        image=image,
+        evidence=evidence,
+        fusion=fused,
+        detectors=described,
+        limits=limits,
+        timings=timings,
+        explanation=explanation,
+    )

@@ -16,6 +16,7 @@ import numpy as np
 
 from . import __version__
 from .evidence import Evidence
+from .explain import Explanation
 from .fusion import FUSION_RULE, Fusion
 from .image import Image, Limits
 
@@ -39,6 +40,7 @@ class Report:
     detectors: list[dict[str, Any]]
     limits: Limits
     timings: dict[str, float]
+    explanation: Explanation
     artifacts: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -110,6 +112,7 @@ class Report:
                 }
                 for r in fusion.regions
             ],
+            "explanation": self.explanation.to_dict(),
             "evidence": [{"id": f"ev:{e.detector}", **e.summary()} for e in self.evidence],
             "fusion": {
                 "rule": FUSION_RULE,

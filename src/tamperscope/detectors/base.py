@@ -48,6 +48,10 @@ class Detector:
     citation: ClassVar[str]
     #: One line: what trace the method looks at.
     summary: ClassVar[str]
+    #: Plain-language name for reports ("Double JPEG compression").
+    title: ClassVar[str]
+    #: What a region this method marks shows, completing "the region ..." in a report.
+    trace: ClassVar[str]
     #: What the method needs from the image: "jpeg" (DCT coefficients), "color".
     requires: ClassVar[frozenset[str]] = frozenset()
 

@@ -386,6 +386,10 @@ class BlockArtifactGrid(Detector):
         "extraction, Signal Processing 89(9), 2009"
     )
     summary: ClassVar[str] = "8x8 JPEG block grid that is much stronger, shifted or missing in a region"
+    title: ClassVar[str] = "JPEG block grid (BLK)"
+    trace: ClassVar[str] = (
+        "shows a JPEG 8x8 block grid that is stronger, shifted or missing compared with the rest"
+    )
     requires: ClassVar[frozenset[str]] = frozenset()
 
     diff_threshold: float = 50.0

@@ -112,6 +112,10 @@ class DQ(Detector):
         "via DCT coefficient analysis', Pattern Recognition 42(11), 2009"
     )
     summary: ClassVar[str] = "DCT histogram combs left by an earlier, aligned JPEG compression"
+    title: ClassVar[str] = "Double JPEG compression (DQ)"
+    trace: ClassVar[str] = (
+        "carries a different JPEG compression history from the rest of the image, read from its DCT coefficients"
+    )
     requires: ClassVar[frozenset[str]] = frozenset({"jpeg"})
 
     def analyze(self, image: Image) -> Finding:

@@ -58,6 +58,10 @@ class ELA(Detector):
         "N. Krawetz, 'A picture's worth: digital image analysis and forensics', Black Hat Briefings, 2007"
     )
     summary: ClassVar[str] = "error level after re-saving at the file's own JPEG quality (a layer to read, no decision)"
+    title: ClassVar[str] = "Error level analysis (ELA)"
+    trace: ClassVar[str] = (
+        "re-compresses with a different error level than the rest of the image"
+    )
     requires: ClassVar[frozenset[str]] = frozenset({"color"})
 
     def analyze(self, image: Image) -> Finding:

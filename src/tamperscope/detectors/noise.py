@@ -349,6 +349,10 @@ class NoiseInconsistency(Detector):
         "Image and Vision Computing 27(10):1497-1503, 2009"
     )
     summary: ClassVar[str] = "regions whose wavelet (HH1) noise level departs from the image's dominant level"
+    title: ClassVar[str] = "Noise level"
+    trace: ClassVar[str] = (
+        "has a noise level that differs from the rest of the image"
+    )
     requires: ClassVar[frozenset[str]] = frozenset()
 
     def analyze(self, image: Image) -> Finding:

@@ -1,0 +1,304 @@
+"""Grounded explanation: sentences built only from the evidence, each citing it.
+
+Unlike the multimodal-LLM explainers of FakeShield (Xu et al., ICLR 2025), SIDA
+(Huang et al., CVPR 2025) or LEGION (Kang et al., ICCV 2025), nothing here is
+generated: every sentence is a template filled with a detector's output, a fact
+read from the file, or a fact about the run, and carries the ids of what it
+rests on (``ev:NAME`` for a detector's evidence, ``image:...`` for facts of
+the file in the report's ``image`` block). Sections:
+
+* **Verdict**: the class and the score, in words and number.
+* **Where**: one sentence per region (location in words, share, box, which
+  detectors agree) and one per supporting detector saying what it saw there.
+  Only when the verdict is "edited": an image without evidence gets no region
+  claims.
+* **Why**: one sentence per detector that ran, with the strength of its
+  evidence and its first factual note.
+* **Provenance**: what the file says about itself (EXIF camera and software,
+  XMP, ICC, text chunks, a Content Credentials manifest).
+* **Caveats**: what did not run and why, what the score is not, and what
+  conditions weaken the evidence.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from .image import Image, apply_orientation
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .evidence import Evidence
+    from .fusion import Fusion, Region
+
+
+@dataclass
+class Sentence:
+    text: str
+    evidence: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"text": self.text, "evidence": list(self.evidence)}
+
+
+@dataclass
+class Section:
+    title: str
+    sentences: list[Sentence]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"title": self.title, "sentences": [s.to_dict() for s in self.sentences]}
+
+
+@dataclass
+class Explanation:
+    sections: list[Section]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"sections": [s.to_dict() for s in self.sections]}
+
+    def text(self) -> str:
+        """Plain text, one paragraph per section."""
+        return "\n\n".join(
+            f"{section.title}\n" + " ".join(s.text for s in section.sentences)
+            for section in self.sections
+            if section.sentences
+        )
+
+
+def evidence_id(name: str) -> str:
+    return f"ev:{name}"
+
+
+def strength_words(score: float) -> str:
+    """Words for a detector score: the scale every sentence uses."""
+    if score >= 0.9:
+        return "very strong"
+    if score >= 0.7:
+        return "strong"
+    if score >= 0.5:
+        return "moderate"
+    if score >= 0.3:
+        return "weak"
+    return "no"
+
+
+def location_words(bbox: tuple[int, int, int, int], shape: tuple[int, int]) -> str:
+    """Where a box lies, in words, by the third of the image its centre falls in."""
+    x, y, w, h = bbox
+    height, width = shape
+    if w * h >= 0.5 * width * height:
+        return "most of the image"
+    column = ("left", "centre", "right")[min(2, int(3 * (x + w / 2) / width))]
+    row = ("top", "middle", "bottom")[min(2, int(3 * (y + h / 2) / height))]
+    if row == "middle" and column == "centre":
+        return "the centre of the image"
+    if row == "middle":
+        return f"the {column} side of the image"
+    if column == "centre":
+        return f"the {row} centre of the image"
+    return f"the {row}-{column} part of the image"
+
+
+def upright_bbox(bbox: tuple[int, int, int, int], image: Image) -> tuple[int, int, int, int]:
+    """A stored-pixel box expressed in the upright view (EXIF orientation applied)."""
+    if image.orientation == 1:
+        return bbox
+    import numpy as np
+
+    x, y, w, h = bbox
+    marker = np.zeros(image.shape, dtype=bool)
+    marker[y : y + h, x : x + w] = True
+    upright = apply_orientation(marker, image.orientation)
+    rows, cols = np.nonzero(upright)
+    return int(cols.min()), int(rows.min()), int(cols.ptp() + 1), int(rows.ptp() + 1)
+
+
+def explain(image: Image, evidence: list[Evidence], fusion: Fusion) -> Explanation:
+    """Build the grounded explanation of one analysis."""
+    from .detectors import available
+
+    catalogue = available()
+
+    def title(name: str) -> str:
+        cls = catalogue.get(name)
+        return cls.title if cls is not None else name
+
+    sections = [
+        Section("Verdict", _verdict(evidence, fusion)),
+        Section("Where", _where(image, fusion, catalogue, title) if fusion.label == "edited" else []),
+        Section("Why", _why(evidence, title)),
+        Section("Provenance", _provenance(image)),
+        Section("Caveats", _caveats(image, evidence, fusion, title)),
+    ]
+    return Explanation(sections)
+
+
+def _verdict(evidence: list[Evidence], fusion: Fusion) -> list[Sentence]:
+    deciding = [e for e in evidence if e.ok and e.score is not None]
+    ids = [evidence_id(e.detector) for e in deciding]
+    if fusion.label == "inconclusive":
+        ran = [evidence_id(e.detector) for e in evidence]
+        return [Sentence("Inconclusive: no detector that ran could judge this image.", ran)]
+    score = float(fusion.score)
+    if fusion.label == "edited":
+        strongest = [evidence_id(e.detector) for e in deciding if e.score >= fusion.params.threshold]
+        return [
+            Sentence(
+                f"Edited: the detectors found {strength_words(score)} evidence that this image was manipulated "
+                f"(manipulation score {score:.2f} on a scale from 0 to 1).",
+                strongest,
+            )
+        ]
+    return [
+        Sentence(
+            f"No evidence of manipulation was found by the {len(deciding)} detector"
+            f"{'s' if len(deciding) != 1 else ''} that could judge this image (highest score {score:.2f} on a "
+            "scale from 0 to 1). That is not proof of authenticity: it means these traces were not found.",
+            ids,
+        )
+    ]
+
+
+def _where(image: Image, fusion: Fusion, catalogue, title) -> list[Sentence]:
+    sentences = []
+    for region in fusion.regions:
+        bbox = upright_bbox(region.bbox, image)
+        x, y, w, h = bbox
+        shape = image.shape[::-1] if image.orientation >= 5 else image.shape
+        ids = [evidence_id(name) for name in region.detectors]
+        agree = _join([title(name) for name in region.detectors]) or "the fused map"
+        verb = "agree" if len(region.detectors) > 1 else "marks it"
+        sentences.append(
+            Sentence(
+                f"Region {region.id}, in {location_words(bbox, shape)}, covers {region.share:.1%} of the image "
+                f"({w}x{h} pixels from x={x}, y={y}); {agree} {verb}.",
+                ids,
+            )
+        )
+        for name in region.detectors:
+            cls = catalogue.get(name)
+            if cls is not None:
+                sentences.append(Sentence(f"{cls.title}: the region {cls.trace}.", [evidence_id(name)]))
+    return sentences
+
+
+def _why(evidence: list[Evidence], title) -> list[Sentence]:
+    sentences = []
+    for item in evidence:
+        if not item.ok:
+            continue
+        note = item.notes[0] if item.notes else ""
+        if item.score is None:
+            text = f"{title(item.detector)} gives a map to read, not a decision. {note}"
+        else:
+            text = f"{title(item.detector)}: {strength_words(item.score)} evidence (score {item.score:.2f}). {note}"
+        sentences.append(Sentence(text.strip(), [evidence_id(item.detector)]))
+    return sentences
+
+
+def _provenance(image: Image) -> list[Sentence]:
+    meta = image.metadata
+    sentences = []
+    exif = _exif_fields(meta.exif)
+    if exif:
+        said = []
+        make, model = exif.get("Make", ""), exif.get("Model", "")
+        camera = model if make and model.lower().startswith(make.lower()) else " ".join(v for v in (make, model) if v)
+        if camera:
+            said.append(f"a {camera} camera")
+        if exif.get("Software"):
+            said.append(f"the software '{exif['Software']}'")
+        if exif.get("DateTime"):
+            said.append(f"the date {exif['DateTime']}")
+        if said:
+            sentences.append(Sentence(f"The EXIF metadata names {_join(said)}.", ["image:metadata.exif"]))
+        else:
+            sentences.append(Sentence("The file has EXIF metadata without camera or software fields.",
+                                      ["image:metadata.exif"]))
+    elif image.format != "ARRAY":
+        sentences.append(Sentence("The file has no EXIF metadata.", ["image:metadata.exif"]))
+    if meta.xmp:
+        sentences.append(Sentence(f"It carries an XMP packet ({len(meta.xmp)} bytes).", ["image:metadata.xmp"]))
+    if meta.text:
+        keys = ", ".join(sorted(meta.text)[:8])
+        sentences.append(Sentence(f"It carries text chunks: {keys}.", ["image:metadata.text"]))
+    if meta.c2pa_present:
+        sentences.append(
+            Sentence(
+                "It embeds a Content Credentials (C2PA) manifest; this version does not validate its signature.",
+                ["image:metadata.c2pa_present"],
+            )
+        )
+    if image.jpeg is not None and image.jpeg.quality is not None:
+        exact = "exactly" if image.jpeg.quality_exact else "approximately"
+        sentences.append(
+            Sentence(
+                f"It was last saved as JPEG with quantization tables that match IJG quality "
+                f"{image.jpeg.quality:.0f} {exact}.",
+                ["image:jpeg.quant_tables"],
+            )
+        )
+    return sentences
+
+
+def _caveats(image: Image, evidence: list[Evidence], fusion: Fusion, title) -> list[Sentence]:
+    sentences = []
+    for item in evidence:
+        if item.status == "not-applicable":
+            sentences.append(Sentence(f"{title(item.detector)} did not apply: {item.reason}.",
+                                      [evidence_id(item.detector)]))
+        elif item.status == "failed":
+            sentences.append(Sentence(f"{title(item.detector)} failed and gave no evidence ({item.reason}).",
+                                      [evidence_id(item.detector)]))
+    if fusion.score is not None:
+        sentences.append(
+            Sentence(
+                "The manipulation score is the strongest single detector's score, not a calibrated probability.",
+                [evidence_id(name) for name in fusion.deciding],
+            )
+        )
+    if min(image.shape) < 256:
+        sentences.append(Sentence(f"The image is small ({image.width}x{image.height}); the statistics behind "
+                                  "these detectors are weak at this size.", ["image:width", "image:height"]))
+    if image.jpeg is not None and image.jpeg.quality is not None and image.jpeg.quality < 70:
+        sentences.append(Sentence(f"The last JPEG save was at about quality {image.jpeg.quality:.0f}; strong "
+                                  "compression hides noise and compression traces.", ["image:jpeg.quant_tables"]))
+    if image.frames > 1:
+        sentences.append(Sentence(f"Only the first of {image.frames} frames was analysed.", ["image:frames"]))
+    sentences.append(
+        Sentence(
+            "Not checked by this version: whether the image was generated by AI, Content Credentials signatures, "
+            "invisible watermarks, copy-move, and face swaps.",
+            [],
+        )
+    )
+    return sentences
+
+
+def _exif_fields(raw: bytes | None) -> dict[str, str]:
+    if not raw:
+        return {}
+    from PIL import Image as PILImage
+
+    try:
+        exif = PILImage.Exif()
+        exif.load(raw)
+        fields = {name: exif.get(tag) for name, tag in (("Make", 0x010F), ("Model", 0x0110),
+                                                         ("Software", 0x0131), ("DateTime", 0x0132))}
+    except Exception:  # a damaged EXIF block is a fact to skip, not a reason to fail the report
+        return {"_present": "yes"}
+    clean = {}
+    for name, value in fields.items():
+        if isinstance(value, bytes):
+            value = value.decode("latin-1", "replace")
+        if isinstance(value, str) and value.strip("\x00 ").strip():
+            clean[name] = " ".join(value.strip("\x00 ").split())[:80]
+    return clean or {"_present": "yes"}
+
+
+def _join(items: list[str]) -> str:
+    items = [i for i in items if i]
+    if len(items) <= 1:
+        return "".join(items)
+    return ", ".join(items[:-1]) + " and " + items[-1]
