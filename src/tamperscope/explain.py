@@ -111,7 +111,7 @@ def upright_bbox(bbox: tuple[int, int, int, int], image: Image) -> tuple[int, in
     marker[y : y + h, x : x + w] = True
     upright = apply_orientation(marker, image.orientation)
     rows, cols = np.nonzero(upright)
-    return int(cols.min()), int(rows.min()), int(cols.ptp() + 1), int(rows.ptp() + 1)
+    return int(cols.min()), int(rows.min()), int(np.ptp(cols) + 1), int(np.ptp(rows) + 1)
 
 
 def explain(image: Image, evidence: list[Evidence], fusion: Fusion) -> Explanation:
@@ -212,17 +212,17 @@ def _provenance(image: Image) -> list[Sentence]:
         if exif.get("DateTime"):
             said.append(f"the date {exif['DateTime']}")
         if said:
-            sentences.append(Sentence(f"The EXIF metadata names {_join(said)}.", ["image:metadata.exif"]))
+            sentences.append(Sentence(f"The EXIF metadata names {_join(said)}.", ["image:metadata.exif_bytes"]))
         else:
             sentences.append(Sentence("The file has EXIF metadata without camera or software fields.",
-                                      ["image:metadata.exif"]))
+                                      ["image:metadata.exif_bytes"]))
     elif image.format != "ARRAY":
-        sentences.append(Sentence("The file has no EXIF metadata.", ["image:metadata.exif"]))
+        sentences.append(Sentence("The file has no EXIF metadata.", ["image:metadata.exif_bytes"]))
     if meta.xmp:
-        sentences.append(Sentence(f"It carries an XMP packet ({len(meta.xmp)} bytes).", ["image:metadata.xmp"]))
+        sentences.append(Sentence(f"It carries an XMP packet ({len(meta.xmp)} bytes).", ["image:metadata.xmp_bytes"]))
     if meta.text:
         keys = ", ".join(sorted(meta.text)[:8])
-        sentences.append(Sentence(f"It carries text chunks: {keys}.", ["image:metadata.text"]))
+        sentences.append(Sentence(f"It carries text chunks: {keys}.", ["image:metadata.text_keys"]))
     if meta.c2pa_present:
         sentences.append(
             Sentence(
