@@ -9,6 +9,7 @@ from .detectors import resolve
 from .explain import explain
 from .fusion import FusionParams, fuse
 from .image import DEFAULT_LIMITS, ImageSource, Limits, load
+from .narrate import NarrativeConfig, narrate
 from .report import Report
 
 
@@ -19,6 +20,7 @@ def analyze(
     profile: str = "default",
     limits: Limits = DEFAULT_LIMITS,
     fusion: FusionParams = FusionParams(),
+    narrative: NarrativeConfig | None = None,
 ) -> Report:
     """Analyse one image: load it, run the detectors, fuse their evidence.
 
@@ -34,6 +36,9 @@ def analyze(
         File-size and pixel limits checked before decoding.
     fusion : FusionParams
         Thresholds of the fusion rule.
+    narrative : NarrativeConfig, optional
+        A local OpenAI-compatible endpoint that rewrites the grounded
+        explanation as a paragraph (off when None).
 
     Returns
     -------
@@ -62,7 +67,7 @@ def analyze(
     timings = {"load": loaded - start, **{f"detector:{e.detector}": e.runtime_s for e in evidence}}
     timings["total"] = time.perf_counter() - start
     described = [{"name": d.name, "version": d.version, "params": d.params()} for d in chosen]
-    return Report(
+    report = Report(
         image=image,
         evidence=evidence,
         fusion=fused,
@@ -71,3 +76,9 @@ def analyze(
         timings=timings,
         explanation=explanation,
     )
+    if narrative is not None:
+        began = time.perf_counter()
+        pixels = image.upright(image.pixels) if narrative.include_image else None
+        report.narrative = narrate(explanation, [e.summary() for e in evidence], narrative, pixels)
+        report.timings["narrative"] = time.perf_counter() - began
+    return report

@@ -17,6 +17,7 @@ import numpy as np
 from . import __version__
 from .evidence import Evidence
 from .explain import Explanation
+from .narrate import Narrative
 from .fusion import FUSION_RULE, Fusion
 from .image import Image, Limits
 
@@ -41,6 +42,7 @@ class Report:
     limits: Limits
     timings: dict[str, float]
     explanation: Explanation
+    narrative: Narrative | None = None
     artifacts: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -113,6 +115,7 @@ class Report:
                 for r in fusion.regions
             ],
             "explanation": self.explanation.to_dict(),
+            "narrative": None if self.narrative is None else self.narrative.to_dict(),
             "evidence": [{"id": f"ev:{e.detector}", **e.summary()} for e in self.evidence],
             "fusion": {
                 "rule": FUSION_RULE,
