@@ -1,0 +1,1 @@
+"""Benchmark harness: datasets, perturbations, metrics with named protocols, result tables."""
