@@ -10,7 +10,7 @@ from .explain import explain
 from .fusion import FusionParams, fuse
 from .image import DEFAULT_LIMITS, ImageSource, Limits, load
 from .narrate import NarrativeConfig, narrate
-from .report import Report
+from .report import Report, utc_now
 
 
 def analyze(
@@ -57,6 +57,7 @@ def analyze(
     >>> report = analyze("examples/spliced.jpg")  # doctest: +SKIP
     >>> report.label, [r.bbox for r in report.regions]  # doctest: +SKIP
     """
+    analyzed_at = utc_now()
     start = time.perf_counter()
     chosen = resolve(detectors, profile)
     image = load(source, limits)
@@ -75,6 +76,7 @@ def analyze(
         limits=limits,
         timings=timings,
         explanation=explanation,
+        analyzed_at=analyzed_at,
     )
     if narrative is not None:
         began = time.perf_counter()

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import Optional
+from typing import List, Optional
 
 import typer
 
@@ -52,6 +52,12 @@ def analyze(
     out: Optional[Path] = typer.Option(
         None, "-o", "--out", help="Folder for report.json, heatmap.png, overlay.png, mask.png."
     ),
+    report_formats: Optional[List[str]] = typer.Option(
+        None,
+        "--report",
+        help="Readable reports to add with -o: html (report.html, one self-contained page), md (report.md); "
+        "repeat or comma-separate. report.json is always written.",
+    ),
     detectors: Optional[str] = typer.Option(None, "--detectors", help="Comma-separated detector names."),
     profile: str = typer.Option("default", "--profile", help="Detector set: fast, default or thorough."),
     as_json: bool = typer.Option(False, "--json", help="Print the JSON report instead of the summary."),
@@ -63,8 +69,15 @@ def analyze(
 
     from .api import analyze as run_analysis
     from .image import DEFAULT_LIMITS
+    from .render import report_formats as normalise_formats
     from .render import write_report
 
+    try:
+        formats = normalise_formats(report_formats)
+    except ValueError as exc:
+        _fail(str(exc), EXIT_BAD_INPUT)
+    if report_formats and out is None:
+        _fail("--report needs -o/--out: the report files are written into that folder", EXIT_BAD_INPUT)
     limits = DEFAULT_LIMITS
     if max_pixels is not None:
         limits = replace(limits, max_pixels=max_pixels)
@@ -74,7 +87,7 @@ def analyze(
     def action():
         report = run_analysis(image, detectors, profile=profile, limits=limits)
         if out is not None:
-            write_report(report, out)
+            write_report(report, out, formats=formats)
         return report
 
     report = _guarded(action)

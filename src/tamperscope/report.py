@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import platform
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from typing import Any
 
 import numpy as np
@@ -31,6 +32,11 @@ _LABEL_WORDS = {
 }
 
 
+def utc_now() -> str:
+    """The current time as UTC ISO 8601 to the second (``2025-01-31T12:00:00Z``)."""
+    return datetime.now(timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
 @dataclass
 class Report:
     """Everything one analysis found; ``to_dict`` is the JSON report."""
@@ -44,10 +50,17 @@ class Report:
     explanation: Explanation
     narrative: Narrative | None = None
     artifacts: dict[str, str] = field(default_factory=dict)
+    #: When the analysis started, UTC ISO 8601.
+    analyzed_at: str = field(default_factory=utc_now)
 
     @property
     def label(self) -> str:
         return self.fusion.label
+
+    @property
+    def label_words(self) -> str:
+        """The verdict label in words, as the summary and the reports print it."""
+        return _LABEL_WORDS[self.fusion.label]
 
     @property
     def score(self) -> float | None:
@@ -127,6 +140,7 @@ class Report:
             "artifacts": dict(self.artifacts),
             "reproducibility": {
                 "tamperscope_version": __version__,
+                "analyzed_at": self.analyzed_at,
                 "file_sha256": image.sha256,
                 "detectors": self.detectors,
                 "limits": {
@@ -148,7 +162,7 @@ class Report:
         image, fusion = self.image, self.fusion
         lines = [f"{image.source}  ({image.format}, {image.width}x{image.height})"]
         score = "n/a" if fusion.score is None else f"{fusion.score:.2f}"
-        lines.append(f"Verdict: {_LABEL_WORDS[fusion.label]} (manipulation score {score}, uncalibrated)")
+        lines.append(f"Verdict: {self.label_words} (manipulation score {score}, uncalibrated)")
         for region in fusion.regions:
             x, y, w, h = region.bbox
             by = ", ".join(region.detectors) or "fused map"
