@@ -77,3 +77,12 @@ def test_endpoint_failure_is_recorded_not_fatal(spliced, server):
     assert report.label == "edited"
     unreachable = analyze(spliced, narrative=NarrativeConfig(endpoint="http://127.0.0.1:9/v1", timeout_s=2))
     assert "could not be reached" in unreachable.narrative.error
+
+
+def test_cli_narrate_flag(spliced, server):
+    from test_cli import tamperscope
+
+    result = tamperscope("analyze", spliced, "--narrate-endpoint", server)
+    assert result.returncode == 0, result.stderr
+    assert "Narrative (local; a rewrite of the evidence above, which stands): A short paragraph." in result.stdout
+    assert "Verdict: EDITED" in result.stdout

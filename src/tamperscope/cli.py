@@ -63,6 +63,15 @@ def analyze(
     as_json: bool = typer.Option(False, "--json", help="Print the JSON report instead of the summary."),
     max_pixels: Optional[int] = typer.Option(None, "--max-pixels", help="Largest accepted canvas (default 120 MP)."),
     max_file_mb: Optional[float] = typer.Option(None, "--max-file-mb", help="Largest accepted file (default 256)."),
+    narrate_endpoint: Optional[str] = typer.Option(
+        None,
+        "--narrate-endpoint",
+        envvar="TAMPERSCOPE_NARRATE_ENDPOINT",
+        help="Base URL of a local OpenAI-compatible API (e.g. http://127.0.0.1:8080/v1) that rewrites the "
+        "grounded explanation as a paragraph. Off when unset; the image is never sent unless --narrate-image.",
+    ),
+    narrate_model: str = typer.Option("local", "--narrate-model", envvar="TAMPERSCOPE_NARRATE_MODEL"),
+    narrate_image: bool = typer.Option(False, "--narrate-image", help="Also send a downscaled copy of the image."),
 ) -> None:
     """Analyse one image: verdict, regions and evidence; with -o, write the report files."""
     from dataclasses import replace
@@ -84,8 +93,19 @@ def analyze(
     if max_file_mb is not None:
         limits = replace(limits, max_file_bytes=int(max_file_mb * 1024 * 1024))
 
+    narrative = None
+    if narrate_endpoint:
+        from .narrate import NarrativeConfig
+
+        narrative = NarrativeConfig(
+            endpoint=narrate_endpoint,
+            model=narrate_model,
+            api_key=os.environ.get("TAMPERSCOPE_NARRATE_API_KEY"),
+            include_image=narrate_image,
+        )
+
     def action():
-        report = run_analysis(image, detectors, profile=profile, limits=limits)
+        report = run_analysis(image, detectors, profile=profile, limits=limits, narrative=narrative)
         if out is not None:
             write_report(report, out, formats=formats)
         return report

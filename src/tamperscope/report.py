@@ -177,6 +177,12 @@ class Report:
             else:
                 head, detail = item.status, item.reason or ""
             lines.append(f"  {item.detector:<8} {head:<15} {detail}")
+        if self.narrative is not None:
+            if self.narrative.text:
+                lines.append(f"Narrative ({self.narrative.model}; a rewrite of the evidence above, which stands): "
+                             f"{self.narrative.text}")
+            else:
+                lines.append(f"Narrative not available: {self.narrative.error}")
         if self.artifacts:
             lines.append(f"Report written to {self.artifacts.get('directory', '')}")
         return "\n".join(lines)

@@ -52,6 +52,8 @@ class Detector:
     title: ClassVar[str]
     #: What a region this method marks shows, completing "the region ..." in a report.
     trace: ClassVar[str]
+    #: False for methods that give a map to read and no decision statistic (score None).
+    decides: ClassVar[bool] = True
     #: What the method needs from the image: "jpeg" (DCT coefficients), "color".
     requires: ClassVar[frozenset[str]] = frozenset()
 

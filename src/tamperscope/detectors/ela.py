@@ -63,6 +63,7 @@ class ELA(Detector):
         "re-compresses with a different error level than the rest of the image"
     )
     requires: ClassVar[frozenset[str]] = frozenset({"color"})
+    decides: ClassVar[bool] = False
 
     def analyze(self, image: Image) -> Finding:
         use_file_tables = self.quality is None and image.jpeg is not None
