@@ -114,6 +114,60 @@ def analyze(
     typer.echo(report.to_json() if as_json else report.summary_text())
 
 
+@app.command()
+def bench(
+    dataset: str = typer.Option(
+        ..., "--dataset", help="KIND:PATH, e.g. casia1:/data/CASIA1, csv:/x/manifest.csv, folder:/x "
+        "(kinds: tamperscope.bench.datasets.ADAPTERS)."
+    ),
+    out: Path = typer.Option(..., "-o", "--out", help="Folder for results.{json,csv,md}, plots and the cache."),
+    detectors: Optional[str] = typer.Option(None, "--detectors", help="Comma-separated detector names."),
+    perturb: Optional[List[str]] = typer.Option(
+        None, "--perturb", help="Conditions: chains like jpeg:75, resize:0.5+jpeg:85, social; repeat or "
+        "comma-separate; 'standard' = the robustness set. Default: clean only."
+    ),
+    protocols: Optional[str] = typer.Option(None, "--protocols", help="Comma-separated protocol ids (default all)."),
+    limit: Optional[int] = typer.Option(None, "--limit", help="At most N samples (a seeded random subset)."),
+    seed: int = typer.Option(0, "--seed"),
+    workers: int = typer.Option(1, "--workers", min=1, help="Processes computing detector outputs."),
+) -> None:
+    """Benchmark detectors and the fusion on a dataset, with named metric protocols."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from .bench.metrics import PROTOCOLS
+    from .bench.perturb import STANDARD_CONDITIONS, parse_chain
+    from .bench.runner import BenchConfig, markdown_tables, run
+
+    conditions: list[str] = []
+    for value in perturb or ["clean"]:
+        for part in (p.strip() for p in value.split(",")):
+            if part == "standard":
+                conditions.extend(STANDARD_CONDITIONS)
+            elif part:
+                conditions.append(part)
+    chosen = [p.strip() for p in protocols.split(",") if p.strip()] if protocols else None
+    unknown = [p for p in chosen or [] if p not in PROTOCOLS]
+    if unknown:
+        _fail(f"unknown protocol {unknown[0]!r}; known: {', '.join(PROTOCOLS)}", EXIT_BAD_INPUT)
+    _guarded(lambda: [parse_chain(c) for c in conditions])
+    config = BenchConfig(
+        dataset=dataset, out=out, detectors=detectors.split(",") if detectors else None,
+        conditions=list(dict.fromkeys(conditions)), protocols=chosen, seed=seed, limit=limit, workers=workers,
+    )
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    with Progress(*columns, transient=True) as bar:
+        tasks: dict[str, int] = {}
+
+        def progress(done: int, total: int, condition: str) -> None:
+            if condition not in tasks:
+                tasks[condition] = bar.add_task(condition, total=total)
+            bar.update(tasks[condition], completed=done)
+
+        results = _guarded(lambda: run(config, progress))
+    typer.echo(markdown_tables(results, chosen))
+    typer.echo(f"Results written to {out}")
+
+
 @app.command("detectors")
 def list_detectors(as_json: bool = typer.Option(False, "--json", help="Print as JSON.")) -> None:
     """List the detectors, what they need, and the paper each implements."""

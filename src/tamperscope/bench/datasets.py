@@ -42,6 +42,7 @@ from typing import ClassVar
 import numpy as np
 
 from ..errors import InputError
+from .metrics import load_mask as grey_mask
 
 __all__ = [
     "ADAPTERS",
@@ -149,26 +150,12 @@ def load_mask(sample: Sample | str | os.PathLike, convention: str | None = None)
     if convention not in MASK_CONVENTIONS:
         raise InputError(f"unknown mask convention {convention!r}; valid: {', '.join(MASK_CONVENTIONS)}")
     try:
+        if convention in (WHITE_TAMPERED, BLACK_TAMPERED):
+            return grey_mask(path, convention)
         with PILImage.open(path) as pil:
-            pil.load()
-            if convention in (GREEN_TAMPERED, NONBLACK_TAMPERED):
-                rgb = np.asarray(pil.convert("RGB"), dtype=np.int16)
-                grey = None
-            else:
-                rgb = None
-                if pil.mode in ("I", "I;16", "I;16B", "I;16L", "F"):
-                    raw = np.asarray(pil, dtype=np.float64)
-                    top = float(raw.max()) if raw.size else 0.0
-                    grey = raw * (255.0 / top) if top > 255 else raw
-                else:
-                    grey = np.asarray(pil.convert("L"))
+            rgb = np.asarray(pil.convert("RGB"), dtype=np.int16)
     except (OSError, ValueError) as exc:
         raise InputError(f"{path}: mask cannot be read ({exc})") from None
-    if convention == WHITE_TAMPERED:
-        return np.asarray(grey > 127)
-    if convention == BLACK_TAMPERED:
-        return np.asarray(grey <= 127)
-    assert rgb is not None
     red, green, blue = rgb[..., 0], rgb[..., 1], rgb[..., 2]
     if convention == GREEN_TAMPERED:
         return (green > 100) & (green > red) & (green > blue)
