@@ -311,3 +311,22 @@ def test_dq_finds_a_generated_aligned_double_jpeg(tmp_path):
         report = analyze(manifest.root / sample.image, detectors=["dq"])
         (dq,) = [e for e in report.evidence if e.detector == "dq"]
         assert dq.ok and dq.score >= 0.5, (sample.params, dq.score, dq.facts)
+
+
+def test_cli_synth_then_bench(tmp_path):
+    from skimage import data
+
+    from test_cli import tamperscope
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for name in ("astronaut", "coffee", "chelsea"):
+        Image.fromarray(getattr(data, name)()).save(photos / f"{name}.png")
+    made = tamperscope("synth", "--photos", photos, "-o", tmp_path / "ds", "--count", "6", "--size", "512")
+    assert made.returncode == 0, made.stderr
+    assert "Made 6 images" in made.stdout
+    again = tamperscope("synth", "--photos", photos, "-o", tmp_path / "ds", "--count", "6")
+    assert again.returncode == 2 and len(again.stderr.strip().splitlines()) == 1
+    scored = tamperscope("bench", "--dataset", f"csv:{tmp_path / 'ds' / 'manifest.csv'}", "-o", tmp_path / "r",
+                         "--detectors", "dq", "--protocols", "image-AUC")
+    assert scored.returncode == 0, scored.stderr

@@ -168,6 +168,47 @@ def bench(
     typer.echo(f"Results written to {out}")
 
 
+@app.command()
+def synth(
+    photos: List[Path] = typer.Option(..., "--photos", help="Authentic photos: files or folders (searched recursively)."),
+    out: Path = typer.Option(..., "-o", "--out", help="Dataset folder: images/, masks/, manifest.csv, recipe.json."),
+    count: Optional[int] = typer.Option(None, "--count", help="Images to make (default: one per kind and photo)."),
+    kinds: Optional[str] = typer.Option(None, "--kinds", help="Comma-separated kinds (default: all)."),
+    size: int = typer.Option(1024, "--size", help="Long-side cap; larger photos are downscaled first."),
+    seed: int = typer.Option(0, "--seed"),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace a dataset already in --out."),
+) -> None:
+    """Make forgeries with exact masks (and matched authentic controls) from authentic photos."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from .synth import ALL_KINDS, make_dataset
+
+    columns = (TextColumn("synth"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    with Progress(*columns, transient=True) as bar:
+        task = bar.add_task("synth", total=None)
+
+        def progress(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        def action():
+            try:
+                return make_dataset(list(photos), out, count=count, seed=seed, kinds=kinds or ALL_KINDS,
+                                    size=size, progress=progress, overwrite=overwrite)
+            except (ValueError, FileExistsError) as exc:
+                raise InputError(str(exc)) from None
+
+        from .errors import InputError
+
+        manifest = _guarded(action)
+    made: dict[str, int] = {}
+    for sample in manifest.samples:
+        made[sample.kind] = made.get(sample.kind, 0) + 1
+    typer.echo(f"Made {len(manifest.samples)} images in {out}: " + ", ".join(f"{k} {n}" for k, n in made.items()))
+    if manifest.skipped:
+        typer.echo(f"Skipped {len(manifest.skipped)} photos (see recipe.json).")
+    typer.echo(f"Benchmark it with: tamperscope bench --dataset csv:{out / 'manifest.csv'} -o RESULTS/")
+
+
 @app.command("detectors")
 def list_detectors(as_json: bool = typer.Option(False, "--json", help="Print as JSON.")) -> None:
     """List the detectors, what they need, and the paper each implements."""
