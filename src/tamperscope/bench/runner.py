@@ -79,6 +79,13 @@ class ConditionResult:
     applicable: dict[str, int]
     images: int
     errors: list[dict[str, str]]
+    #: kind -> method -> protocol -> value, for datasets that name the manipulation kind;
+    #: image protocols compare that kind's images with all authentic images.
+    by_kind: dict[str, dict[str, dict[str, float | None]]] = field(default_factory=dict)
+
+
+#: The compact set of protocols reported per manipulation kind.
+KIND_PROTOCOLS = ("pixel-F1-best", "pixel-AUC", "image-AUC")
 
 
 def run(config: BenchConfig, progress: Progress | None = None) -> list[ConditionResult]:
@@ -162,6 +169,8 @@ def _ensure_cached(job) -> tuple[Sample, str | None]:
 
 def _score(config, condition, outcomes, specs, methods, per_image) -> ConditionResult:
     suites = {method: MetricSuite(config.protocols) for method in methods}
+    kind_suites: dict[tuple[str, str], MetricSuite] = {}
+    authentic_scores: dict[str, list[float]] = {method: [] for method in methods}
     applicable = {method: 0 for method in methods}
     errors: list[dict[str, str]] = []
     images = 0
@@ -188,14 +197,26 @@ def _score(config, condition, outcomes, specs, methods, per_image) -> ConditionR
                 heat = item.heatmap_full(shape) if ok and item.heatmap is not None else np.zeros(shape, np.float32)
             applicable[method] += int(ok)
             has_score = score is not None and _decides(method)
+            kind_suite = None
+            if sample.label == 1 and sample.kind:
+                kind_suite = kind_suites.setdefault((sample.kind, method), MetricSuite(KIND_PROTOCOLS))
             if truth is not None:
                 aligned = heat if heat.shape == truth.shape else align(heat, truth.shape)
-                suites[method].add(heat=aligned, truth=truth, score=score if has_score else None, label=1)
+                for suite in filter(None, (suites[method], kind_suite)):
+                    suite.add(heat=aligned, truth=truth, score=score if has_score else None, label=1)
             elif has_score:
-                suites[method].add(score=score, label=sample.label)
+                for suite in filter(None, (suites[method], kind_suite)):
+                    suite.add(score=score, label=sample.label)
+            if sample.label == 0 and has_score:
+                authentic_scores[method].append(float(score))
             per_image.append({"condition": condition, "sample": sample.id, "label": sample.label,
                               "method": method, "score": None if score is None else round(float(score), 4),
                               "applicable": ok})
+    by_kind: dict[str, dict[str, dict[str, float | None]]] = {}
+    for (kind, method), suite in sorted(kind_suites.items()):
+        for score in authentic_scores[method]:
+            suite.add(score=score, label=0)
+        by_kind.setdefault(kind, {})[method] = _clean(suite.results())
     return ConditionResult(
         condition=condition,
         methods={m: _clean(s.results()) for m, s in suites.items()},
@@ -203,6 +224,7 @@ def _score(config, condition, outcomes, specs, methods, per_image) -> ConditionR
         applicable=applicable,
         images=images,
         errors=errors,
+        by_kind=by_kind,
     )
 
 
@@ -258,6 +280,16 @@ def markdown_tables(results: list[ConditionResult], protocols: list[str] | None 
         for method, values in result.methods.items():
             cells = ["–" if values.get(pid) is None else f"{values[pid]:.3f}" for pid in shown]
             lines.append(f"| {method} | {result.applicable[method]} | " + " | ".join(cells) + " |")
+        if result.by_kind:
+            methods = list(result.methods)
+            for pid in KIND_PROTOCOLS:
+                lines += ["", f"By manipulation kind, `{pid}`"
+                          + (" (each kind against all authentic images)" if pid.startswith("image") else "") + ":", ""]
+                lines.append("| kind | " + " | ".join(methods) + " |")
+                lines.append("|---|" + "---:|" * len(methods))
+                for kind, values in result.by_kind.items():
+                    cells = ["–" if values.get(m, {}).get(pid) is None else f"{values[m][pid]:.3f}" for m in methods]
+                    lines.append(f"| {kind} | " + " | ".join(cells) + " |")
         parts.append("\n".join(lines))
     return "\n\n".join(parts)
 
