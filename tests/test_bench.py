@@ -70,3 +70,11 @@ def test_cli_bench(dataset, tmp_path):
 def test_roc_points():
     fpr, tpr = roc_points(np.array([0.9, 0.8, 0.8, 0.1]), np.array([1, 0, 1, 0]))
     assert fpr.tolist() == [0.0, 0.0, 0.5, 1.0] and tpr.tolist() == [0.0, 0.5, 1.0, 1.0]
+
+
+def test_unwritable_results_folder_is_a_clear_error(dataset, tmp_path):
+    from test_cli import tamperscope
+
+    (tmp_path / "taken").write_text("a file")
+    result = tamperscope("bench", "--dataset", f"folder:{dataset}", "-o", tmp_path / "taken")
+    assert result.returncode == 2 and "cannot write results" in result.stderr

@@ -41,7 +41,7 @@ import numpy as np
 
 from .. import __version__
 from ..detectors import resolve
-from ..errors import InputError
+from ..errors import InputError, OutputError
 from ..fusion import FusionParams, fuse
 from ..image import load
 from . import cache
@@ -95,7 +95,10 @@ def run(config: BenchConfig, progress: Progress | None = None) -> list[Condition
     detectors = resolve(config.detectors)
     specs = [{"name": d.name, "version": d.version, "params": d.params()} for d in detectors]
     methods = [d.name for d in detectors] + ["fusion"]
-    config.out.mkdir(parents=True, exist_ok=True)
+    try:
+        config.out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"cannot write results to {config.out}: {exc.strerror or exc}") from None
     started = time.time()
 
     results: list[ConditionResult] = []
