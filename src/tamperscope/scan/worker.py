@@ -1,0 +1,92 @@
+"""What a scan worker does with one file: analyse it and reduce the report to a store row."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .store import Row
+
+#: Regions kept per image in the store (the report has them all).
+TOP_REGIONS = 5
+#: Long side of the overlay thumbnails written for the gallery.
+THUMBNAIL = 512
+
+
+def analyze_to_row(path: str, sha256: str, settings: dict[str, Any]) -> Row:
+    """Analyse ``path``; any failure becomes an error row instead of an exception."""
+    from ..api import analyze
+    from ..errors import InputError
+    from ..image import Limits
+
+    start = time.perf_counter()
+    profile = settings.get("profile", "default")
+    try:
+        report = analyze(path, profile=profile, limits=Limits(**settings.get("limits", {})))
+    except InputError as exc:
+        return Row(sha256=sha256, path=path, status="error", error=str(exc), error_kind=exc.kind,
+                   seconds=time.perf_counter() - start, profile=profile, finished_at=time.time())
+    except MemoryError:
+        return Row(sha256=sha256, path=path, status="error", error="ran out of memory", error_kind="memory",
+                   seconds=time.perf_counter() - start, profile=profile, finished_at=time.time())
+    except Exception as exc:  # a bug on one file must not stop the scan; the row says what happened
+        return Row(sha256=sha256, path=path, status="error", error=f"{type(exc).__name__}: {exc}",
+                   error_kind="internal", seconds=time.perf_counter() - start, profile=profile,
+                   finished_at=time.time())
+    row = row_from_report(report, path, sha256, profile)
+    artifacts = settings.get("artifacts")
+    if artifacts:
+        row.artifact = write_thumbnail(report, Path(artifacts), sha256)
+    row.seconds = time.perf_counter() - start
+    return row
+
+
+def row_from_report(report, path: str, sha256: str, profile: str) -> Row:
+    data = report.to_dict()
+    image = data["image"]
+    meta = image["metadata"]
+    provenance = {
+        "c2pa_present": meta["c2pa_present"],
+        "exif": meta["exif_bytes"] > 0,
+        "xmp": meta["xmp_bytes"] > 0,
+        "text_keys": meta["text_keys"],
+        "jpeg_quality": (image["jpeg"] or {}).get("quality"),
+    }
+    detectors = {e["detector"]: (e["score"] if e["status"] == "ok" else e["status"]) for e in data["evidence"]}
+    regions = [
+        {k: region[k] for k in ("id", "bbox", "share", "detectors")} for region in data["regions"][:TOP_REGIONS]
+    ]
+    return Row(
+        sha256=sha256, path=path, status="done", file_size=image["file_size"], label=data["verdict"]["label"],
+        score=data["verdict"]["manipulation_score"], width=image["width"], height=image["height"],
+        format=image["format"], regions=regions, provenance=provenance, detectors=detectors, profile=profile,
+        finished_at=time.time(),
+    )
+
+
+def write_thumbnail(report, folder: Path, sha256: str) -> str:
+    """The upright overlay, downscaled, as ``<sha[:2]>/<sha>.jpg`` under ``folder``; returns that name."""
+    import cv2
+    from PIL import Image as PILImage
+
+    from ..render import overlay
+
+    image, fusion = report.image, report.fusion
+    pixels, heat, mask = (image.upright(a) for a in (image.pixels, fusion.heatmap, fusion.mask.astype(np.uint8)))
+    scale = min(1.0, THUMBNAIL / max(pixels.shape[:2]))
+    if scale < 1.0:
+        size = (max(1, round(pixels.shape[1] * scale)), max(1, round(pixels.shape[0] * scale)))
+        pixels = cv2.resize(pixels, size, interpolation=cv2.INTER_AREA)
+        heat = cv2.resize(heat, size, interpolation=cv2.INTER_AREA)
+        mask = cv2.resize(mask, size, interpolation=cv2.INTER_NEAREST)
+    thumb = PILImage.fromarray(overlay(pixels, heat, mask.astype(bool)))
+    name = f"{sha256[:2]}/{sha256}.jpg"
+    target = folder / name
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_suffix(".part")
+    thumb.save(partial, format="JPEG", quality=85)
+    partial.replace(target)
+    return name
