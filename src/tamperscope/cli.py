@@ -209,6 +209,62 @@ def synth(
     typer.echo(f"Benchmark it with: tamperscope bench --dataset csv:{out / 'manifest.csv'} -o RESULTS/")
 
 
+@app.command()
+def scan(
+    paths: List[Path] = typer.Argument(..., help="Files and folders to scan."),
+    recursive: bool = typer.Option(False, "--recursive", "-r", help="Descend into sub-folders."),
+    db: Path = typer.Option(Path("results.sqlite"), "--db", help="SQLite result store (created or resumed)."),
+    workers: int = typer.Option(1, "--workers", min=1, help="Worker processes (or concurrent Ray tasks)."),
+    profile: str = typer.Option("default", "--profile", help="Detector set: fast, default or thorough."),
+    artifacts: Optional[Path] = typer.Option(None, "--artifacts", help="Folder for overlay thumbnails (gallery)."),
+    timeout: float = typer.Option(300.0, "--timeout", help="Seconds one image may take before it is given up."),
+    memory_mb: int = typer.Option(4096, "--memory-mb", help="Memory cap per worker, MiB (0: none)."),
+    ray: Optional[str] = typer.Option(None, "--ray", help="Run on Ray: 'auto' or a cluster address."),
+) -> None:
+    """Scan collections into a result store: resumable, one bad file never stops it."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.progress import TimeRemainingColumn
+
+    from .detectors import PROFILES
+    from .scan import ResultStore, count_files
+    from .scan import scan as run_scan
+
+    if profile not in PROFILES:
+        _fail(f"unknown profile {profile!r}; known: {', '.join(PROFILES)}", EXIT_BAD_INPUT)
+    missing = [str(p) for p in paths if not p.exists()]
+    if missing:
+        _fail(f"{missing[0]}: no such file or folder", EXIT_BAD_INPUT)
+    try:
+        store = ResultStore(db)
+    except Exception as exc:  # sqlite3 errors and OS errors alike: the user's path is the problem
+        _fail(f"cannot open the result store {db}: {exc}", EXIT_BAD_INPUT)
+    total = count_files(paths, recursive)
+    columns = (TextColumn("scan"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[rate]}"),
+               TimeElapsedColumn(), TimeRemainingColumn(), TextColumn("{task.fields[status]}"))
+    with store, Progress(*columns, transient=False) as bar:
+        task = bar.add_task("scan", total=total, rate="", status="")
+
+        def progress(summary) -> None:
+            elapsed = bar.tasks[0].elapsed or 0.0
+            rate = f"{summary.analysed / elapsed:.1f} img/s" if elapsed > 0 else ""
+            edited = summary.labels.get("edited", 0)
+            bar.update(task, completed=summary.seen, rate=rate,
+                       status=f"edited {edited}, errors {summary.errors}, skipped {summary.already_done}")
+
+        summary = _guarded(lambda: run_scan(
+            paths, store, recursive=recursive, workers=workers, profile=profile, artifacts=artifacts,
+            timeout_s=timeout, memory_mb=memory_mb or None, ray=ray, on_progress=progress,
+        ))
+        counts = store.counts()
+    labels = ", ".join(f"{k} {v}" for k, v in sorted(summary.labels.items())) or "none"
+    typer.echo(
+        f"Scanned {summary.seen} files: analysed {summary.analysed} ({labels}; errors {summary.errors}), "
+        f"already in the store {summary.already_done}, duplicates {summary.duplicates}."
+    )
+    typer.echo(f"Store {db}: {counts['images']} images, {counts['paths']} paths. "
+               f"Next: tamperscope results top --db {db}")
+
+
 @app.command("detectors")
 def list_detectors(as_json: bool = typer.Option(False, "--json", help="Print as JSON.")) -> None:
     """List the detectors, what they need, and the paper each implements."""

@@ -24,9 +24,11 @@ Task = tuple[str, str]  # (path, sha256)
 
 
 def _worker_main(conn: Connection, settings: dict[str, Any]) -> None:
+    import faulthandler
     import resource
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when to stop
+    faulthandler.disable()  # a crash is recorded in the store; a dump would only garble the progress display
     memory_mb = settings.get("memory_mb")
     if memory_mb:
         limit = int(memory_mb) * 1024 * 1024
