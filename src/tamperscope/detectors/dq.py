@@ -259,6 +259,11 @@ def comb(q1: int, q2: int, limit: int) -> np.ndarray:
     return mask
 
 
+#: Smallest count the calibrated histogram must expect on a comb before its z is trusted: below it, a
+#: sparse comb (a large step over a small image) scores high on a handful of chance coefficients.
+MIN_EXPECTED_ON_COMB = 25.0
+
+
 def fit_primary_step(values: np.ndarray, reference: np.ndarray, q2: int) -> PrimaryFit | None:
     """The primary step whose comb best explains the excess of ``values`` over ``reference``.
 
@@ -280,6 +285,8 @@ def fit_primary_step(values: np.ndarray, reference: np.ndarray, q2: int) -> Prim
         if mask.sum() < 2:
             continue
         on_comb, expected_on_comb = histogram[mask].sum(), expected[mask].sum()
+        if expected_on_comb < MIN_EXPECTED_ON_COMB:
+            continue  # too few expected counts for the normal approximation behind z
         z = float((on_comb - expected_on_comb) / np.sqrt(expected_on_comb + 1.0))
         share = float(np.clip((on_comb - expected_on_comb) / max(nonzero - expected_on_comb, 1.0), 0.0, 1.0))
         fits.append(PrimaryFit(q1, q2, z, share, limit, histogram, expected))
