@@ -218,7 +218,9 @@ def scan(
     profile: str = typer.Option("default", "--profile", help="Detector set: fast, default or thorough."),
     artifacts: Optional[Path] = typer.Option(None, "--artifacts", help="Folder for overlay thumbnails (gallery)."),
     timeout: float = typer.Option(300.0, "--timeout", help="Seconds one image may take before it is given up."),
-    memory_mb: int = typer.Option(4096, "--memory-mb", help="Memory cap per worker, MiB (0: none)."),
+    memory_mb: int = typer.Option(
+        4096, "--memory-mb", help="Memory each worker may add to its start, MiB (0: no cap)."
+    ),
     ray: Optional[str] = typer.Option(None, "--ray", help="Run on Ray: 'auto' or a cluster address."),
 ) -> None:
     """Scan collections into a result store: resumable, one bad file never stops it."""
@@ -263,6 +265,15 @@ def scan(
     )
     typer.echo(f"Store {db}: {counts['images']} images, {counts['paths']} paths. "
                f"Next: tamperscope results top --db {db}")
+
+
+def _register_results() -> None:
+    from .scan.cli_results import results_app
+
+    app.add_typer(results_app, name="results", help="Read a scan's result store: top, export, gallery.")
+
+
+_register_results()
 
 
 @app.command("detectors")

@@ -1,7 +1,8 @@
 """Local backend: a pool of worker processes that survives crashing and hanging files.
 
 Each worker is a process of its own, fed one file at a time over a pipe, with
-an address-space cap (``RLIMIT_AS``). The parent watches every worker: a file
+an address-space cap (``RLIMIT_AS``: the memory it may add to what it starts
+with). The parent watches every worker: a file
 that runs past the timeout gets its worker killed, a worker that dies
 (segfault, out-of-memory kill) is noticed through its process sentinel; either
 way the file is recorded with its error and a fresh worker takes the slot.
@@ -31,7 +32,9 @@ def _worker_main(conn: Connection, settings: dict[str, Any]) -> None:
     faulthandler.disable()  # a crash is recorded in the store; a dump would only garble the progress display
     memory_mb = settings.get("memory_mb")
     if memory_mb:
-        limit = int(memory_mb) * 1024 * 1024
+        # A forked worker starts with its parent's address space (libraries, thread stacks, reserved arenas):
+        # the cap is what it may add to that, so the same setting means the same headroom on every machine.
+        limit = _address_space() + int(memory_mb) * 1024 * 1024
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     from .worker import analyze_to_row
 
@@ -45,6 +48,18 @@ def _worker_main(conn: Connection, settings: dict[str, Any]) -> None:
             conn.send(row.to_dict())
         except (BrokenPipeError, OSError):
             return
+
+
+def _address_space() -> int:
+    """This process's current virtual memory size in bytes (0 where /proc is not there)."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmSize:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
 
 
 @dataclass
@@ -113,6 +128,7 @@ class LocalBackend:
                             on_result(Row(**values))
                             continue
                     if slot.process.sentinel in ready or slot.conn in ready:
+                        slot.process.join(timeout=5)  # its pipe can close a moment before its exit status is set
                         code = slot.process.exitcode
                         how = f"killed by signal {-code}" if code is not None and code < 0 else f"exit code {code}"
                         on_result(_error_row(path, sha256, f"the worker crashed on this file ({how})", "crashed",

@@ -42,6 +42,7 @@ CREATE TABLE IF NOT EXISTS images (
 );
 CREATE INDEX IF NOT EXISTS images_score ON images(score DESC);
 CREATE TABLE IF NOT EXISTS paths (path TEXT PRIMARY KEY, sha256 TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS paths_sha ON paths(sha256);
 """
 
 COLUMNS = ("sha256", "path", "file_size", "status", "label", "score", "width", "height", "format", "regions",

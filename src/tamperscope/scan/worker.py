@@ -36,6 +36,13 @@ def analyze_to_row(path: str, sha256: str, settings: dict[str, Any]) -> Row:
         return Row(sha256=sha256, path=path, status="error", error=f"{type(exc).__name__}: {exc}",
                    error_kind="internal", seconds=time.perf_counter() - start, profile=profile,
                    finished_at=time.time())
+    failed = [e for e in report.evidence if e.status == "failed"]
+    if failed and not any(e.ok for e in report.evidence):
+        # Nothing could be analysed (typically the memory cap): an error, not an "inconclusive" verdict.
+        memory = all(e.reason == "ran out of memory" for e in failed)
+        return Row(sha256=sha256, path=path, status="error", error_kind="memory" if memory else "internal",
+                   error=f"every detector failed ({failed[0].detector}: {failed[0].reason})",
+                   seconds=time.perf_counter() - start, profile=profile, finished_at=time.time())
     row = row_from_report(report, path, sha256, profile)
     artifacts = settings.get("artifacts")
     if artifacts:
