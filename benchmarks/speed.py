@@ -104,8 +104,16 @@ Bar for this release: a 12 MP JPEG analysed within 4 s on one core (project goal
 memory.
 """
     if not args.no_write:
-        (ROOT / "docs" / "performance.md").write_text(text)
+        target = ROOT / "docs" / "performance.md"
+        target.write_text(text + _kept_sections(target))
     print(text)
+
+
+def _kept_sections(path: Path) -> str:
+    """Sections other scripts own in ``path`` (``## Scanning``, from benchmarks/scan_speed.py), kept as they are."""
+    old = path.read_text() if path.exists() else ""
+    start = old.find("\n## Scanning")
+    return "" if start < 0 else old[start:]
 
 
 def _cpu_model() -> str:
