@@ -35,6 +35,8 @@ import threading
 import time
 from pathlib import Path
 
+from _machine import cpu_model
+
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "performance.md"
 SIZES = [(864, 1152), (960, 1280), (1024, 1360), (1080, 1440), (1200, 1600)]  # 1.0 to 1.9 MP
@@ -310,7 +312,7 @@ Peak RSS per worker: local pool, `getrusage(RUSAGE_CHILDREN).ru_maxrss` after th
 are forked, so pages shared with the scanning process count); Ray, the largest `VmHWM` in `/proc/<pid>/status` of
 the Ray worker processes that ran the analysis, polled every 0.25 s.
 
-Machine: {_cpu_model()}; {os.cpu_count()} cores visible, {_memory_gib():.0f} GiB RAM;
+Machine: {cpu_model()}; {os.cpu_count()} cores visible, {_memory_gib():.0f} GiB RAM;
 Python {platform.python_version()}, Ray {_ray_version()}. Date: {time.strftime('%Y-%m-%d')}.
 
 {chr(10).join(rows)}
@@ -328,16 +330,6 @@ def write_section(path: Path, text: str) -> None:
     else:
         new = (old.rstrip("\n") + "\n\n" if old.strip() else "") + text.rstrip("\n") + "\n"
     path.write_text(new)
-
-
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.machine()
 
 
 def _memory_gib() -> float:

@@ -23,6 +23,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from _machine import cpu_model
+
 ROOT = Path(__file__).resolve().parent.parent
 SIZES = {"1 MP": (864, 1152), "4 MP": (1728, 2304), "12 MP": (3000, 4000)}
 SINGLE_THREAD = {k: "1" for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}
@@ -88,7 +90,7 @@ def main() -> None:
         fmt = "{:.0f}" if "MiB" in row else "{:.2f}"
         table.append(f"| {row} | " + " | ".join(fmt.format(results[s][row]) + unit for s in SIZES) + " |")
     machine = f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores visible, Python {platform.python_version()}"
-    cpu = _cpu_model()
+    cpu = cpu_model()
     text = f"""# Performance
 
 Measured by `python benchmarks/speed.py` (best of {args.repeats} runs, one core: the process is pinned to one CPU and
@@ -114,16 +116,6 @@ def _kept_sections(path: Path) -> str:
     old = path.read_text() if path.exists() else ""
     start = old.find("\n## Scanning")
     return "" if start < 0 else old[start:]
-
-
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.machine()
 
 
 if __name__ == "__main__":
