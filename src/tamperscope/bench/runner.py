@@ -50,6 +50,8 @@ from .metrics import PROTOCOLS, MetricSuite, align
 from .perturb import apply as perturb
 
 Progress = Callable[[int, int, str], None]
+#: (sample, error or None, cache key, mask of the analysed bytes) from the caching pass.
+Outcome = tuple[Sample, "str | None", "str | None", "np.ndarray | None"]
 
 
 @dataclass
@@ -105,7 +107,7 @@ def run(config: BenchConfig, progress: Progress | None = None) -> list[Condition
     per_image: list[dict[str, Any]] = []
     for condition in config.conditions:
         jobs = [(config, condition, sample, specs) for sample in samples]
-        outcomes: list[tuple[Sample, str | None]] = []
+        outcomes: list[Outcome] = []
         done = 0
         if config.workers > 1:
             with ProcessPoolExecutor(max_workers=config.workers) as pool:
@@ -120,7 +122,7 @@ def run(config: BenchConfig, progress: Progress | None = None) -> list[Condition
                 done += 1
                 if progress:
                     progress(done, len(jobs), condition)
-        results.append(_score(config, condition, outcomes, specs, methods, per_image))
+        results.append(_score(config, condition, outcomes, methods, per_image))
 
     _write(config, results, per_image, specs, time.time() - started)
     return results
@@ -153,36 +155,38 @@ def _prepare(config: BenchConfig, condition: str, sample: Sample) -> tuple[bytes
     return data, mask
 
 
-def _ensure_cached(job) -> tuple[Sample, str | None]:
-    """Compute and cache one sample's evidence unless cached; returns its error, if any."""
+def _ensure_cached(job) -> Outcome:
+    """Compute and cache one sample's evidence unless cached.
+
+    Returns the sample, its error (None when fine), the cache key and the mask that goes with the analysed
+    bytes, so scoring needs neither to read nor to perturb the file again.
+    """
     config, condition, sample, specs = job
     try:
-        data, _ = _prepare(config, condition, sample)
+        data, mask = _prepare(config, condition, sample)
         key = cache.cache_key(data, specs)
         entry = _entry(config, condition, sample)
-        if cache.load(entry, key) is not None:
-            return sample, None
-        image = load(data)
-        evidence = [detector.run(image) for detector in resolve([s["name"] for s in specs])]
-        cache.save(entry, key, image.shape, evidence)
-        return sample, None
+        if cache.load(entry, key) is None:
+            image = load(data)
+            evidence = [detector.run(image) for detector in resolve([s["name"] for s in specs])]
+            cache.save(entry, key, image.shape, evidence)
+        return sample, None, key, mask
     except InputError as exc:
-        return sample, str(exc)
+        return sample, str(exc), None, None
 
 
-def _score(config, condition, outcomes, specs, methods, per_image) -> ConditionResult:
+def _score(config, condition, outcomes, methods, per_image) -> ConditionResult:
     suites = {method: MetricSuite(config.protocols) for method in methods}
     kind_suites: dict[tuple[str, str], MetricSuite] = {}
     authentic_scores: dict[str, list[float]] = {method: [] for method in methods}
     applicable = {method: 0 for method in methods}
     errors: list[dict[str, str]] = []
     images = 0
-    for sample, error in outcomes:
+    for sample, error, key, mask in outcomes:
         if error is not None:
             errors.append({"sample": sample.id, "error": error})
             continue
-        data, mask = _prepare(config, condition, sample)
-        cached = cache.load(_entry(config, condition, sample), cache.cache_key(data, specs))
+        cached = cache.load(_entry(config, condition, sample), key)
         if cached is None:  # written by a worker moments ago: unreadable means a broken disk, not a result
             errors.append({"sample": sample.id, "error": "cache entry unreadable"})
             continue
