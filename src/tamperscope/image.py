@@ -43,7 +43,7 @@ except ImportError:  # pragma: no cover - depends on the environment
     HEIF_AVAILABLE = False
 
 #: Formats tamperscope analyses (Pillow's format names).
-SUPPORTED_FORMATS = frozenset({"JPEG", "PNG", "TIFF", "WEBP", "BMP", "MPO"}) | (
+SUPPORTED_FORMATS = frozenset({"JPEG", "PNG", "TIFF", "WEBP", "BMP", "MPO", "GIF"}) | (
     frozenset({"HEIF", "AVIF"}) if HEIF_AVAILABLE else frozenset()
 )
 
@@ -52,7 +52,7 @@ ImageSource = Union[str, os.PathLike, bytes, np.ndarray]
 
 @dataclass(frozen=True)
 class Limits:
-    """Resource limits applied before decoding.
+    """Resource limits: checked before decoding, and on each detector's run time.
 
     Parameters
     ----------
@@ -64,6 +64,11 @@ class Limits:
         A file whose declared canvas exceeds ``max_pixels`` and holds more than
         this many pixels per byte of file is reported as a decompression bomb
         rather than merely too large.
+    detector_seconds : float or None
+        Wall-clock limit of each detector; one that runs longer is recorded as
+        failed ("ran past its time limit") and the others' evidence stands.
+        Enforced in the main thread of a POSIX process (a ``SIGALRM`` timer);
+        ``None`` turns it off. Default 120 s.
 
     Notes
     -----
@@ -75,6 +80,7 @@ class Limits:
     max_pixels: int = 120_000_000
     max_file_bytes: int = 256 * 1024 * 1024
     max_pixels_per_byte: float = 100.0
+    detector_seconds: float | None = 120.0
 
 
 DEFAULT_LIMITS = Limits()

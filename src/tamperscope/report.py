@@ -147,6 +147,7 @@ class Report:
                     "max_pixels": self.limits.max_pixels,
                     "max_file_bytes": self.limits.max_file_bytes,
                     "max_pixels_per_byte": self.limits.max_pixels_per_byte,
+                    "detector_seconds": self.limits.detector_seconds,
                 },
                 "python": platform.python_version(),
                 "numpy": np.__version__,
