@@ -125,3 +125,18 @@ def test_an_outer_timer_survives_a_detector_time_limit():
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
     assert fired == [True]
+
+
+def test_damage_the_decoder_worked_around_is_reported_not_hidden():
+    case = next(case for case in CASES if case.name == "bitflip-0.jpg")
+    report = analyze(case.data)
+    warnings = report.to_dict()["image"]["decode_warnings"]
+    assert any("Corrupt JPEG data" in warning for warning in warnings), warnings
+    sections = {section["title"]: section["sentences"] for section in report.to_dict()["explanation"]["sections"]}
+    caveats = " ".join(sentence["text"] for sentence in sections["Caveats"])
+    assert "damage" in caveats
+
+
+def test_a_clean_file_has_no_decoder_warnings():
+    case = next(case for case in CASES if case.name == "cmyk.jpg")
+    assert analyze(case.data).to_dict()["image"]["decode_warnings"] == []

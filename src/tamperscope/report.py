@@ -102,6 +102,7 @@ class Report:
                     "quant_tables": {k: np.asarray(v).tolist() for k, v in jpeg.quant_tables.items()},
                 },
                 "jpeg_error": image.jpeg_error,
+                "decode_warnings": list(image.decode_warnings),
                 "metadata": {
                     "exif_bytes": len(image.metadata.exif or b""),
                     "xmp_bytes": len(image.metadata.xmp or b""),
