@@ -104,32 +104,37 @@ def test_memory_cap_turns_into_an_error_row(tmp_path):
     assert row.status == "error" and row.error_kind in {"memory", "crashed", "internal", "too-large"}
 
 
-def test_sigkill_midway_then_rerun_loses_nothing_and_repeats_nothing(tmp_path):
+def _rows_in(db: Path) -> int:
+    try:
+        with sqlite3.connect(db, timeout=5) as connection:
+            return connection.execute("SELECT COUNT(*) FROM images").fetchone()[0]
+    except sqlite3.OperationalError:  # not created yet, or busy
+        return -1
+
+
+def test_repeated_sigkills_then_rerun_lose_nothing_and_repeat_nothing(tmp_path):
     root = tmp_path / "many"
     root.mkdir()
     for index in range(240):
         (root / f"img{index:03d}.jpg").write_bytes(jpeg_bytes(photo(192, 256, seed=index), 85))
     db = tmp_path / "r.sqlite"
     command = [sys.executable, "-m", "tamperscope", "scan", str(root), "--db", str(db), "--workers", "2"]
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    done_before_kill = 0
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and process.poll() is None:
-        time.sleep(0.2)
-        if db.exists():
-            try:
-                with sqlite3.connect(db, timeout=5) as connection:
-                    done_before_kill = connection.execute("SELECT COUNT(*) FROM images").fetchone()[0]
-            except sqlite3.OperationalError:
-                continue
-            if done_before_kill >= 40:
-                break
-    assert process.poll() is None, "the scan finished before it could be killed: make the set larger"
-    process.send_signal(signal.SIGKILL)
-    process.wait(timeout=30)
-    with sqlite3.connect(db) as connection:
-        survived = connection.execute("SELECT COUNT(*) FROM images").fetchone()[0]
-    assert 40 <= survived < 240
+    kills, done = 0, 0
+    for step in (30, 30, 30):  # three SIGKILLs, each after at least `step` more images were committed
+        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        target, deadline = done + step, time.monotonic() + 120
+        while time.monotonic() < deadline and process.poll() is None and _rows_in(db) < target:
+            time.sleep(0.1)
+        if process.poll() is not None:
+            break  # it finished first: nothing left to kill
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=30)
+        kills += 1
+        survived = _rows_in(db)
+        assert survived >= done, "a kill lost rows that were already committed"
+        done = survived
+    assert kills == 3, "the scan finished before it could be killed three times: make the set larger"
+    assert done < 240
 
     rerun = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert rerun.returncode == 0, rerun.stderr

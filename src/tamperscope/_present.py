@@ -168,6 +168,8 @@ def file_facts(report: Report) -> list[tuple[str, str, list[str]]]:
         ]
     if image.jpeg_error:
         rows.append(("JPEG internals", f"not readable: {image.jpeg_error}", ["image:jpeg_error"]))
+    if image.decode_warnings:
+        rows.append(("Decoder warnings", "; ".join(image.decode_warnings), ["image:decode_warnings"]))
     rows += [
         ("EXIF", _bytes(meta.exif), ["image:metadata.exif_bytes"]),
         ("XMP", _bytes(meta.xmp), ["image:metadata.xmp_bytes"]),

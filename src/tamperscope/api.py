@@ -33,7 +33,8 @@ def analyze(
     profile : {"fast", "default", "thorough"}
         The detector set used when ``detectors`` is None.
     limits : Limits
-        File-size and pixel limits checked before decoding.
+        File-size and pixel limits checked before decoding, and each
+        detector's time limit.
     fusion : FusionParams
         Thresholds of the fusion rule.
     narrative : NarrativeConfig, optional
@@ -62,7 +63,7 @@ def analyze(
     chosen = resolve(detectors, profile)
     image = load(source, limits)
     loaded = time.perf_counter()
-    evidence = [detector.run(image) for detector in chosen]
+    evidence = [detector.run(image, limits.detector_seconds) for detector in chosen]
     fused = fuse(evidence, image.shape, fusion)
     explanation = explain(image, evidence, fused)
     timings = {"load": loaded - start, **{f"detector:{e.detector}": e.runtime_s for e in evidence}}

@@ -63,6 +63,9 @@ def analyze(
     as_json: bool = typer.Option(False, "--json", help="Print the JSON report instead of the summary."),
     max_pixels: Optional[int] = typer.Option(None, "--max-pixels", help="Largest accepted canvas (default 120 MP)."),
     max_file_mb: Optional[float] = typer.Option(None, "--max-file-mb", help="Largest accepted file (default 256)."),
+    detector_seconds: Optional[float] = typer.Option(
+        None, "--detector-seconds", help="Time limit of each detector; 0 turns it off (default 120)."
+    ),
     narrate_endpoint: Optional[str] = typer.Option(
         None,
         "--narrate-endpoint",
@@ -92,6 +95,8 @@ def analyze(
         limits = replace(limits, max_pixels=max_pixels)
     if max_file_mb is not None:
         limits = replace(limits, max_file_bytes=int(max_file_mb * 1024 * 1024))
+    if detector_seconds is not None:
+        limits = replace(limits, detector_seconds=detector_seconds or None)
 
     narrative = None
     if narrate_endpoint:

@@ -13,10 +13,13 @@ decompression bomb.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import os
+import sys
 import tempfile
+import threading
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,7 +46,7 @@ except ImportError:  # pragma: no cover - depends on the environment
     HEIF_AVAILABLE = False
 
 #: Formats tamperscope analyses (Pillow's format names).
-SUPPORTED_FORMATS = frozenset({"JPEG", "PNG", "TIFF", "WEBP", "BMP", "MPO"}) | (
+SUPPORTED_FORMATS = frozenset({"JPEG", "PNG", "TIFF", "WEBP", "BMP", "MPO", "GIF"}) | (
     frozenset({"HEIF", "AVIF"}) if HEIF_AVAILABLE else frozenset()
 )
 
@@ -52,7 +55,7 @@ ImageSource = Union[str, os.PathLike, bytes, np.ndarray]
 
 @dataclass(frozen=True)
 class Limits:
-    """Resource limits applied before decoding.
+    """Resource limits: checked before decoding, and on each detector's run time.
 
     Parameters
     ----------
@@ -64,6 +67,11 @@ class Limits:
         A file whose declared canvas exceeds ``max_pixels`` and holds more than
         this many pixels per byte of file is reported as a decompression bomb
         rather than merely too large.
+    detector_seconds : float or None
+        Wall-clock limit of each detector; one that runs longer is recorded as
+        failed ("ran past its time limit") and the others' evidence stands.
+        Enforced in the main thread of a POSIX process (a ``SIGALRM`` timer);
+        ``None`` turns it off. Default 120 s.
 
     Notes
     -----
@@ -75,6 +83,7 @@ class Limits:
     max_pixels: int = 120_000_000
     max_file_bytes: int = 256 * 1024 * 1024
     max_pixels_per_byte: float = 100.0
+    detector_seconds: float | None = 120.0
 
 
 DEFAULT_LIMITS = Limits()
@@ -161,6 +170,10 @@ class Image:
     file_size : int
     frames : int
         Number of frames; only the first is analysed.
+    decode_warnings : list of str
+        What the decoders reported about damage they worked around (libjpeg's
+        "Corrupt JPEG data: ..." messages, Pillow's warnings on broken EXIF):
+        the pixels are analysed as decoded, and the report says so.
     source : str
         Path of the file, or a short description of the source.
     """
@@ -176,6 +189,7 @@ class Image:
     file_size: int
     frames: int
     source: str
+    decode_warnings: list[str] = field(default_factory=list)
     _luminance: np.ndarray | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
@@ -356,10 +370,13 @@ def _decode(data: bytes, name: str, path: Path | None, limits: Limits) -> Image:
         # Decoding must fail loudly on truncated data instead of padding it with grey.
         previous, ImageFile.LOAD_TRUNCATED_IMAGES = ImageFile.LOAD_TRUNCATED_IMAGES, False
         try:
-            pil.load()
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                pil.load()
+                metadata = _metadata(pil, data)
         finally:
             ImageFile.LOAD_TRUNCATED_IMAGES = previous
-        metadata = _metadata(pil, data)
+        decode_warnings = _unique(str(w.message).strip() for w in caught if w.category is not DeprecationWarning)
         orientation = _orientation(pil)
         frames = int(getattr(pil, "n_frames", 1) or 1)
         mode = pil.mode
@@ -373,7 +390,10 @@ def _decode(data: bytes, name: str, path: Path | None, limits: Limits) -> Image:
 
     jpeg, jpeg_error = (None, None)
     if fmt in {"JPEG", "MPO"}:
-        jpeg, jpeg_error = _jpeg_internals(data, path, pixels.shape[:2])
+        libjpeg_messages: list[str] = []
+        with _c_stderr_into(libjpeg_messages):
+            jpeg, jpeg_error = _jpeg_internals(data, path, pixels.shape[:2])
+        decode_warnings = _unique([*decode_warnings, *(f"libjpeg: {m}" for m in libjpeg_messages)])
         fmt = "JPEG"
 
     return Image(
@@ -388,6 +408,7 @@ def _decode(data: bytes, name: str, path: Path | None, limits: Limits) -> Image:
         file_size=len(data),
         frames=frames,
         source=name,
+        decode_warnings=decode_warnings,
     )
 
 
@@ -528,6 +549,34 @@ def _jpeg_internals(
     finally:
         if tmp:
             os.unlink(tmp)
+
+
+@contextlib.contextmanager
+def _c_stderr_into(lines: list[str], limit: int = 8):
+    """Collect what C libraries print on file descriptor 2 (libjpeg's warnings) into ``lines``.
+
+    Only in the main thread: redirecting a process-wide descriptor from a
+    worker thread would swallow other threads' output.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as sink:
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            sink.seek(0)
+            text = sink.read(16_384).decode("utf-8", "replace")
+            lines.extend(line.strip()[:200] for line in text.splitlines()[:limit] if line.strip())
+
+
+def _unique(messages) -> list[str]:
+    return list(dict.fromkeys(messages))[:8]
 
 
 def _first_line(exc: BaseException) -> str:

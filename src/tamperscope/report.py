@@ -102,6 +102,7 @@ class Report:
                     "quant_tables": {k: np.asarray(v).tolist() for k, v in jpeg.quant_tables.items()},
                 },
                 "jpeg_error": image.jpeg_error,
+                "decode_warnings": list(image.decode_warnings),
                 "metadata": {
                     "exif_bytes": len(image.metadata.exif or b""),
                     "xmp_bytes": len(image.metadata.xmp or b""),
@@ -147,6 +148,7 @@ class Report:
                     "max_pixels": self.limits.max_pixels,
                     "max_file_bytes": self.limits.max_file_bytes,
                     "max_pixels_per_byte": self.limits.max_pixels_per_byte,
+                    "detector_seconds": self.limits.detector_seconds,
                 },
                 "python": platform.python_version(),
                 "numpy": np.__version__,

@@ -8,6 +8,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from .._deadline import DeadlineExceeded, time_limit
 from ..evidence import Evidence
 from ..image import Image
 
@@ -63,12 +64,13 @@ class Detector:
     def params(self) -> dict[str, Any]:
         return dataclasses.asdict(self) if dataclasses.is_dataclass(self) else {}
 
-    def run(self, image: Image) -> Evidence:
+    def run(self, image: Image, time_limit_s: float | None = None) -> Evidence:
         """Run on ``image`` and return :class:`Evidence`, never raising for bad luck.
 
         A method that does not apply returns status "not-applicable"; a method
-        that raises returns status "failed" with the error, so one broken
-        detector cannot take the others' evidence down with it.
+        that raises, runs out of memory or runs past ``time_limit_s`` seconds
+        returns status "failed" with the reason, so one broken detector cannot
+        take the others' evidence down with it.
         """
         start = time.perf_counter()
         evidence = Evidence(detector=self.name, version=self.version)
@@ -77,9 +79,12 @@ class Detector:
                 if image.format == "JPEG":
                     raise NotApplicable(image.jpeg_error or "the JPEG internals could not be read")
                 raise NotApplicable(f"not a JPEG file ({image.format}), so there are no DCT coefficients to read")
-            finding = self.analyze(image)
+            with time_limit(time_limit_s):
+                finding = self.analyze(image)
         except NotApplicable as exc:
             evidence.status, evidence.reason = "not-applicable", str(exc)
+        except DeadlineExceeded as exc:
+            evidence.status, evidence.reason = "failed", str(exc)
         except MemoryError:
             evidence.status, evidence.reason = "failed", "ran out of memory"
         except Exception as exc:  # a detector bug must not hide the other detectors' evidence

@@ -20,7 +20,7 @@ from typing import Any
 from .store import ResultStore, Row
 
 #: File endings a scan considers; other files are passed over (and counted).
-IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".jpe", ".png", ".tif", ".tiff", ".webp", ".bmp", ".heic", ".heif",
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".jpe", ".png", ".tif", ".tiff", ".webp", ".bmp", ".gif", ".heic", ".heif",
                             ".avif"})
 
 
