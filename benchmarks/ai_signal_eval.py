@@ -51,7 +51,7 @@ def statistic(name: str, evidence) -> float:
         return f["statistic"]
     if name == "zed":
         return -f["d0"]
-    return evidence.score  # spectral: the larger of two calibrated logistics
+    return f["ai_score"]  # spectral: the larger of two calibrated logistics
 
 
 def central_square(pixels: np.ndarray, side: int = CROP) -> np.ndarray | None:
@@ -119,7 +119,7 @@ def measure(images: list[tuple[str, np.ndarray]], cond: str, detectors: dict) ->
                 result[name]["na"] += 1
                 continue
             result[name]["stat"].append(statistic(name, ev))
-            result[name]["score"].append(ev.score)
+            result[name]["score"].append(ev.facts["ai_score"])
     return result
 
 
@@ -151,7 +151,7 @@ def evaluate(data: Path) -> str:
         for d, detector in detectors.items():
             ev = detector.run(image)
             if ev.ok:
-                whole[d].append(ev.score)
+                whole[d].append(ev.facts["ai_score"])
     lines.append("")
     lines.append(
         "False alarms on whole real test photos (no crop, no re-save; score >= 0.5): "

@@ -21,17 +21,18 @@ the trace and replace the classifier by a one-class statistic of it:
 same distribution; after 2x up-sampling they do not. With ``m_k`` the mean
 absolute horizontal difference of luma over the columns ``j = k mod 8``, the
 contrast is ``log(mean of m_k, k even) - log(mean of m_k, k odd)``, and the same
-for rows; the statistic is their mean. The residue with the largest ``m_k``
+for rows. The grid's phase is unknown and may differ between the axes, so each
+axis is signed by its image-wide contrast before the two are averaged. The residue with the largest ``m_k``
 (the 8x8 block boundary of a JPEG file, or the boundary of an 8x up-sampled
 latent) is left out of both means, so a JPEG grid alone gives no contrast.
 
 *Decision.* The contrast is measured on tiles of ``tile x tile`` pixels; ``c``
 is its mean over the tiles and ``se`` the standard error of that mean. The
-statistic is the lower confidence bound ``|c| - 2 se``, which is about the same
+statistic is the lower confidence bound ``c - 2 se``, which is about the same
 for a small and a large authentic image. The score is a logistic of it with
 0.5 at the 99th percentile of the statistic on authentic photos held out for
 calibration (see ``benchmarks/ai_signal_eval.py --calibrate``), so about 1 % of
-authentic photos score >= 0.5. The heatmap is the per-tile ``|contrast|``
+authentic photos score >= 0.5. The heatmap is the per-tile contrast
 mapped through the same logistic (an illustration: one tile has no standard
 error of its own).
 
@@ -56,10 +57,10 @@ from . import register
 from ._crop import central_crop, crop_origin
 from .base import Detector, Finding, NotApplicable
 
-#: 99th percentile of ``|c| - 2 se`` on the calibration split of authentic photos, and the logistic's scale
+#: 99th percentile of ``c - 2 se`` on the calibration split of authentic photos, and the logistic's scale
 #: (median absolute deviation of the statistic there): ``benchmarks/ai_signal_eval.py --calibrate``.
 THRESHOLD = 0.7353
-SCALE = 0.0273
+SCALE = 0.0256
 
 
 def _residue_means(diff: np.ndarray, tile: int) -> np.ndarray:
@@ -94,7 +95,8 @@ def npr_contrast(luma: np.ndarray, tile: int = 32) -> tuple[np.ndarray, dict[str
     Returns
     -------
     contrast : ndarray
-        ``(ny, nx)`` contrast per tile.
+        ``(ny, nx)`` contrast per tile: the mean of the horizontal and vertical
+        contrasts, each signed so that its image-wide value is positive.
     facts : dict
         ``skipped_h``/``skipped_v``: the residues left out; ``contrast_h``/``contrast_v``:
         global contrasts per axis.
@@ -105,14 +107,12 @@ def npr_contrast(luma: np.ndarray, tile: int = 32) -> tuple[np.ndarray, dict[str
     mh, mv = _residue_means(dh, tile), _residue_means(dv, tile)
     skip_h = int(np.argmax(mh.mean(axis=(0, 1))))
     skip_v = int(np.argmax(mv.mean(axis=(0, 1))))
-    ch = _contrast(mh, skip_h)
-    cv = _contrast(mv, skip_v).T
-    facts = {
-        "skipped_h": skip_h,
-        "skipped_v": skip_v,
-        "contrast_h": float(_contrast(mh.mean(axis=(0, 1)), skip_h)),
-        "contrast_v": float(_contrast(mv.mean(axis=(0, 1)), skip_v)),
-    }
+    global_h = float(_contrast(mh.mean(axis=(0, 1)), skip_h))
+    global_v = float(_contrast(mv.mean(axis=(0, 1)), skip_v))
+    # The 2x2 grid may sit at a different phase in each axis: orient each axis by its global sign.
+    ch = _contrast(mh, skip_h) * (1.0 if global_h >= 0 else -1.0)
+    cv = _contrast(mv, skip_v).T * (1.0 if global_v >= 0 else -1.0)
+    facts = {"skipped_h": skip_h, "skipped_v": skip_v, "contrast_h": global_h, "contrast_v": global_v}
     return 0.5 * (ch + cv), facts
 
 
@@ -147,6 +147,8 @@ class NeighbouringPixels(Detector):
     title: ClassVar[str] = "Up-sampling pixel relationships (AI generation)"
     trace: ClassVar[str] = "has the 2x2 pixel relationships that a generator's up-sampling layers leave"
     indicates: ClassVar[str] = "ai-generated"
+    #: Measured near chance at matched format (docs/benchmarks.md, "AI-image signal detectors"): no decision.
+    decides: ClassVar[bool] = False
 
     def analyze(self, image: Image) -> Finding:
         if self.tile < 16 or self.tile % 8:
@@ -162,9 +164,9 @@ class NeighbouringPixels(Detector):
         contrast, facts = npr_contrast(luma, self.tile)
         mean = float(contrast.mean())
         se = float(contrast.std(ddof=1) / np.sqrt(contrast.size))
-        statistic = abs(mean) - 2.0 * se
+        statistic = mean - 2.0 * se
         score = float(_logistic(statistic, THRESHOLD, SCALE))
-        heat = _logistic(np.abs(contrast), THRESHOLD, SCALE).astype(np.float32)
+        heat = _logistic(contrast, THRESHOLD, SCALE).astype(np.float32)
         heatmap = np.zeros((-(-h // self.tile), -(-w // self.tile)), dtype=np.float32)
         top, left = (o // self.tile for o in crop_origin((h, w), luma.shape))
         heatmap[top : top + heat.shape[0], left : left + heat.shape[1]] = heat
@@ -174,6 +176,7 @@ class NeighbouringPixels(Detector):
                 "standard_error": round(se, 4),
                 "statistic": round(statistic, 4),
                 "threshold": THRESHOLD,
+                "ai_score": round(score, 4),
                 "tiles": int(contrast.size),
             }
         )
@@ -184,4 +187,4 @@ class NeighbouringPixels(Detector):
         )
         if image.format == "JPEG":
             notes.append("JPEG compression weakens this trace: a negative result on a JPEG says little.")
-        return Finding(score=score, heatmap=heatmap, stride=self.tile, notes=notes, facts=facts)
+        return Finding(score=None, heatmap=heatmap, stride=self.tile, notes=notes, facts=facts)

@@ -144,6 +144,8 @@ class SpectralArtifacts(Detector):
     title: ClassVar[str] = "Up-sampling spectrum (AI generation)"
     trace: ClassVar[str] = "has the periodic spectral peaks that a generator's up-sampling layers leave"
     indicates: ClassVar[str] = "ai-generated"
+    #: Measured near chance at matched format (docs/benchmarks.md, "AI-image signal detectors"): no decision.
+    decides: ClassVar[bool] = False
 
     def analyze(self, image: Image) -> Finding:
         if self.window < _TILE or self.window % _TILE:
@@ -170,6 +172,7 @@ class SpectralArtifacts(Detector):
             "peak_frequency": [_signed(int(i)) / 8, _signed(int(j)) / 8],
             "peak_used": not is_jpeg,
             "high_frequency_excess": round(excess, 3),
+            "ai_score": round(score, 4),
             "tiles": int((luma.shape[0] // _TILE) * (luma.shape[1] // _TILE)),
         }
         notes.append(
@@ -184,7 +187,7 @@ class SpectralArtifacts(Detector):
             )
         heatmap = self._window_map(luma, (h, w)) if not is_jpeg else None
         return Finding(
-            score=score, heatmap=heatmap, stride=self.window if heatmap is not None else 1, notes=notes, facts=facts
+            score=None, heatmap=heatmap, stride=self.window if heatmap is not None else 1, notes=notes, facts=facts
         )
 
     def _window_map(self, luma: np.ndarray, shape: tuple[int, int]) -> np.ndarray | None:

@@ -207,6 +207,8 @@ class CodingSurprise(Detector):
     title: ClassVar[str] = "Coding surprise (AI generation)"
     trace: ClassVar[str] = "is more predictable than real photos are"
     indicates: ClassVar[str] = "ai-generated"
+    #: Measured near chance at matched format (docs/benchmarks.md, "AI-image signal detectors"): no decision.
+    decides: ClassVar[bool] = False
 
     def analyze(self, image: Image) -> Finding:
         h, w = image.shape
@@ -225,6 +227,7 @@ class CodingSurprise(Detector):
             "slope": round(s["d0"] - s["d1"], 4),
             "bits_per_pixel": round(s["bpp"], 3),
             "threshold": round(model.threshold, 4),
+            "ai_score": round(score, 4),
         }
         notes.append(
             f"Coding the luma costs {s['bpp']:.2f} bits/pixel, {s['d0']:+.3f} bits/pixel against what a coder of "
@@ -233,7 +236,7 @@ class CodingSurprise(Detector):
         if image.format == "JPEG" and image.jpeg is not None and (image.jpeg.quality or 100) < 80:
             notes.append("Strong JPEG compression makes real photos more predictable too.")
         heatmap = self._block_map(-s["map"], model, (h, w), luma.shape)
-        return Finding(score=score, heatmap=heatmap, stride=self.block, notes=notes, facts=facts)
+        return Finding(score=None, heatmap=heatmap, stride=self.block, notes=notes, facts=facts)
 
     def _block_map(self, values: np.ndarray, model: CodingModel, shape, cropped) -> np.ndarray:
         b = self.block
