@@ -29,12 +29,19 @@ latent) is left out of both means, so a JPEG grid alone gives no contrast.
 *Decision.* The contrast is measured on tiles of ``tile x tile`` pixels; ``c``
 is its mean over the tiles and ``se`` the standard error of that mean. The
 statistic is the lower confidence bound ``c - 2 se``, which is about the same
-for a small and a large authentic image. The score is a logistic of it with
+for a small and a large authentic image. ``facts["ai_score"]`` is a logistic of it with
 0.5 at the 99th percentile of the statistic on authentic photos held out for
 calibration (see ``benchmarks/ai_signal_eval.py --calibrate``), so about 1 % of
 authentic photos score >= 0.5. The heatmap is the per-tile contrast
 mapped through the same logistic (an illustration: one tile has no standard
 error of its own).
+
+*Not deciding.* At matched size and format (central 256x256 crops of generated
+and real images re-saved alike) this statistic separated generated images from
+real photos no better than chance, and real portraits scored *higher* than
+StyleGAN2 faces (docs/benchmarks.md, "AI-image signal detectors"). So the
+detector gives its map and ``facts["ai_score"]`` for a reader and for the
+verdict-class layer, and no score (``decides = False``).
 
 Limits
 ------

@@ -34,9 +34,16 @@ the whitened spectrum over rings of frequency ``f``; a line is fitted to it over
 
 *Score.* Each statistic is mapped by a logistic with 0.5 at its 99th
 percentile on authentic photos held out for calibration (``benchmarks/
-ai_signal_eval.py --calibrate``); the score is the larger of the two (only
-the excess on JPEG files). The heatmap is the grid-peak statistic per
+ai_signal_eval.py --calibrate``); ``facts["ai_score"]`` is the larger of the
+two (only the excess on JPEG files). The heatmap is the grid-peak statistic per
 ``256 x 256`` window when the image has several.
+
+*Not deciding.* At matched size and format (central 256x256 crops of generated
+and real images re-saved alike) this statistic separated generated images from
+real photos no better than chance, and real portraits scored *higher* than
+StyleGAN2 faces (docs/benchmarks.md, "AI-image signal detectors"). So the
+detector gives its map and ``facts["ai_score"]`` for a reader and for the
+verdict-class layer, and no score (``decides = False``).
 
 Limits
 ------

@@ -30,7 +30,7 @@ features are ``D0`` and the slope).
 
 *Decision.* The statistic is ``-D0`` in bits per pixel. Its 99th percentile
 and robust spread on real photos held out from training (calibration split)
-are stored with the model; the score is a logistic with 0.5 at that
+are stored with the model; ``facts["ai_score"]`` is a logistic with 0.5 at that
 percentile, so about 1 % of authentic photos like those score >= 0.5. The
 heatmap is ``-D0`` averaged over 32x32 blocks, through the same logistic (an
 illustration: a block's average is noisier than the image's).
@@ -38,6 +38,13 @@ illustration: a block's average is noisier than the image's).
 The model is ``tamperscope/models/zed.npz`` (counts, calibration, the training
 recipe); ``python -m tamperscope.train.zed`` rebuilds it (see
 ``tamperscope/models/README.md``).
+
+*Not deciding.* At matched size and format (central 256x256 crops of generated
+and real images re-saved alike) this statistic separated generated images from
+real photos no better than chance, and real portraits scored *higher* than
+StyleGAN2 faces (docs/benchmarks.md, "AI-image signal detectors"). So the
+detector gives its map and ``facts["ai_score"]`` for a reader and for the
+verdict-class layer, and no score (``decides = False``).
 
 Limits
 ------
