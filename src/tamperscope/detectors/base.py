@@ -57,6 +57,8 @@ class Detector:
     decides: ClassVar[bool] = True
     #: What the method needs from the image: "jpeg" (DCT coefficients), "color".
     requires: ClassVar[frozenset[str]] = frozenset()
+    #: The verdict class a positive score supports: "edited", "ai-generated" or "ai-edited".
+    indicates: ClassVar[str] = "edited"
 
     def analyze(self, image: Image) -> Finding:  # pragma: no cover - abstract
         raise NotImplementedError

@@ -1,0 +1,25 @@
+"""Bounded-size analysis for global detectors that must not resize (resizing erases their traces)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def central_crop(plane: np.ndarray, max_side: int) -> tuple[np.ndarray, list[str]]:
+    """Central crop of ``plane`` to at most ``max_side`` per side, at offsets that are multiples of 8.
+
+    Multiples of 8 keep the 2x2 up-sampling grid and any 8x8 (JPEG, latent) grid
+    where they were. Returns the crop and a note for the report when it cropped.
+    """
+    h, w = plane.shape[:2]
+    ch, cw = min(h, max_side), min(w, max_side)
+    if (ch, cw) == (h, w):
+        return plane, []
+    top, left = (h - ch) // 2 // 8 * 8, (w - cw) // 2 // 8 * 8
+    note = f"Measured on the central {cw}x{ch} crop of the {w}x{h} image; resizing would erase the trace."
+    return plane[top : top + ch, left : left + cw], [note]
+
+
+def crop_origin(shape: tuple[int, int], cropped: tuple[int, int]) -> tuple[int, int]:
+    """Top-left corner of :func:`central_crop`'s crop of an image of ``shape``."""
+    return (shape[0] - cropped[0]) // 2 // 8 * 8, (shape[1] - cropped[1]) // 2 // 8 * 8

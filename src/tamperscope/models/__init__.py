@@ -1,0 +1,1 @@
+"""Small models trained by the project (see README.md here for how each was built)."""
