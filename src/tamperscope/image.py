@@ -163,6 +163,9 @@ class Image:
         Number of frames; only the first is analysed.
     source : str
         Path of the file, or a short description of the source.
+    file_bytes : bytes or None
+        The file exactly as read (None for arrays). Provenance checks need the
+        bytes, not the pixels: a C2PA hard binding hashes the file itself.
     """
 
     pixels: np.ndarray
@@ -176,6 +179,7 @@ class Image:
     file_size: int
     frames: int
     source: str
+    file_bytes: bytes | None = field(default=None, repr=False, compare=False)
     _luminance: np.ndarray | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
@@ -388,6 +392,7 @@ def _decode(data: bytes, name: str, path: Path | None, limits: Limits) -> Image:
         file_size=len(data),
         frames=frames,
         source=name,
+        file_bytes=data,
     )
 
 
