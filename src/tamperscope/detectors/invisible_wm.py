@@ -71,6 +71,11 @@ def decode_dwt_dct(bgr: np.ndarray, length: int) -> np.ndarray:
     its default scales ``[0, 36, 36]`` and ``range(2)`` loop, reads only the U
     channel), vectorised over blocks.
     """
+    return bits_from_votes(dwt_dct_votes(bgr), length)
+
+
+def dwt_dct_votes(bgr: np.ndarray) -> np.ndarray:
+    """Each 4x4 block's bit vote, in the embedder's row-major block order (independent of the payload)."""
     import cv2
     import pywt
 
@@ -82,7 +87,11 @@ def decode_dwt_dct(bgr: np.ndarray, length: int) -> np.ndarray:
     blocks = approx[: nr * b, : nc * b].reshape(nr, b, nc, b).swapaxes(1, 2).reshape(nr * nc, b * b)
     position = np.argmax(np.abs(blocks[:, 1:]), axis=1) + 1
     value = np.abs(blocks[np.arange(blocks.shape[0]), position])
-    votes = (np.mod(value, DWT_DCT_SCALE) > 0.5 * DWT_DCT_SCALE).astype(np.float64)
+    return (np.mod(value, DWT_DCT_SCALE) > 0.5 * DWT_DCT_SCALE).astype(np.float64)
+
+
+def bits_from_votes(votes: np.ndarray, length: int) -> np.ndarray:
+    """Bit ``k`` is the majority of the votes of blocks ``n`` with ``n mod length == k``."""
     index = np.arange(votes.size) % length
     means = np.bincount(index, weights=votes, minlength=length) / np.maximum(np.bincount(index, minlength=length), 1)
     return (means * 255 > 127).astype(np.uint8)
@@ -118,8 +127,9 @@ class StableDiffusionWatermark(Detector):
         rgb = image.pixels
         # The SD scripts hand imwatermark BGR; diffusers' SDXL watermarker hands it RGB: try both orders.
         for order, pixels in (("BGR", rgb[..., ::-1]), ("RGB", rgb)):
+            votes = dwt_dct_votes(pixels)
             for payload_name, payload in PAYLOADS.items():
-                bits = decode_dwt_dct(pixels, payload.size)
+                bits = bits_from_votes(votes, payload.size)
                 agree = int((bits == payload).sum())
                 results.append((agreement_score(agree, payload.size), payload_name, order, agree, payload.size, bits))
         score, payload_name, order, agree, length, bits = max(results, key=lambda r: r[0])
