@@ -63,7 +63,10 @@ def test_report_files_and_schema(spliced, tmp_path):
     data = json.loads((tmp_path / "out" / "report.json").read_text())
     assert data == json.loads(report.to_json())
     assert data["image"]["jpeg"]["quality"] == 90
-    assert {e["id"] for e in data["evidence"]} == {"ev:ela", "ev:dq", "ev:blk", "ev:noise"}
+    from tamperscope.detectors import PROFILES
+
+    assert {e["id"] for e in data["evidence"]} == {f"ev:{name}" for name in PROFILES["default"]}
+    assert {e["kind"] for e in data["evidence"]} == {"signal", "provenance"}
     assert all(set(r["evidence_ids"]) <= {e["id"] for e in data["evidence"]} for r in data["regions"])
     from PIL import Image
 

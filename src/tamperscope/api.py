@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 from .detectors import resolve
 from .explain import explain
@@ -21,6 +22,7 @@ def analyze(
     limits: Limits = DEFAULT_LIMITS,
     fusion: FusionParams = FusionParams(),
     narrative: NarrativeConfig | None = None,
+    params: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> Report:
     """Analyse one image: load it, run the detectors, fuse their evidence.
 
@@ -40,6 +42,8 @@ def analyze(
     narrative : NarrativeConfig, optional
         A local OpenAI-compatible endpoint that rewrites the grounded
         explanation as a paragraph (off when None).
+    params : mapping, optional
+        Parameters per detector name, e.g. ``{"c2pa": {"trust_anchors": "roots.pem"}}``.
 
     Returns
     -------
@@ -60,7 +64,7 @@ def analyze(
     """
     analyzed_at = utc_now()
     start = time.perf_counter()
-    chosen = resolve(detectors, profile)
+    chosen = resolve(detectors, profile, params)
     image = load(source, limits)
     loaded = time.perf_counter()
     evidence = [detector.run(image, limits.detector_seconds) for detector in chosen]

@@ -75,6 +75,13 @@ def analyze(
     ),
     narrate_model: str = typer.Option("local", "--narrate-model", envvar="TAMPERSCOPE_NARRATE_MODEL"),
     narrate_image: bool = typer.Option(False, "--narrate-image", help="Also send a downscaled copy of the image."),
+    trust_anchors: Optional[Path] = typer.Option(
+        None,
+        "--trust-anchors",
+        envvar="TAMPERSCOPE_TRUST_ANCHORS",
+        help="PEM file of trusted root certificates for Content Credentials (C2PA). Without it a valid "
+        "signature is reported as valid but untrusted.",
+    ),
 ) -> None:
     """Analyse one image: verdict, regions and evidence; with -o, write the report files."""
     from dataclasses import replace
@@ -109,8 +116,14 @@ def analyze(
             include_image=narrate_image,
         )
 
+    params = {}
+    if trust_anchors is not None:
+        if not trust_anchors.is_file():
+            _fail(f"--trust-anchors {trust_anchors}: no such file", EXIT_BAD_INPUT)
+        params["c2pa"] = {"trust_anchors": str(trust_anchors)}
+
     def action():
-        report = run_analysis(image, detectors, profile=profile, limits=limits, narrative=narrative)
+        report = run_analysis(image, detectors, profile=profile, limits=limits, narrative=narrative, params=params)
         if out is not None:
             write_report(report, out, formats=formats)
         return report

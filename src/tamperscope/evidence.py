@@ -40,6 +40,13 @@ class Evidence:
         Small JSON-serialisable measurements (estimated quality, periods...).
     runtime_s : float
         Wall time of the detector on this image.
+    indicates : {"edited", "ai-generated", "ai-edited", "authentic"}
+        The verdict class a score >= the fusion threshold supports. "authentic"
+        only for provenance that positively attests an unedited capture (a
+        trusted C2PA manifest of a camera capture with no edits).
+    kind : {"signal", "provenance"}
+        "signal" for traces measured in the pixels, "provenance" for what the
+        file declares about itself; fusion lets provenance outrank signals.
     """
 
     detector: str
@@ -53,6 +60,8 @@ class Evidence:
     notes: list[str] = field(default_factory=list)
     facts: dict[str, Any] = field(default_factory=dict)
     runtime_s: float = 0.0
+    indicates: str = "edited"
+    kind: str = "signal"
 
     @property
     def ok(self) -> bool:
@@ -93,4 +102,6 @@ class Evidence:
             "notes": list(self.notes),
             "facts": self.facts,
             "runtime_s": round(float(self.runtime_s), 4),
+            "indicates": self.indicates,
+            "kind": self.kind,
         }

@@ -7,11 +7,13 @@ read from the file, or a fact about the run, and carries the ids of what it
 rests on (``ev:NAME`` for a detector's evidence, ``image:...`` for facts of
 the file in the report's ``image`` block). Sections:
 
-* **Verdict**: the class and the score, in words and number.
+* **Verdict**: the class (authentic, edited, ai-generated, ai-edited,
+  inconclusive), the evidence that drove it, and, when provenance decided,
+  that it outranked the pixel signals (naming those it overrode).
 * **Where**: one sentence per region (location in words, share, box, which
   detectors agree) and one per supporting detector saying what it saw there.
-  Only when the verdict is "edited": an image without evidence gets no region
-  claims.
+  Only when the verdict is "edited" or "ai-edited": an image without evidence
+  gets no region claims.
 * **Why**: one sentence per detector that ran, with the strength of its
   evidence and its first factual note.
 * **Provenance**: what the file says about itself (EXIF camera and software,
@@ -126,7 +128,7 @@ def explain(image: Image, evidence: list[Evidence], fusion: Fusion) -> Explanati
 
     sections = [
         Section("Verdict", _verdict(evidence, fusion)),
-        Section("Where", _where(image, fusion, catalogue, title) if fusion.label == "edited" else []),
+        Section("Where", _where(image, fusion, catalogue, title) if fusion.label in {"edited", "ai-edited"} else []),
         Section("Why", _why(evidence, title)),
         Section("Provenance", _provenance(image)),
         Section("Caveats", _caveats(image, evidence, fusion, title)),
@@ -134,30 +136,56 @@ def explain(image: Image, evidence: list[Evidence], fusion: Fusion) -> Explanati
     return Explanation(sections)
 
 
+_CLASS_WORDS = {
+    "edited": "Edited: the evidence shows that this image was manipulated",
+    "ai-generated": "AI-generated: the evidence shows that this image was made by a generative model",
+    "ai-edited": "AI-edited: the evidence shows AI-generated content inside a real image",
+}
+
+
 def _verdict(evidence: list[Evidence], fusion: Fusion) -> list[Sentence]:
     deciding = [e for e in evidence if e.ok and e.score is not None]
-    ids = [evidence_id(e.detector) for e in deciding]
+    ids = [evidence_id(e.detector) for e in deciding if e.kind != "provenance"]
     if fusion.label == "inconclusive":
         ran = [evidence_id(e.detector) for e in evidence]
         return [Sentence("Inconclusive: no detector that ran could judge this image.", ran)]
-    score = float(fusion.score)
-    if fusion.label == "edited":
-        strongest = [evidence_id(e.detector) for e in deciding if e.score >= fusion.params.threshold]
-        return [
-            Sentence(
-                f"Edited: the detectors found {strength_words(score)} evidence that this image was manipulated "
-                f"(manipulation score {score:.2f} on a scale from 0 to 1).",
-                strongest,
-            )
-        ]
+    drivers = [e for e in deciding if e.detector in fusion.drivers]
+    if fusion.label in _CLASS_WORDS or (fusion.label == "authentic" and drivers):
+        return _class_sentences(fusion, drivers)
+    score = float(fusion.score or 0.0)
     return [
         Sentence(
-            f"No evidence of manipulation was found by the {len(deciding)} detector"
-            f"{'s' if len(deciding) != 1 else ''} that could judge this image (highest score {score:.2f} on a "
+            f"No evidence of manipulation was found by the {len(ids)} detector"
+            f"{'s' if len(ids) != 1 else ''} that could judge this image (highest score {score:.2f} on a "
             "scale from 0 to 1). That is not proof of authenticity: it means these traces were not found.",
             ids,
         )
     ]
+
+
+def _class_sentences(fusion: Fusion, drivers: list[Evidence]) -> list[Sentence]:
+    from .detectors import available
+
+    catalogue = available()
+    top = max(drivers, key=lambda e: e.score)
+    named = _join([catalogue[e.detector].title if e.detector in catalogue else e.detector for e in drivers])
+    reason = top.notes[1] if top.kind == "provenance" and len(top.notes) > 1 else (top.notes[0] if top.notes else "")
+    if fusion.label == "authentic":
+        head = (f"Authentic capture: {named} attest{'s' if len(drivers) == 1 else ''} a camera capture with no "
+                f"edits ({strength_words(top.score)} evidence, score {top.score:.2f}).")
+    else:
+        head = (f"{_CLASS_WORDS[fusion.label]}; decided by {named} ({strength_words(top.score)} "
+                f"{fusion.decided_by} evidence, score {top.score:.2f}).")
+    sentences = [Sentence(f"{head} {reason}".strip(), [evidence_id(e.detector) for e in drivers])]
+    if fusion.decided_by == "provenance":
+        text = ("Provenance evidence (what the file itself declares or proves cryptographically) outranks signals "
+                "measured in the pixels, so it sets the class.")
+        if fusion.outranked:
+            text += (f" It outranked {_join([catalogue[n].title if n in catalogue else n for n in fusion.outranked])}"
+                     f", which pointed to another class.")
+        sentences.append(Sentence(text, [evidence_id(e.detector) for e in drivers]
+                                  + [evidence_id(n) for n in fusion.outranked]))
+    return sentences
 
 
 def _where(image: Image, fusion: Fusion, catalogue, title) -> list[Sentence]:
@@ -192,7 +220,9 @@ def _why(evidence: list[Evidence], title) -> list[Sentence]:
         if item.score is None:
             text = f"{title(item.detector)} gives a map to read, not a decision. {note}"
         else:
-            text = f"{title(item.detector)}: {strength_words(item.score)} evidence (score {item.score:.2f}). {note}"
+            supports = "" if item.indicates == "edited" or item.score < 0.3 else f" for '{item.indicates}'"
+            text = (f"{title(item.detector)} ({item.kind}): {strength_words(item.score)} evidence{supports} "
+                    f"(score {item.score:.2f}). {note}")
         sentences.append(Sentence(text.strip(), [evidence_id(item.detector)]))
     return sentences
 
@@ -226,7 +256,7 @@ def _provenance(image: Image) -> list[Sentence]:
     if meta.c2pa_present:
         sentences.append(
             Sentence(
-                "It embeds a Content Credentials (C2PA) manifest; this version does not validate its signature.",
+                "It embeds a Content Credentials (C2PA) manifest; the Content Credentials detector validates it.",
                 ["image:metadata.c2pa_present"],
             )
         )
@@ -254,7 +284,8 @@ def _caveats(image: Image, evidence: list[Evidence], fusion: Fusion, title) -> l
     if fusion.score is not None:
         sentences.append(
             Sentence(
-                "The manipulation score is the strongest single detector's score, not a calibrated probability.",
+                "The manipulation score is the strongest single detector's score, not a calibrated probability; "
+                "provenance strengths are fixed by what each check proves, not measured rates.",
                 [evidence_id(name) for name in fusion.deciding],
             )
         )
@@ -270,13 +301,17 @@ def _caveats(image: Image, evidence: list[Evidence], fusion: Fusion, title) -> l
         sentences.append(Sentence("The decoder reported damage in the file and worked around it "
                                   f"(\"{image.decode_warnings[0]}\"); the detectors saw the pixels as decoded.",
                                   ["image:decode_warnings"]))
-    sentences.append(
-        Sentence(
-            "Not checked by this version: whether the image was generated by AI, Content Credentials signatures, "
-            "invisible watermarks, copy-move, and face swaps.",
-            [],
+    provenance = [e for e in evidence if e.kind == "provenance"]
+    if provenance and not any(e.ok and e.score is not None and e.score >= fusion.params.threshold
+                              for e in provenance):
+        sentences.append(
+            Sentence(
+                "No decisive provenance was found (Content Credentials, generator records, watermarks). Such "
+                "records are easily stripped, so their absence is not evidence of authenticity.",
+                [evidence_id(e.detector) for e in provenance],
+            )
         )
-    )
+    sentences.append(Sentence("Not checked by this version: copy-move and face swaps.", []))
     return sentences
 
 

@@ -14,9 +14,27 @@ carries a score ("deciding" evidence; ELA's map is a layer, not a decision):
 * **Regions** = 8-connected components of the mask covering at least
   ``min_region_share`` of the image (the ``max_regions`` largest); each lists the detectors whose own map
   marks at least ``support_share`` of it.
-* **Verdict** = "edited" when the manipulation score >= ``threshold``,
-  "authentic" (no evidence of manipulation found) when deciding evidence
-  exists and stays below, "inconclusive" when no detector could decide.
+* **Verdict class** (rule "classes-v1"): one of "authentic", "edited",
+  "ai-generated", "ai-edited" or "inconclusive". Each piece of evidence says
+  which class its score supports (``Evidence.indicates``) and whether it is
+  *provenance* (what the file declares: signed Content Credentials, generator
+  records, invisible watermarks) or a *signal* (a trace measured in pixels).
+
+  1. Provenance first: if any provenance evidence scores >= ``threshold``,
+     the class is that of the strongest such evidence (ties broken toward the
+     more specific class: ai-edited, ai-generated, edited, authentic), and
+     signals cannot change it. A declaration or a cryptographic check is about
+     the file's history; a statistical trace in the pixels is a weaker kind of
+     fact, so it is reported beside the class but outranked.
+  2. Otherwise signals decide: the class of the strongest signal scoring >=
+     ``threshold``.
+  3. Otherwise "authentic" (no evidence of manipulation found) when at least
+     one signal could judge the image, else "inconclusive". Provenance checks
+     that found nothing (no manifest, no generator record) do not make an image
+     "authentic": the absence of a declaration is not a finding.
+
+  The manipulation score stays the largest score of deciding evidence that
+  supports a class other than "authentic".
 """
 
 from __future__ import annotations
@@ -29,7 +47,10 @@ from scipy import ndimage
 from ._regions import connected_regions
 from .evidence import Evidence
 
-FUSION_RULE = "max-v1"
+FUSION_RULE = "classes-v1"
+
+#: Verdict classes, most specific first: the tie-break order of the rule above.
+CLASSES = ("ai-edited", "ai-generated", "edited", "authentic")
 
 
 @dataclass(frozen=True)
@@ -67,6 +88,12 @@ class Fusion:
     regions: list[Region]
     deciding: list[str]
     params: FusionParams
+    #: "provenance" or "signal": which kind of evidence set the class (None when nothing did).
+    decided_by: str | None = None
+    #: The evidence (detector names) that set the class.
+    drivers: list[str] = field(default_factory=list)
+    #: Signals that scored >= threshold for a different class but were outranked by provenance.
+    outranked: list[str] = field(default_factory=list)
 
 
 def fuse(evidence: list[Evidence], shape: tuple[int, int], params: FusionParams = FusionParams()) -> Fusion:
@@ -88,12 +115,11 @@ def fuse(evidence: list[Evidence], shape: tuple[int, int], params: FusionParams 
         if item.confidence is not None:
             confidences.append(item.confidence_full(shape))
 
-    score = max((float(e.score) for e in deciding), default=None)
-    if score is None:
-        label = "inconclusive"
-    else:
-        label = "edited" if score >= params.threshold else "authentic"
-    regions = _regions(mask, heatmap, own_masks, params) if label == "edited" else []
+    score = max((float(e.score) for e in deciding if e.indicates != "authentic"), default=None)
+    label, decided_by, drivers, outranked = classify(deciding, params.threshold)
+    if score is None and label == "authentic":
+        score = 0.0
+    regions = _regions(mask, heatmap, own_masks, params) if label in {"edited", "ai-edited"} else []
     final_mask = np.zeros(shape, dtype=bool)
     for region in regions:
         final_mask[region.slices] |= region.local_mask
@@ -107,7 +133,36 @@ def fuse(evidence: list[Evidence], shape: tuple[int, int], params: FusionParams 
         regions=regions,
         deciding=[e.detector for e in deciding],
         params=params,
+        decided_by=decided_by,
+        drivers=drivers,
+        outranked=outranked,
     )
+
+
+def classify(deciding: list[Evidence], threshold: float) -> tuple[str, str | None, list[str], list[str]]:
+    """The verdict class of deciding evidence: (label, decided_by, drivers, outranked).
+
+    See the module docstring for the rule; ``drivers`` are the detectors whose
+    evidence scores >= ``threshold`` for the chosen class, strongest first.
+    """
+    positive = [e for e in deciding if e.score >= threshold]
+    provenance = [e for e in positive if e.kind == "provenance"]
+    signals = [e for e in positive if e.kind != "provenance"]
+    for kind, group in (("provenance", provenance), ("signal", signals)):
+        if not group:
+            continue
+        top = max(group, key=lambda e: (e.score, -_rank(e.indicates)))
+        label = top.indicates if top.indicates in CLASSES else "edited"
+        drivers = [e.detector for e in sorted(group, key=lambda e: -e.score) if e.indicates == top.indicates]
+        outranked = [e.detector for e in signals if e.indicates != label] if kind == "provenance" else []
+        return label, kind, drivers, outranked
+    if any(e.kind != "provenance" for e in deciding):
+        return "authentic", "signal", [], []
+    return "inconclusive", None, [], []
+
+
+def _rank(indicates: str) -> int:
+    return CLASSES.index(indicates) if indicates in CLASSES else len(CLASSES)
 
 
 def _regions(

@@ -176,6 +176,9 @@ class Image:
         the pixels are analysed as decoded, and the report says so.
     source : str
         Path of the file, or a short description of the source.
+    file_bytes : bytes or None
+        The file exactly as read (None for arrays). Provenance checks need the
+        bytes, not the pixels: a C2PA hard binding hashes the file itself.
     """
 
     pixels: np.ndarray
@@ -190,6 +193,7 @@ class Image:
     frames: int
     source: str
     decode_warnings: list[str] = field(default_factory=list)
+    file_bytes: bytes | None = field(default=None, repr=False, compare=False)
     _luminance: np.ndarray | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
@@ -409,6 +413,7 @@ def _decode(data: bytes, name: str, path: Path | None, limits: Limits) -> Image:
         frames=frames,
         source=name,
         decode_warnings=decode_warnings,
+        file_bytes=data,
     )
 
 

@@ -306,7 +306,7 @@ def html_report(report: Report) -> str:
         add(f"<h3>{escape(section.title)}</h3>")
         if not section.sentences:
             empty = "Nothing to report."
-            if section.title == "Where" and label != "edited":
+            if section.title == "Where" and label not in {"edited", "ai-edited"}:
                 empty = "Nothing to locate: regions are only reported when the verdict is edited."
             add(f'<p class="small">{escape(empty)}</p>')
             continue

@@ -114,7 +114,7 @@ def markdown_report(report: Report) -> str:
         add(f"### {md(section.title)}")
         add("")
         if not section.sentences:
-            if section.title == "Where" and report.label != "edited":
+            if section.title == "Where" and report.label not in {"edited", "ai-edited"}:
                 add("Nothing to locate: regions are only reported when the verdict is edited.")
             else:
                 add("Nothing to report.")

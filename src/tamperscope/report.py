@@ -22,12 +22,15 @@ from .narrate import Narrative
 from .fusion import FUSION_RULE, Fusion
 from .image import Image, Limits
 
-SCHEMA_VERSION = "1.0"
+SCHEMA_VERSION = "1.1"
 SCHEMA_ID = f"tamperscope.report/{SCHEMA_VERSION}"
 
 _LABEL_WORDS = {
     "edited": "EDITED: evidence of manipulation found",
+    "ai-generated": "AI-GENERATED: evidence that a generative model made this image",
+    "ai-edited": "AI-EDITED: evidence of AI-generated content inside a real image",
     "authentic": "NO EVIDENCE OF MANIPULATION found by the detectors that ran",
+    "authentic-attested": "AUTHENTIC: trusted Content Credentials attest an unedited capture",
     "inconclusive": "INCONCLUSIVE: no detector could decide on this image",
 }
 
@@ -60,6 +63,8 @@ class Report:
     @property
     def label_words(self) -> str:
         """The verdict label in words, as the summary and the reports print it."""
+        if self.fusion.label == "authentic" and self.fusion.drivers:
+            return _LABEL_WORDS["authentic-attested"]
         return _LABEL_WORDS[self.fusion.label]
 
     @property
@@ -116,6 +121,9 @@ class Report:
                 "manipulation_score": None if fusion.score is None else round(fusion.score, 4),
                 "calibrated": False,
                 "deciding_detectors": fusion.deciding,
+                "decided_by": fusion.decided_by,
+                "class_evidence": [f"ev:{name}" for name in fusion.drivers],
+                "outranked_evidence": [f"ev:{name}" for name in fusion.outranked],
             },
             "regions": [
                 {

@@ -7,7 +7,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 from ..errors import UnknownDetector
 from .base import Detector, Finding, NotApplicable
@@ -42,8 +43,16 @@ def create(name: str, **params) -> Detector:
     return cls(**params)
 
 
-def resolve(names: Iterable[str] | str | None = None, profile: str = "default") -> list[Detector]:
-    """Detectors for a list of names (or a comma-separated string), else a profile."""
+def resolve(
+    names: Iterable[str] | str | None = None,
+    profile: str = "default",
+    params: Mapping[str, Mapping[str, Any]] | None = None,
+) -> list[Detector]:
+    """Detectors for a list of names (or a comma-separated string), else a profile.
+
+    ``params`` maps a detector name to its parameters (e.g. ``{"c2pa": {"trust_anchors": "roots.pem"}}``);
+    detectors not chosen ignore theirs.
+    """
     if names is None:
         if profile not in PROFILES:
             raise UnknownDetector(f"unknown profile {profile!r}; known: {', '.join(PROFILES)}")
@@ -53,17 +62,21 @@ def resolve(names: Iterable[str] | str | None = None, profile: str = "default") 
     names = list(dict.fromkeys(names))
     if not names:
         raise UnknownDetector("no detector named")
-    return [create(name) for name in names]
+    params = params or {}
+    return [create(name, **dict(params.get(name, {}))) for name in names]
 
 
 # Importing the modules registers them; the order here is the report's order.
-from . import ela, dq, blk, noise, spectral, npr, zed  # noqa: E402,F401
+from . import ela, dq, blk, noise, c2pa, metadata, invisible_wm, spectral, npr, zed  # noqa: E402,F401
 
 PROFILES.update(
     {
-        "fast": ("dq", "blk"),
-        "default": ("ela", "dq", "blk", "noise"),
-        "thorough": ("ela", "dq", "blk", "noise", "spectral", "npr", "zed"),
+        # Provenance checks (c2pa, metadata, sdwm) read what the file declares; they cost milliseconds
+        # and outrank signals in fusion, so every profile runs them. rivagan (seconds, and it decides only
+        # with an expected payload) runs when named.
+        "fast": ("c2pa", "metadata", "dq", "blk"),
+        "default": ("c2pa", "metadata", "sdwm", "ela", "dq", "blk", "noise"),
+        "thorough": ("c2pa", "metadata", "sdwm", "ela", "dq", "blk", "noise", "spectral", "npr", "zed"),
     }
 )
 

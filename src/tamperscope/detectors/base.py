@@ -59,6 +59,9 @@ class Detector:
     requires: ClassVar[frozenset[str]] = frozenset()
     #: The verdict class a positive score supports: "edited", "ai-generated" or "ai-edited".
     indicates: ClassVar[str] = "edited"
+    #: "signal" (a trace measured in the pixels) or "provenance" (what the file declares about
+    #: itself: signed credentials, metadata, watermarks); fusion lets provenance outrank signals.
+    kind: ClassVar[str] = "signal"
 
     def analyze(self, image: Image) -> Finding:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -75,7 +78,7 @@ class Detector:
         take the others' evidence down with it.
         """
         start = time.perf_counter()
-        evidence = Evidence(detector=self.name, version=self.version)
+        evidence = Evidence(detector=self.name, version=self.version, indicates=self.indicates, kind=self.kind)
         try:
             if "jpeg" in self.requires and image.jpeg is None:
                 if image.format == "JPEG":
@@ -98,6 +101,9 @@ class Detector:
             evidence.stride = int(finding.stride)
             evidence.notes = list(finding.notes)
             evidence.facts = dict(finding.facts)
+            # Provenance detectors name the class per finding (a C2PA manifest may declare AI generation
+            # in one file and a plain edit in the next), so the finding's own class wins over the default.
+            evidence.indicates = str(finding.facts.get("indicates", self.indicates))
         evidence.runtime_s = time.perf_counter() - start
         return evidence
 

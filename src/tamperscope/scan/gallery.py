@@ -43,7 +43,7 @@ MAX_PATHS_SHOWN = 5
 
 _CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'"
 
-_BADGES = {"edited": "Edited", "authentic": "No evidence found", "inconclusive": "Inconclusive"}
+_BADGES = {"edited": "Edited", "ai-generated": "AI-generated", "ai-edited": "AI-edited", "authentic": "No evidence found", "inconclusive": "Inconclusive"}
 
 # The palette and type of the single-image report (render_html), for a page that reads as its sibling.
 _CSS = """
