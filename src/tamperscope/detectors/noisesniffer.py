@@ -167,19 +167,26 @@ def select_blocks(pixels: np.ndarray, w: int, b: int, n: float, m: float, cell: 
     curve: list[tuple[float, float]] = []
     valid_bins = 0
     for c in range(pixels.shape[2]):
-        mean, variance, energy = (a.ravel()[origins] for a in block_statistics(pixels[..., c], w))
+        stats = [a.ravel()[origins] for a in block_statistics(pixels[..., c], w)]
         # Block sums of 8-bit pixels are small integers: a stable sort of uint16 is a radix sort.
-        order = np.argsort(np.rint(mean * (w * w)).astype(np.uint16), kind="stable")
+        order = np.argsort(np.rint(stats[0] * (w * w)).astype(np.uint16), kind="stable")
+        # One gather into intensity order, so that every bin is a contiguous slice.
+        mean, variance, energy = (a[order] for a in stats)
+        cells_sorted = cell_of[order]
+        del stats, order
         for k in range(bins):
-            members = order[k * per_bin : (k + 1) * per_bin if k < bins - 1 else total]
-            low = members[np.argpartition(energy[members], keep_l - 1)[:keep_l]] if keep_l else members[:0]
-            low = low[np.argsort(variance[low], kind="stable")]
-            if np.count_nonzero(variance[low] == 0) >= keep_v:
+            bin_slice = slice(k * per_bin, (k + 1) * per_bin if k < bins - 1 else total)
+            low = np.argpartition(energy[bin_slice], keep_l - 1)[:keep_l] if keep_l else np.arange(0)
+            low_var = variance[bin_slice][low]
+            by_std = np.argsort(low_var, kind="stable")
+            if np.count_nonzero(low_var == 0) >= keep_v:
                 continue
             valid_bins += 1
-            trials += np.bincount(cell_of[low], minlength=trials.size)
-            successes += np.bincount(cell_of[low[:keep_v]], minlength=trials.size)
-            curve.append((float(np.median(mean[members])), float(np.sqrt(np.median(variance[low])))))
+            low_cells = cells_sorted[bin_slice][low]
+            trials += np.bincount(low_cells, minlength=trials.size)
+            successes += np.bincount(low_cells[by_std[:keep_v]], minlength=trials.size)
+            middle = (bin_slice.start + min(bin_slice.stop, total)) // 2
+            curve.append((float(mean[middle]), float(np.sqrt(np.median(low_var)))))
     return _Selection(
         trials=trials.reshape(cells), successes=successes.reshape(cells), bins=bins * pixels.shape[2],
         valid_bins=valid_bins, noise_curve=curve,
