@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
-from forgeries import box_mask, decode, iou, jpeg_bytes, photo
+from forgeries import box_mask, iou, jpeg_bytes, photo
 from tamperscope.detectors import PROFILES, available, create
 from tamperscope.detectors.cfa import fit_mixture, prediction_error, quincunx
 from tamperscope.image import load

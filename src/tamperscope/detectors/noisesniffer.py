@@ -22,9 +22,9 @@ blocks of similar intensity. As in the paper (parameters ``w``, ``b``, ``n``,
    blocks, set ``L``, where the block's variance is mostly noise.
 4. Among them, the fraction ``m`` with the lowest standard deviation forms
    ``V``. The bin is discarded if at least ``|V|`` of its ``L`` blocks are
-   constant. The smallest standard deviation of ``V`` per bin is the noise
-   curve's lower envelope; the median of ``L``'s standard deviations per bin is
-   reported as the bin's noise level (``facts["noise_curve"]``).
+   constant. The median standard deviation of ``L`` per bin, against the
+   bin's median intensity, is reported as the noise curve
+   (``facts["noise_curve"]``).
 5. Without tampering the noise of homogeneous blocks of equal intensity has
    one law, so ``V`` is a uniformly random subset of ``L``: in any region the
    count of ``V`` blocks among the ``L`` blocks is binomial with parameter
@@ -363,7 +363,8 @@ class Noisesniffer(Detector):
         if detected and image.format == "JPEG":
             notes.append(
                 "JPEG compression removes noise according to content, which breaks the test's assumption: "
-                "on authentic JPEG photos it finds such regions most of the time, so this is a map to read, not a verdict."
+                "on authentic JPEG photos it finds such regions most of the time, "
+                "so this is a map to read, not a verdict."
             )
         return Finding(score=None, heatmap=heat.astype(np.float32), stride=self.cell,
                        confidence=confidence.astype(np.float32), notes=notes, facts=facts)
