@@ -96,6 +96,6 @@ def test_uniform_saturated_and_tiny_images_are_not_applicable():
 
 def test_large_images_are_cropped():
     ev = create("splicebuster", max_pixels=500 * 600).run(load(photo()))
-    assert ev.ok and "central" in ev.notes[0]
+    assert ev.ok and "central" in ev.notes[-1]
     assert ev.heatmap.shape == (96, 128)
     assert ev.confidence[:5].max() == 0.0 and ev.confidence[30:60, 40:90].mean() > 0.5

@@ -302,7 +302,7 @@ class Noisesniffer(Detector):
     def analyze(self, image: Image) -> Finding:
         if self.w not in _LOW_FREQ_T:
             raise ValueError(f"w must be one of {sorted(_LOW_FREQ_T)}, not {self.w}")
-        pixels, offset, notes = self._crop(image)
+        pixels, offset, crop_notes = self._crop(image)
         h, w = pixels.shape[:2]
         if min(h, w) < 2 * self.cell:
             raise NotApplicable(
@@ -347,10 +347,7 @@ class Noisesniffer(Detector):
             "noise_curve": [[round(i, 1), round(s, 3)] for i, s in sel.noise_curve],
             "cell": self.cell,
         }
-        notes.append(
-            f"{sel.valid_bins} of {sel.bins} intensity bins have homogeneous blocks with measurable noise; "
-            f"{regions} candidate regions tested a contrario."
-        )
+        notes = []
         if detected:
             notes.append(
                 f"A region of {len(best_region)} cells ({self.cell}x{self.cell} px) holds significantly more of the "
@@ -359,6 +356,10 @@ class Noisesniffer(Detector):
             )
         else:
             notes.append("No region has significantly less noise than the rest (every NFA >= 1).")
+        notes.append(
+            f"{sel.valid_bins} of {sel.bins} intensity bins have homogeneous blocks with measurable noise; "
+            f"{regions} candidate regions tested a contrario."
+        )
         heat, confidence = (_place(a, offset, image.shape, self.cell) for a in (heat, confidence))
         if detected and image.format == "JPEG":
             notes.append(
@@ -366,6 +367,7 @@ class Noisesniffer(Detector):
                 "on authentic JPEG photos it finds such regions most of the time, "
                 "so this is a map to read, not a verdict."
             )
+        notes.extend(crop_notes)
         return Finding(score=None, heatmap=heat.astype(np.float32), stride=self.cell,
                        confidence=confidence.astype(np.float32), notes=notes, facts=facts)
 

@@ -232,7 +232,7 @@ class Splicebuster(Detector):
                 f"the image ({w}x{h}) is too small: Splicebuster compares {window}x{window} windows "
                 f"and needs at least {2 * window}x{2 * window} pixels"
             )
-        grey, offset, notes = self._crop(image.luminance())
+        grey, offset, crop_notes = self._crop(image.luminance())
         usable = cv2.inRange(grey, 6.0, 252.0)
         usable = cv2.erode(usable, np.ones((3, 3), np.uint8)).astype(bool)
         counts, runs = tile_histograms(grey, usable, stride, self.q)
@@ -275,14 +275,13 @@ class Splicebuster(Detector):
             "pca_dim": int(keep.size),
             "windows": int(posterior.size),
         }
-        notes.append(
-            f"Residual co-occurrences in {window}x{window} windows (stride {stride}); the EM puts "
-            f"{pi:.1%} of the windows in the outlier (splice) class."
-        )
-        notes.append(
+        notes = [
             f"{flagged:.1%} of the image is more likely outlier than host (posterior >= 0.5); textured, "
-            "defocused and saturated areas are outliers too, so read the map, there is no score."
-        )
+            "defocused and saturated areas are outliers too, so read the map, there is no score.",
+            f"Residual co-occurrences in {window}x{window} windows (stride {stride}); the EM puts "
+            f"{pi:.1%} of the windows in the outlier (splice) class.",
+            *crop_notes,
+        ]
         return Finding(score=None, heatmap=heatmap, stride=stride, confidence=confidence, notes=notes, facts=facts)
 
     def _crop(self, grey: np.ndarray) -> tuple[np.ndarray, tuple[int, int], list[str]]:
