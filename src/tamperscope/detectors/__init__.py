@@ -68,6 +68,7 @@ def resolve(
 
 # Importing the modules registers them; the order here is the report's order.
 from . import ela, dq, blk, noise, c2pa, metadata, invisible_wm, spectral, npr, zed  # noqa: E402,F401
+from . import noisesniffer, splicebuster, cfa  # noqa: E402,F401
 
 PROFILES.update(
     {
@@ -76,7 +77,8 @@ PROFILES.update(
         # with an expected payload) runs when named.
         "fast": ("c2pa", "metadata", "dq", "blk"),
         "default": ("c2pa", "metadata", "sdwm", "ela", "dq", "blk", "noise"),
-        "thorough": ("c2pa", "metadata", "sdwm", "ela", "dq", "blk", "noise", "spectral", "npr", "zed"),
+        "thorough": ("c2pa", "metadata", "sdwm", "ela", "dq", "blk", "noise", "noisesniffer", "splicebuster", "cfa",
+                     "spectral", "npr", "zed"),
     }
 )
 
