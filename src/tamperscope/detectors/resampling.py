@@ -88,6 +88,7 @@ peaks: the a-contrario test sees a period, not its cause.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -107,7 +108,7 @@ _NEIGHBOURS = 40  # 7x7 neighbourhood minus its 3x3 core
 #: benchmarks/resampling_null.py).
 _EFFECTIVE_NEIGHBOURS = 14
 _BATCH_PIXELS = 2_000_000
-_SAMPLE_WINDOWS = 1024  # windows per FFT batch x window area: bounds memory on large images
+_SAMPLE_WINDOWS = 256  # windows per FFT batch x window area: bounds memory on large images
 
 
 def p_map(luma: np.ndarray, sigma: float = 1.0, tau: float = 2.0, lam: float = 1.0) -> np.ndarray:
@@ -132,19 +133,25 @@ def periodogram_ratio(windows: np.ndarray) -> np.ndarray:
     centred = windows - windows.mean(axis=(1, 2), keepdims=True)
     spectrum = scipy.fft.fft2(centred * np.outer(taper, taper)[None], workers=1)
     power = np.fft.fftshift((spectrum.real**2 + spectrum.imag**2).astype(np.float32), axes=(1, 2))
-    ring = (_box_sum(power, 7) - _box_sum(power, 3)) / _NEIGHBOURS
+    ring = _ring_sums(power) / _NEIGHBOURS
     return power / np.maximum(ring, 1e-20)
 
 
-def _box_sum(stack: np.ndarray, k: int) -> np.ndarray:
-    """Sum over ``k x k`` neighbourhoods of each 2-D slice, wrapping around."""
-    r = k // 2
-    padded = np.pad(stack, ((0, 0), (r + 1, r), (r + 1, r)), mode="wrap").astype(np.float64)
-    padded[:, 0, :] = 0.0
-    padded[:, :, 0] = 0.0
-    integral = padded.cumsum(axis=1).cumsum(axis=2)
-    n = stack.shape[1]
-    return (integral[:, k:, k:] - integral[:, :n, k:] - integral[:, k:, :n] + integral[:, :n, :n]).astype(np.float32)
+@functools.lru_cache(maxsize=4)
+def _ring_kernel_spectrum(size: int) -> np.ndarray:
+    """rfft2 of the 7x7-minus-3x3 ring around the origin (wrapped), for circular convolution."""
+    kernel = np.zeros((size, size), dtype=np.float32)
+    offsets = np.arange(-3, 4)
+    kernel[np.ix_(offsets % size, offsets % size)] = 1.0
+    kernel[np.ix_(offsets[2:5] % size, offsets[2:5] % size)] = 0.0
+    return scipy.fft.rfft2(kernel)
+
+
+def _ring_sums(power: np.ndarray) -> np.ndarray:
+    """Sum of each ordinate's 40 ring neighbours (periodic in both axes): one circular convolution."""
+    size = power.shape[-1]
+    spectrum = scipy.fft.rfft2(power, workers=1) * _ring_kernel_spectrum(size)
+    return scipy.fft.irfft2(spectrum, s=(size, size), workers=1)
 
 
 def _half_plane(size: int) -> np.ndarray:
@@ -239,8 +246,9 @@ class Resampling(Detector):
             raise NotApplicable("the image is flat: no window has enough varying pixels to show a resampling period")
 
         # The image-wide spectrum is read on a regular subsample of the windows: bounded memory and time.
-        sample = np.linspace(0, rows * cols - 1, min(rows * cols, _SAMPLE_WINDOWS)).round().astype(int)
-        typical = np.median(self._ratios(windows[sample // cols, sample % cols]), axis=0)
+        sample = np.unique(np.linspace(0, rows * cols - 1, min(rows * cols, _SAMPLE_WINDOWS)).round().astype(int))
+        sampled = self._ratios(windows[sample // cols, sample % cols])
+        typical = np.median(sampled, axis=0)
         image_wide = typical > self.global_ratio
         jpeg_grid = _jpeg_frequencies(size)
         has_grid = image.jpeg is not None or bool((image_wide & jpeg_grid & ~_low_frequencies(size)).any())
@@ -250,7 +258,12 @@ class Resampling(Detector):
         if n_tested == 0:
             raise NotApplicable("every frequency is image-wide: the whole picture is periodic")
 
-        r_max, best = self._peaks(windows, tested)
+        if sample.size == rows * cols:  # every window was sampled: no need to transform them again
+            values = sampled.reshape(sample.size, -1)[:, np.flatnonzero(tested)]
+            at = values.argmax(axis=1)
+            r_max, best = values[np.arange(at.size), at], np.flatnonzero(tested)[at]
+        else:
+            r_max, best = self._peaks(windows, tested)
         n_tests = rows * cols * n_tested
         nfa = (n_tests * ratio_tail(r_max)).reshape(rows, cols)
         # Flat windows have no p-map to speak of; their ratios are noise on rounding.
