@@ -67,18 +67,26 @@ def resolve(
 
 
 # Importing the modules registers them; the order here is the report's order.
-from . import ela, dq, blk, noise, c2pa, metadata, invisible_wm, spectral, npr, zed  # noqa: E402,F401
+from . import ela, dq, blk, noise  # noqa: E402,F401
+from . import c2pa, metadata, invisible_wm  # noqa: E402,F401
 from . import noisesniffer, splicebuster, cfa  # noqa: E402,F401
+from . import resampling, median_filter, contrast, ghost  # noqa: E402,F401
+from . import spectral, npr, zed  # noqa: E402,F401
+
+#: Detectors every profile runs: provenance checks read what the file declares, cost milliseconds and
+#: outrank signals in fusion. rivagan (seconds; it decides only with an expected payload) runs when named.
+_PROVENANCE = ("c2pa", "metadata", "sdwm")
 
 PROFILES.update(
     {
-        # Provenance checks (c2pa, metadata, sdwm) read what the file declares; they cost milliseconds
-        # and outrank signals in fusion, so every profile runs them. rivagan (seconds, and it decides only
-        # with an expected payload) runs when named.
         "fast": ("c2pa", "metadata", "dq", "blk"),
-        "default": ("c2pa", "metadata", "sdwm", "ela", "dq", "blk", "noise"),
-        "thorough": ("c2pa", "metadata", "sdwm", "ela", "dq", "blk", "noise", "noisesniffer", "splicebuster", "cfa",
-                     "spectral", "npr", "zed"),
+        "default": (*_PROVENANCE, "ela", "dq", "blk", "noise"),
+        "thorough": (
+            *_PROVENANCE, "ela", "dq", "blk", "noise",
+            "noisesniffer", "splicebuster", "cfa",
+            "resampling", "median_filter", "contrast", "ghost",
+            "spectral", "npr", "zed",
+        ),
     }
 )
 
