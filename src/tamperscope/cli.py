@@ -281,7 +281,8 @@ def serve(
     profile: str = typer.Option("default", "--profile", help="Detector set: fast, default or thorough."),
     max_upload_mb: float = typer.Option(64.0, "--max-upload-mb", help="Largest accepted upload."),
     max_pixels: int = typer.Option(60_000_000, "--max-pixels", help="Largest accepted canvas."),
-    uploads_per_minute: float = typer.Option(30.0, "--uploads-per-minute", help="Per client (burst 10)."),
+    uploads_per_minute: float = typer.Option(30.0, "--uploads-per-minute", help="Per client, sustained."),
+    upload_burst: int = typer.Option(10, "--upload-burst", min=1, help="Per client, uploads at once."),
     cors: Optional[List[str]] = typer.Option(None, "--cors-origin", help="Allow this browser origin (off by default)."),
 ) -> None:
     """Serve the web page and the HTTP API (open http://HOST:PORT/ in a browser)."""
@@ -295,7 +296,7 @@ def serve(
     settings = Settings(
         data=data, db=db, host=host, token=token or None, workers=workers, job_timeout_s=timeout,
         memory_mb=memory_mb or None, profile=profile, max_upload_mb=max_upload_mb, max_pixels=max_pixels,
-        uploads_per_minute=uploads_per_minute, cors_origins=list(cors or []),
+        uploads_per_minute=uploads_per_minute, upload_burst=upload_burst, cors_origins=list(cors or []),
     )
     try:
         application = create_app(settings)
