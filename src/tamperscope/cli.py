@@ -285,6 +285,46 @@ def scan(
                f"Next: tamperscope results top --db {db}")
 
 
+@app.command()
+def serve(
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on (not loopback: a token is required)."),
+    port: int = typer.Option(8000, "--port", min=0, max=65535),
+    data: Path = typer.Option(Path("tamperscope-data"), "--data", help="Folder for uploads, reports and history."),
+    db: Optional[Path] = typer.Option(None, "--db", help="SQLite history (default DATA/tamperscope.sqlite)."),
+    token: Optional[str] = typer.Option(None, "--token", envvar="TAMPERSCOPE_TOKEN", show_default=False,
+                                        help="Bearer token the API requires (env TAMPERSCOPE_TOKEN)."),
+    workers: int = typer.Option(2, "--workers", min=1, help="Analyses run at once (one process each)."),
+    timeout: float = typer.Option(300.0, "--timeout", help="Seconds one analysis may take."),
+    memory_mb: int = typer.Option(4096, "--memory-mb", help="Memory each worker may add, MiB (0: no cap)."),
+    profile: str = typer.Option("default", "--profile", help="Detector set: fast, default or thorough."),
+    max_upload_mb: float = typer.Option(64.0, "--max-upload-mb", help="Largest accepted upload."),
+    max_pixels: int = typer.Option(60_000_000, "--max-pixels", help="Largest accepted canvas."),
+    uploads_per_minute: float = typer.Option(30.0, "--uploads-per-minute", help="Per client, sustained."),
+    upload_burst: int = typer.Option(10, "--upload-burst", min=1, help="Per client, uploads at once."),
+    cors: Optional[List[str]] = typer.Option(None, "--cors-origin", help="Allow this browser origin (off by default)."),
+) -> None:
+    """Serve the web page and the HTTP API (open http://HOST:PORT/ in a browser)."""
+    import uvicorn
+
+    from .detectors import PROFILES
+    from .serve import ConfigError, Settings, create_app
+
+    if profile not in PROFILES:
+        _fail(f"unknown profile {profile!r}; known: {', '.join(PROFILES)}", EXIT_BAD_INPUT)
+    settings = Settings(
+        data=data, db=db, host=host, token=token or None, workers=workers, job_timeout_s=timeout,
+        memory_mb=memory_mb or None, profile=profile, max_upload_mb=max_upload_mb, max_pixels=max_pixels,
+        uploads_per_minute=uploads_per_minute, upload_burst=upload_burst, cors_origins=list(cors or []),
+    )
+    try:
+        application = create_app(settings)
+    except ConfigError as exc:  # bad usage (e.g. a public address without a token): exit 2 like bad input
+        _fail(str(exc), EXIT_BAD_INPUT)
+    shown = f"[{host}]" if ":" in host else host
+    typer.echo(f"tamperscope serving on http://{shown}:{port}/ (API docs at /docs; data in {data}); Ctrl+C stops")
+    uvicorn.run(application, host=host, port=port, log_level="warning", timeout_keep_alive=10)
+
+
 def _register_results() -> None:
     from .scan.cli_results import results_app
 

@@ -61,6 +61,20 @@ _SCRIPT = """
   boxes.addEventListener("change", function () {
     viewer.classList.toggle("hide-regions", !boxes.checked);
   });
+  // Pointing at a region's row (or its box) lights the box on the photo and the row together.
+  var rows = document.querySelectorAll("[data-region]");
+  function mark(id, on) {
+    Array.prototype.forEach.call(rows, function (item) {
+      if (item.getAttribute("data-region") === id) { item.classList.toggle("hot", on); }
+    });
+  }
+  Array.prototype.forEach.call(rows, function (item) {
+    var id = item.getAttribute("data-region");
+    item.addEventListener("mouseenter", function () { mark(id, true); });
+    item.addEventListener("mouseleave", function () { mark(id, false); });
+    item.addEventListener("focusin", function () { mark(id, true); });
+    item.addEventListener("focusout", function () { mark(id, false); });
+  });
   var buttons = document.querySelectorAll("button[data-layer]");
   Array.prototype.forEach.call(buttons, function (button) {
     button.addEventListener("click", function () {
@@ -116,6 +130,9 @@ header { margin-bottom: 16px; }
   system-ui, sans-serif; padding: 0 6px; border-radius: 3px 3px 0 0; }
 .region.inside span { top: 0; border-radius: 0 0 3px 0; }
 .hide-regions .region { display: none; }
+.region.hot { border: 3px solid #ffd400; box-shadow: 0 0 0 2px #000, 0 0 0 9999px rgba(0,0,0,.35); z-index: 3; }
+.region.hot span { background: #ffd400; }
+tr.hot { background: #fff3b0; }
 .controls { display: flex; flex-wrap: wrap; gap: 10px 24px; align-items: center; margin: 10px 0 4px; font-size: 14px; }
 .controls input[type=range] { width: 200px; vertical-align: middle; }
 .legend { display: flex; align-items: center; gap: 8px; font-size: 13px; color: var(--muted); }
@@ -240,7 +257,7 @@ def html_report(report: Report) -> str:
     for rid, left, top, width, height in _present.region_boxes(report):
         inside = " inside" if top < 6 else ""
         add(
-            f'<div class="region{inside}" style="left:{left:.3f}%;top:{top:.3f}%;width:{width:.3f}%;'
+            f'<div class="region{inside}" data-region="{escape(rid)}" style="left:{left:.3f}%;top:{top:.3f}%;width:{width:.3f}%;'
             f'height:{height:.3f}%"><span>{escape(rid)}</span></div>'
         )
     add("</div>")
@@ -289,7 +306,7 @@ def html_report(report: Report) -> str:
                 box += f'<br><span class="small">stored pixels: {escape(row.stored_bbox)}</span>'
             detectors = ", ".join(escape(title) for _, title in row.detectors) or "fused map only"
             add(
-                f'<tr id="region-{_slug(row.id)}"><td><b>{escape(row.id)}</b></td><td>{escape(row.location)}</td>'
+                f'<tr id="region-{_slug(row.id)}" data-region="{escape(row.id)}" tabindex="0"><td><b>{escape(row.id)}</b></td><td>{escape(row.location)}</td>'
                 f"<td>{escape(row.share)}</td><td>{box}</td>"
                 f"<td>{detectors}{tags([ident for ident, _ in row.detectors])}</td></tr>"
             )

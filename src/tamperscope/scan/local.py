@@ -75,11 +75,14 @@ class LocalBackend:
 
     name = "local"
 
-    def __init__(self, workers: int, settings: dict[str, Any], timeout_s: float = 300.0) -> None:
+    def __init__(self, workers: int, settings: dict[str, Any], timeout_s: float = 300.0,
+                 start_method: str = "fork") -> None:
+        # "fork" suits a single-threaded scanning process; a threaded host (the web service) passes "forkserver"
+        # because forking a process whose other threads may hold locks can deadlock the child.
         self.workers = max(1, int(workers))
         self.settings = settings
         self.timeout_s = float(timeout_s)
-        self._context = multiprocessing.get_context("fork")
+        self._context = multiprocessing.get_context(start_method)
 
     def _start(self) -> _Slot:
         parent, child = self._context.Pipe()

@@ -17,10 +17,16 @@ THUMBNAIL = 512
 
 
 def analyze_to_row(path: str, sha256: str, settings: dict[str, Any]) -> Row:
-    """Analyse ``path``; any failure becomes an error row instead of an exception."""
+    """Analyse ``path``; any failure becomes an error row instead of an exception.
+
+    ``settings`` keys: ``profile``, ``limits`` (:class:`~tamperscope.image.Limits` fields), ``artifacts`` (folder
+    for gallery thumbnails), ``reports`` (folder: the full report files of each image go to ``reports/<sha256>``,
+    as :func:`~tamperscope.render.write_report` writes them, in ``report_formats``).
+    """
     from ..api import analyze
-    from ..errors import InputError
+    from ..errors import InputError, OutputError
     from ..image import Limits
+    from ..render import write_report
 
     start = time.perf_counter()
     profile = settings.get("profile", "default")
@@ -43,6 +49,15 @@ def analyze_to_row(path: str, sha256: str, settings: dict[str, Any]) -> Row:
         return Row(sha256=sha256, path=path, status="error", error_kind="memory" if memory else "internal",
                    error=f"every detector failed ({failed[0].detector}: {failed[0].reason})",
                    seconds=time.perf_counter() - start, profile=profile, finished_at=time.time())
+    reports = settings.get("reports")
+    if reports:
+        # The report names the file, not where this machine keeps it (a service must not publish its paths).
+        report.image.source = Path(path).name
+        try:
+            write_report(report, Path(reports) / sha256, formats=settings.get("report_formats", ("json",)))
+        except OutputError as exc:
+            return Row(sha256=sha256, path=path, status="error", error=str(exc), error_kind=exc.kind,
+                       seconds=time.perf_counter() - start, profile=profile, finished_at=time.time())
     row = row_from_report(report, path, sha256, profile)
     artifacts = settings.get("artifacts")
     if artifacts:
