@@ -2,7 +2,7 @@
 
 >>> from tamperscope.detectors import available, create
 >>> sorted(available())  # doctest: +SKIP
-['blk', 'dq', 'ela', 'noise']
+['blk', 'dq', 'ela', 'noise', 'watermark']
 """
 
 from __future__ import annotations
@@ -57,7 +57,8 @@ def resolve(names: Iterable[str] | str | None = None, profile: str = "default") 
 
 
 # Importing the modules registers them; the order here is the report's order.
-from . import ela, dq, blk, noise  # noqa: E402,F401
+# "watermark" is in no profile: analyze adds it when a watermark key is configured.
+from . import ela, dq, blk, noise, watermark  # noqa: E402,F401
 
 PROFILES.update(
     {

@@ -93,13 +93,17 @@ class Verification:
             return np.zeros(self.shape, dtype=bool)
         return self._to_image(self.cell_mask.astype(np.uint8)).astype(bool)
 
-    def heatmap(self) -> np.ndarray:
-        """float32 in [0, 1] at the image's size: 0.5 at the threshold, 1 at agreement 0 or below."""
+    def heatmap_cells(self) -> np.ndarray:
+        """Per cell, float32 in [0, 1]: 0.5 at the threshold, 1 at agreement 0 or below; >= 0.5 exactly on the mask."""
         if not self.present or self.cell_score is None:
-            return np.zeros(self.shape, dtype=np.float32)
+            rows, cols = (1, 1) if self.grid is None else (self.grid.rows, self.grid.cols)
+            return np.zeros((rows, cols), dtype=np.float32)
         heat = np.clip(0.5 + 0.5 * (self.threshold - self.cell_score) / self.threshold, 0.0, 1.0)
-        heat = np.where(self.cell_mask, np.maximum(heat, 0.5), np.minimum(heat, 0.49))
-        return self._to_image(heat.astype(np.float32))
+        return np.where(self.cell_mask, np.maximum(heat, 0.5), np.minimum(heat, 0.49)).astype(np.float32)
+
+    def heatmap(self) -> np.ndarray:
+        """:meth:`heatmap_cells` at the image's size."""
+        return self._to_image(self.heatmap_cells())
 
     def _to_image(self, cells: np.ndarray) -> np.ndarray:
         height, width = self.shape
