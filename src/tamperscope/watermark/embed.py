@@ -29,7 +29,7 @@ from .scheme import (
     luminance,
     qim_agreement,
     qim_embed,
-    saturated_cells,
+    saturation_lift,
     synthesize,
     to_work,
 )
@@ -69,23 +69,33 @@ def embed(pixels: np.ndarray, key: bytes, scheme: Scheme = SCHEME, rounds: int =
     grid = grid_for(shape, choose_work_side(shape, scheme), scheme.block)
     bits, dither = keyed_stream(key, grid, scheme.bits_per_cell)
     luma = luminance(pixels)
-    work = to_work(luma, grid)
-    usable = ~saturated_cells(work, grid)[..., None]
     # Rounds run on the luminance alone: R, G and B all receive the same whole-number
     # shift, so the luma of the result is luma + shift wherever nothing clips.
-    shift = np.zeros(shape, dtype=np.float32)
-    for round_index in range(rounds):
-        if round_index:
-            work = to_work(_clipped_sum(luma, shift), grid)
-        values = coefficients(work, grid, scheme)
-        change = np.where(usable, qim_embed(values, bits, dither, scheme.step) - values, 0.0)
+    shift = _saturation_shift(to_work(luma, grid), grid, shape)
+    for _ in range(rounds):
+        values = coefficients(to_work(_clipped_sum(luma, shift), grid), grid, scheme)
+        change = qim_embed(values, bits, dither, scheme.step) - values
         shift += from_work(synthesize(change, grid, scheme), shape)
         np.rint(shift, out=shift)
     marked = _apply(pixels, shift)
     values = coefficients(to_work(luminance(marked), grid), grid, scheme)
-    agreement = qim_agreement(values, bits, dither, scheme.step)[np.broadcast_to(usable, values.shape)]
-    on_lattice = float((agreement > 0.5).mean()) if agreement.size else 0.0
+    agreement = qim_agreement(values, bits, dither, scheme.step)
+    on_lattice = float((agreement > 0.5).mean())
     return Embedding(pixels=marked, grid=grid, bits=int(agreement.size), on_lattice=on_lattice)
+
+
+#: Grey levels by which cells clipped to black (white) are lifted (lowered) so they can hold the mark.
+SATURATION_LIFT = 6.0
+
+
+def _saturation_shift(work: np.ndarray, grid: Grid, shape: tuple[int, int]) -> np.ndarray:
+    """A smooth lift of clipped cells, upsampled bilinearly so that it leaves no block edges."""
+    lift = saturation_lift(work, grid)
+    if not lift.any():
+        return np.zeros(shape, dtype=np.float32)
+    height, width = shape
+    smooth = cv2.resize(lift * SATURATION_LIFT, (width, height), interpolation=cv2.INTER_LINEAR)
+    return np.rint(smooth).astype(np.float32)
 
 
 def _clipped_sum(luma: np.ndarray, shift: np.ndarray) -> np.ndarray:

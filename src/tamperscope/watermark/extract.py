@@ -35,7 +35,6 @@ from .scheme import (
     keyed_stream,
     luminance,
     qim_agreement,
-    saturated_cells,
     to_work,
 )
 
@@ -153,7 +152,7 @@ def _decode(luma: np.ndarray, key: bytes, grid: Grid, scheme: Scheme):
     work = to_work(luma, grid)
     bits, dither = keyed_stream(key, grid, scheme.bits_per_cell)
     agreement = qim_agreement(coefficients(work, grid, scheme), bits, dither, scheme.step)
-    judged = np.broadcast_to(~saturated_cells(work, grid)[..., None], agreement.shape)
+    judged = np.ones(agreement.shape, dtype=bool)
     matches = int((agreement[judged] > 0).sum())
     total = int(judged.sum())
     if total == 0:

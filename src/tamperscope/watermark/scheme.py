@@ -222,8 +222,16 @@ def luminance(pixels: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(np.ascontiguousarray(pixels[..., :3]), cv2.COLOR_RGB2GRAY).astype(np.float32)
 
 
-def saturated_cells(work: np.ndarray, grid: Grid, low: float = 2.0, high: float = 253.0) -> np.ndarray:
-    """Cells mostly clipped to black or white: they cannot hold a mark, so they are not judged."""
+def saturation_lift(work: np.ndarray, grid: Grid, low: float = 2.0, high: float = 253.0) -> np.ndarray:
+    """Per cell, +1 where the cell is mostly clipped to black, -1 where mostly white, else 0.
+
+    A clipped cell cannot move its coefficients onto the lattice, so protect
+    first lifts it a few levels away from the clip (see :mod:`.embed`); after
+    that every cell of a protected image carries the mark, and a cell found
+    clipped at verify time is judged like any other (a region painted black
+    is an edit too).
+    """
     cells = cells_of(work, grid)
-    clipped = (cells <= low) | (cells >= high)
-    return clipped.mean(axis=(2, 3)) > 0.5
+    dark = (cells <= low).mean(axis=(2, 3)) > 0.5
+    bright = (cells >= high).mean(axis=(2, 3)) > 0.5
+    return dark.astype(np.float32) - bright.astype(np.float32)
