@@ -7,7 +7,7 @@
 
 __version__ = "0.1.0"
 
-from .api import analyze  # noqa: E402
+from .api import analyze, protect, verify  # noqa: E402
 from .errors import InputError, TamperscopeError  # noqa: E402
 from .evidence import Evidence  # noqa: E402
 from .image import Image, Limits, load  # noqa: E402
@@ -25,5 +25,7 @@ __all__ = [
     "__version__",
     "analyze",
     "load",
+    "protect",
+    "verify",
     "write_report",
 ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -23,6 +24,7 @@ def analyze(
     fusion: FusionParams = FusionParams(),
     narrative: NarrativeConfig | None = None,
     params: Mapping[str, Mapping[str, Any]] | None = None,
+    watermark_key: str | bytes | None = None,
 ) -> Report:
     """Analyse one image: load it, run the detectors, fuse their evidence.
 
@@ -44,6 +46,10 @@ def analyze(
         explanation as a paragraph (off when None).
     params : mapping, optional
         Parameters per detector name, e.g. ``{"c2pa": {"trust_anchors": "roots.pem"}}``.
+    watermark_key : str or bytes, optional
+        The publisher's key of ``tamperscope protect``: when given, the
+        ``watermark`` detector runs as one more evidence source (the key is
+        never written into the report).
 
     Returns
     -------
@@ -64,7 +70,58 @@ def analyze(
     """
     analyzed_at = utc_now()
     start = time.perf_counter()
-    chosen = resolve(detectors, profile, params)
+    chosen = _with_watermark(resolve(detectors, profile, params), watermark_key)
+    return _run(source, chosen, limits, fusion, narrative, analyzed_at, start)
+
+
+def verify(
+    source: ImageSource,
+    key: str | bytes,
+    *,
+    limits: Limits = DEFAULT_LIMITS,
+    fusion: FusionParams = FusionParams(),
+) -> Report:
+    """Check the publisher's watermark of ``key`` (see ``tamperscope protect``) and map where it is broken.
+
+    The report has the same form as :func:`analyze`'s with one evidence
+    source, ``watermark``: label "edited" with regions where the mark is
+    broken, "authentic" when the mark is present and intact, "inconclusive"
+    when no mark of this key was found (a wrong key, or a file never
+    protected: never a tamper map).
+
+    Examples
+    --------
+    >>> from tamperscope import verify  # doctest: +SKIP
+    >>> report = verify("protected-then-edited.jpg", key="newsroom-secret")  # doctest: +SKIP
+    >>> report.evidence_for("watermark").facts["tampered_share"]  # doctest: +SKIP
+    """
+    from .detectors.watermark import WatermarkDetector
+
+    analyzed_at = utc_now()
+    start = time.perf_counter()
+    return _run(source, [WatermarkDetector(key=_key_bytes(key))], limits, fusion, None, analyzed_at, start)
+
+
+def _key_bytes(key: str | bytes) -> bytes:
+    return key.encode("utf-8") if isinstance(key, str) else bytes(key)
+
+
+def _with_watermark(chosen: list, key: str | bytes | None) -> list:
+    """Add (or arm) the watermark detector when a key is configured."""
+    if not key:
+        return chosen
+    from .detectors.watermark import WatermarkDetector
+
+    armed = [d for d in chosen if isinstance(d, WatermarkDetector)]
+    if not armed:
+        chosen = [*chosen, WatermarkDetector()]
+        armed = chosen[-1:]
+    for detector in armed:
+        detector.key = _key_bytes(key)
+    return chosen
+
+
+def _run(source, chosen, limits, fusion, narrative, analyzed_at, start) -> Report:
     image = load(source, limits)
     loaded = time.perf_counter()
     evidence = [detector.run(image, limits.detector_seconds) for detector in chosen]
@@ -89,3 +146,43 @@ def analyze(
         report.narrative = narrate(explanation, [e.summary() for e in evidence], narrative, pixels)
         report.timings["narrative"] = time.perf_counter() - began
     return report
+
+
+def protect(
+    source: str | os.PathLike,
+    out: str | os.PathLike,
+    key: str | bytes,
+    *,
+    quality: int = 95,
+    overwrite: bool = False,
+    limits: Limits = DEFAULT_LIMITS,
+):
+    """Embed the publisher's keyed watermark so that :func:`verify` can later show where the image changed.
+
+    Parameters
+    ----------
+    source : path
+        The image to protect (never modified unless it is also ``out`` and ``overwrite``).
+    out : path
+        Where to write the protected image: ``.png`` or ``.jpg``/``.jpeg``, same size.
+    key : str or bytes
+        The publisher's secret; it is not stored anywhere.
+    quality : int
+        JPEG quality when ``out`` is a JPEG (default 95).
+    overwrite : bool
+        Replace ``out`` if it exists.
+
+    Returns
+    -------
+    tamperscope.watermark.protect.Protection
+        Path, grid, number of bits, share of coefficients on their lattice, PSNR.
+
+    Raises
+    ------
+    tamperscope.errors.InputError
+        Unreadable input, bad output name, an existing output, or an image that
+        already carries a watermark of this key.
+    """
+    from .watermark.protect import protect_file
+
+    return protect_file(source, out, _key_bytes(key), quality=quality, overwrite=overwrite, limits=limits)

@@ -82,6 +82,11 @@ def analyze(
         help="PEM file of trusted root certificates for Content Credentials (C2PA). Without it a valid "
         "signature is reported as valid but untrusted.",
     ),
+    watermark_key: Optional[str] = typer.Option(
+        None, "--watermark-key", envvar="TAMPERSCOPE_WATERMARK_KEY", show_envvar=True,
+        help="The publisher's key of 'tamperscope protect': adds the watermark check as evidence "
+        "(the key is never written to the report).",
+    ),
 ) -> None:
     """Analyse one image: verdict, regions and evidence; with -o, write the report files."""
     from dataclasses import replace
@@ -123,13 +128,89 @@ def analyze(
         params["c2pa"] = {"trust_anchors": str(trust_anchors)}
 
     def action():
-        report = run_analysis(image, detectors, profile=profile, limits=limits, narrative=narrative, params=params)
+        report = run_analysis(image, detectors, profile=profile, limits=limits, narrative=narrative, params=params,
+                              watermark_key=watermark_key or None)
         if out is not None:
             write_report(report, out, formats=formats)
         return report
 
     report = _guarded(action)
     typer.echo(report.to_json() if as_json else report.summary_text())
+
+
+_KEY_HELP = "The publisher's secret key (or set TAMPERSCOPE_WATERMARK_KEY); never stored in any output."
+
+
+@app.command()
+def protect(
+    image: Path = typer.Argument(..., help="Image to protect (left untouched)."),
+    out: Path = typer.Option(..., "-o", "--out", help="Protected image to write: .png or .jpg/.jpeg, same size."),
+    key: Optional[str] = typer.Option(None, "--key", envvar="TAMPERSCOPE_WATERMARK_KEY", help=_KEY_HELP),
+    quality: int = typer.Option(95, "--quality", help="JPEG quality when OUT is a JPEG."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace OUT if it exists (even the input)."),
+    as_json: bool = typer.Option(False, "--json", help="Print what was written as JSON."),
+) -> None:
+    """Embed a keyed, imperceptible watermark so that 'verify' can later show where the image changed."""
+    import json
+
+    from .api import protect as run_protect
+
+    if not key:
+        _fail("a key is needed: --key KEY or TAMPERSCOPE_WATERMARK_KEY", EXIT_BAD_INPUT)
+    done = _guarded(lambda: run_protect(image, out, key, quality=quality, overwrite=overwrite))
+    if as_json:
+        typer.echo(json.dumps(done.to_dict(), indent=2))
+        return
+    typer.echo(f"Protected {image} -> {done.path} ({done.format}, {done.width}x{done.height}, "
+               f"{done.bits} watermark bits on a {done.grid} grid, PSNR {done.psnr_db:.1f} dB).")
+    typer.echo(f"Check it later with: tamperscope verify {done.path} --key KEY")
+
+
+@app.command()
+def verify(
+    image: Path = typer.Argument(..., help="Image to check for the publisher's watermark."),
+    key: Optional[str] = typer.Option(None, "--key", envvar="TAMPERSCOPE_WATERMARK_KEY", help=_KEY_HELP),
+    out: Optional[Path] = typer.Option(
+        None, "-o", "--out", help="Folder for report.json, heatmap.png, overlay.png, mask.png."
+    ),
+    report_formats: Optional[List[str]] = typer.Option(
+        None, "--report", help="Readable reports to add with -o: html, md (as for analyze)."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print the JSON report instead of the summary."),
+) -> None:
+    """Is the watermark of KEY present, and where is it broken? A report like analyze's."""
+    from .api import verify as run_verify
+    from .render import report_formats as normalise_formats
+    from .render import write_report
+
+    if not key:
+        _fail("a key is needed: --key KEY or TAMPERSCOPE_WATERMARK_KEY", EXIT_BAD_INPUT)
+    try:
+        formats = normalise_formats(report_formats)
+    except ValueError as exc:
+        _fail(str(exc), EXIT_BAD_INPUT)
+    if report_formats and out is None:
+        _fail("--report needs -o/--out: the report files are written into that folder", EXIT_BAD_INPUT)
+
+    def action():
+        report = run_verify(image, key)
+        if out is not None:
+            write_report(report, out, formats=formats)
+        return report
+
+    report = _guarded(action)
+    if as_json:
+        typer.echo(report.to_json())
+        return
+    evidence = report.evidence_for("watermark")
+    if evidence.ok:
+        facts = evidence.facts
+        state = "BROKEN" if report.label == "edited" else "INTACT"
+        typer.echo(f"Watermark: present, {state}: broken in {facts['tampered_share']:.1%} of the image "
+                   f"(bit agreement {facts['bit_accuracy']:.1%}).")
+    else:
+        typer.echo(f"Watermark: not found ({evidence.reason}).")
+    typer.echo(report.summary_text())
 
 
 @app.command()

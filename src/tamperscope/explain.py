@@ -204,7 +204,12 @@ def _where(image: Image, fusion: Fusion, catalogue, title) -> list[Sentence]:
                 ids,
             )
         )
+        if "watermark" in region.detectors:
+            sentences.append(Sentence(f"The publisher's watermark is broken in {location_words(bbox, shape)}: "
+                                      "those pixels changed after the image was protected.", [evidence_id("watermark")]))
         for name in region.detectors:
+            if name == "watermark":
+                continue
             cls = catalogue.get(name)
             if cls is not None:
                 sentences.append(Sentence(f"{cls.title}: the region {cls.trace}.", [evidence_id(name)]))
@@ -311,7 +316,13 @@ def _caveats(image: Image, evidence: list[Evidence], fusion: Fusion, title) -> l
                 [evidence_id(e.detector) for e in provenance],
             )
         )
-    sentences.append(Sentence("Not checked by this version: copy-move and face swaps.", []))
+    unchecked = []
+    if not any(item.detector == "watermark" for item in evidence):
+        unchecked.append("a publisher's protective watermark (needs the publisher's key)")
+    if not any(item.detector.startswith("copymove") for item in evidence):
+        unchecked.append("copy-move")
+    unchecked.append("face swaps")
+    sentences.append(Sentence(f"Not checked in this analysis: {_join(unchecked)}.", []))
     return sentences
 
 

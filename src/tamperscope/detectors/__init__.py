@@ -2,7 +2,7 @@
 
 >>> from tamperscope.detectors import available, create
 >>> sorted(available())  # doctest: +SKIP
-['blk', 'dq', 'ela', 'noise']
+['blk', 'dq', 'ela', 'noise', 'watermark']
 """
 
 from __future__ import annotations
@@ -72,6 +72,8 @@ from . import c2pa, metadata, invisible_wm  # noqa: E402,F401
 from . import noisesniffer, splicebuster, cfa  # noqa: E402,F401
 from . import resampling, median_filter, contrast, ghost  # noqa: E402,F401
 from . import spectral, npr, zed  # noqa: E402,F401
+# "watermark" is in no profile: analyze adds it when a publisher's watermark key is configured.
+from . import watermark  # noqa: E402,F401
 
 #: Detectors every profile runs: provenance checks read what the file declares, cost milliseconds and
 #: outrank signals in fusion. rivagan (seconds; it decides only with an expected payload) runs when named.
