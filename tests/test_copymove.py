@@ -6,6 +6,8 @@ onto the suit; the exact source and target masks come from the same warp. Each d
 photo and scikit-image's brick wall (a genuinely repeated texture), loaded the same way, must give nothing.
 """
 
+import re
+
 import cv2
 import numpy as np
 import pytest
@@ -103,3 +105,23 @@ def test_zernike_magnitudes_are_rotation_invariant():
     a = zernike_features(patch)[20, 20]
     b = zernike_features(np.ascontiguousarray(np.rot90(patch)))[20, 20]
     np.testing.assert_allclose(a, b, rtol=0.02, atol=0.05 * a.max())
+
+
+def test_pairs_reach_the_explanation_and_reports(forged):
+    from tamperscope import analyze
+    from tamperscope.render_html import html_report
+    from tamperscope.render_markdown import markdown_report
+
+    image, _, _ = forged[(15.0, 1.1)]
+    report = analyze(image.pixels, detectors="copymove_sift")
+    assert report.label == "edited"
+    where = next(s for s in report.explanation.sections if s.title == "Where")
+    pair_sentences = [s for s in where.sentences if "pair 1: the" in s.text]
+    assert len(pair_sentences) == 1 and pair_sentences[0].evidence == ["ev:copymove_sift"]
+    # Either direction: the original cannot be told from the copy.
+    assert re.search(r"rotated (-15 degrees and scaled 1\.1\dx|\+15 degrees and scaled 0\.9\dx)", pair_sentences[0].text)
+    caveats = next(s for s in report.explanation.sections if s.title == "Caveats")
+    assert "copy-move" not in caveats.sentences[-1].text
+    for page in (html_report(report), markdown_report(report)):
+        assert "Cloned areas (copy-move)" in page
+        assert re.search(r"rotated (-1[45]\.\d degrees, scaled 1\.1|\+1[45]\.\d degrees, scaled 0\.9)", page)
