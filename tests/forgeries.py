@@ -79,3 +79,26 @@ def iou(a: np.ndarray, b: np.ndarray) -> float:
     a, b = a.astype(bool), b.astype(bool)
     union = np.logical_or(a, b).sum()
     return float(np.logical_and(a, b).sum() / union) if union else 1.0
+
+
+def copy_move(
+    pixels: np.ndarray, box=(150, 120, 160, 160), to=(480, 700), angle: float = 0.0, scale: float = 1.0
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Copy the square ``box`` (top, left, height, width) of ``pixels``, rotated by ``angle`` degrees
+    (counter-clockwise on screen) and scaled by ``scale`` about its centre, so that its centre lands on ``to``
+    (row, column). Returns the forged image and the exact source and target masks."""
+    top, left, height, width = box
+    centre = (left + (width - 1) / 2, top + (height - 1) / 2)
+    matrix = cv2.getRotationMatrix2D(centre, angle, scale)
+    matrix[0, 2] += to[1] - centre[0]
+    matrix[1, 2] += to[0] - centre[1]
+    shape = pixels.shape[:2]
+    source = box_mask(shape, top, left, height, width)
+    size = (shape[1], shape[0])
+    moved = cv2.warpAffine(pixels, matrix, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101)
+    # Only pixels whose whole interpolation support lies inside the box count as the clone.
+    inside = cv2.erode(source.astype(np.uint8), np.ones((3, 3), np.uint8))
+    target = cv2.warpAffine(inside, matrix, size, flags=cv2.INTER_NEAREST).astype(bool)
+    forged = pixels.copy()
+    forged[target] = moved[target]
+    return forged, source, target

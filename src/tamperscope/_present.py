@@ -104,6 +104,31 @@ def regions(report: Report) -> list[RegionRow]:
     return rows
 
 
+@dataclass
+class PairRow:
+    evidence_id: str
+    detector: str
+    source: str
+    target: str
+    transform: str
+    support: str
+
+
+def clone_pairs(report: Report, limit: int = 10) -> list[PairRow]:
+    """The cloned pairs copy-move detectors report (facts ``pairs``), stored-pixel boxes, at most ``limit``."""
+    names = titles(report)
+    rows = []
+    for item in report.evidence:
+        if item.status != "ok":
+            continue
+        for pair in item.facts.get("pairs", [])[:limit]:
+            support = ", ".join(f"{pair[k]} {k}" for k in ("inliers", "pixels") if k in pair)
+            rows.append(PairRow(f"ev:{item.detector}", names.get(item.detector, item.detector),
+                                _box(pair["source_bbox"]), _box(pair["target_bbox"]),
+                                f"rotated {pair['rotation_deg']:+.1f} degrees, scaled {pair['scale']:.3f}x", support))
+    return rows[:limit]
+
+
 def region_boxes(report: Report) -> list[tuple[str, float, float, float, float]]:
     """(id, left, top, width, height) of each region in percent of the upright photo."""
     width, height = upright_size(report)

@@ -128,7 +128,8 @@ def explain(image: Image, evidence: list[Evidence], fusion: Fusion) -> Explanati
 
     sections = [
         Section("Verdict", _verdict(evidence, fusion)),
-        Section("Where", _where(image, fusion, catalogue, title) if fusion.label in {"edited", "ai-edited"} else []),
+        Section("Where", _where(image, fusion, catalogue, title) + _clone_pairs(evidence, title)
+                if fusion.label in {"edited", "ai-edited"} else []),
         Section("Why", _why(evidence, title)),
         Section("Provenance", _provenance(image)),
         Section("Caveats", _caveats(image, evidence, fusion, title)),
@@ -213,6 +214,26 @@ def _where(image: Image, fusion: Fusion, catalogue, title) -> list[Sentence]:
             cls = catalogue.get(name)
             if cls is not None:
                 sentences.append(Sentence(f"{cls.title}: the region {cls.trace}.", [evidence_id(name)]))
+    return sentences
+
+
+def _clone_pairs(evidence: list[Evidence], title) -> list[Sentence]:
+    """One sentence per cloned pair a deciding copy-move detector reports (boxes in stored pixels)."""
+    sentences = []
+    for item in evidence:
+        if not item.ok or item.score is None or item.score < 0.5:
+            continue
+        for number, pair in enumerate(item.facts.get("pairs", [])[:5], start=1):
+            sx, sy, sw, sh = pair["source_bbox"]
+            tx, ty, tw, th = pair["target_bbox"]
+            sentences.append(
+                Sentence(
+                    f"{title(item.detector)}, pair {number}: the {sw}x{sh}-pixel area at x={sx}, y={sy} reappears "
+                    f"as the {tw}x{th}-pixel area at x={tx}, y={ty}, rotated {pair['rotation_deg']:+.0f} degrees "
+                    f"and scaled {pair['scale']:.2f}x; which of the two is the original cannot be told.",
+                    [evidence_id(item.detector)],
+                )
+            )
     return sentences
 
 
@@ -319,7 +340,7 @@ def _caveats(image: Image, evidence: list[Evidence], fusion: Fusion, title) -> l
     unchecked = []
     if not any(item.detector == "watermark" for item in evidence):
         unchecked.append("a publisher's protective watermark (needs the publisher's key)")
-    if not any(item.detector.startswith("copymove") for item in evidence):
+    if not any(item.ok and item.detector.startswith("copymove") for item in evidence):
         unchecked.append("copy-move")
     unchecked.append("face swaps")
     sentences.append(Sentence(f"Not checked in this analysis: {_join(unchecked)}.", []))

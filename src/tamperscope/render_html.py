@@ -313,6 +313,16 @@ def html_report(report: Report) -> str:
         add("</tbody></table>")
     else:
         add("<p>No region was marked.</p>")
+    pairs = _present.clone_pairs(report)
+    if pairs:
+        add("<h3>Cloned areas (copy-move)</h3>")
+        add("<table><thead><tr><th>Detector</th><th>Area</th><th>Reappears as</th><th>Transform</th>"
+            "<th>Support</th></tr></thead><tbody>")
+        for pair in pairs:
+            add(f"<tr><td>{escape(pair.detector)}{tags([pair.evidence_id])}</td><td>{escape(pair.source)}</td>"
+                f"<td>{escape(pair.target)}</td><td>{escape(pair.transform)}</td><td>{escape(pair.support)}</td></tr>")
+        add("</tbody></table>")
+        add('<p class="small">Boxes in stored pixels; which area is the original cannot be told.</p>')
     add("</section>")
 
     # Explanation: the audit trail.

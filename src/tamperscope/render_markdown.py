@@ -106,6 +106,19 @@ def markdown_report(report: Report) -> str:
         add("No region was marked.")
     add("")
 
+    pairs = _present.clone_pairs(report)
+    if pairs:
+        add("### Cloned areas (copy-move)")
+        add("")
+        add(_row("Detector", "Area", "Reappears as", "Transform", "Support"))
+        add(_row(*["---"] * 5))
+        for pair in pairs:
+            add(_row(md(pair.detector) + _ids([pair.evidence_id]), md(pair.source), md(pair.target),
+                     md(pair.transform), md(pair.support)))
+        add("")
+        add("Boxes in stored pixels; which area is the original cannot be told.")
+        add("")
+
     add("## Explanation")
     add("")
     add("Each statement is built from the evidence alone; the tags name what it rests on.")

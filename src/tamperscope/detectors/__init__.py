@@ -71,6 +71,7 @@ from . import ela, dq, blk, noise  # noqa: E402,F401
 from . import c2pa, metadata, invisible_wm  # noqa: E402,F401
 from . import noisesniffer, splicebuster, cfa  # noqa: E402,F401
 from . import resampling, median_filter, contrast, ghost  # noqa: E402,F401
+from . import copymove_sift, copymove_dense  # noqa: E402,F401
 from . import spectral, npr, zed  # noqa: E402,F401
 # "watermark" is in no profile: analyze adds it when a publisher's watermark key is configured.
 from . import watermark  # noqa: E402,F401
@@ -87,6 +88,7 @@ PROFILES.update(
             *_PROVENANCE, "ela", "dq", "blk", "noise",
             "noisesniffer", "splicebuster", "cfa",
             "resampling", "median_filter", "contrast", "ghost",
+            "copymove_sift", "copymove_dense",
             "spectral", "npr", "zed",
         ),
     }
