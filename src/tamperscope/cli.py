@@ -414,6 +414,49 @@ def _register_results() -> None:
 
 _register_results()
 
+train_app = typer.Typer(no_args_is_help=True, help="Train the project's own models from authentic photos (needs the train extra).")
+app.add_typer(train_app, name="train")
+
+
+@train_app.command("localizer")
+def train_localizer(
+    photos: Path = typer.Option(..., "--photos", help="Authentic photos: a folder, or shared/data/dev (manifests' authentic rows)."),
+    out: Path = typer.Option(Path("src/tamperscope/models"), "--out", help="Folder for localizer.onnx and localizer.json."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the synthetic set, the crops and the network."),
+    work: Path = typer.Option(Path(".tamperscope-train/localizer"), "--work", help="Folder for the synthetic set."),
+    count: int = typer.Option(1800, "--count", help="Synthetic images to make."),
+    steps: int = typer.Option(1200, "--steps", help="Optimiser steps (batch 16)."),
+) -> None:
+    """Make the synthetic set, train the localizer on CPU, export ONNX and calibrate it (see models/README.md)."""
+
+    def action():
+        from .errors import InputError
+
+        try:
+            import onnx  # noqa: F401
+            import torch  # noqa: F401
+
+            from .train.localizer import train
+        except ImportError as exc:
+            raise InputError(f"training needs torch and onnx: pip install 'tamperscope[train]' ({exc})") from None
+        if not photos.is_dir():
+            raise InputError(f"{photos} is not a folder of photos")
+        return train(photos, out, work, seed=seed, count=count, steps=steps, log=lambda line: typer.echo(line, err=True))
+
+    result = _guarded(action)
+    typer.echo(f"wrote {out / 'localizer.onnx'} (sha256 {result['model_sha256']}) in {result['total_seconds']} s")
+
+
+@train_app.command("zed")
+def train_zed(
+    data: Path = typer.Option(..., "--data", help="The shared/data/dev folder."),
+    out: Path = typer.Option(Path("src/tamperscope/models/zed.npz"), "--out"),
+) -> None:
+    """Count the zed detector's coder on real photos and calibrate its threshold."""
+    from .train.zed import main as zed_main
+
+    _guarded(lambda: zed_main(["--data", str(data), "--out", str(out)]))
+
 
 @app.command("detectors")
 def list_detectors(as_json: bool = typer.Option(False, "--json", help="Print as JSON.")) -> None:

@@ -35,11 +35,26 @@ carries a score ("deciding" evidence; ELA's map is a layer, not a decision):
 
   The manipulation score stays the largest score of deciding evidence that
   supports a class other than "authentic".
+
+Rule "calibrated-v2" (the default; docs/fusion.md) keeps step 1 and the
+classes, and replaces the *signal* part for the detectors its model knows
+(:data:`MODELLED`, weights in ``models/fusion.json``): their maps are pooled
+into statistics (soft maximum, mean, quantiles, and for maps with a confidence
+the confidence-weighted anomaly, as in TruFor's integrity head) and a logistic
+regression fitted on held-apart synthetic forgeries turns them into one
+calibrated probability of manipulation, the *integrity score*. It counts as one
+signal indicating "edited"; detectors outside the model keep their own scores.
+The fused map is a per-pixel logistic regression on the modelled detectors'
+maps, fitted on the same data. When no modelled detector could judge the
+image, or the weights are absent, v1 applies unchanged.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 from scipy import ndimage
@@ -47,7 +62,13 @@ from scipy import ndimage
 from ._regions import connected_regions
 from .evidence import Evidence
 
-FUSION_RULE = "classes-v1"
+FUSION_RULE = "calibrated-v2"
+RULES = ("calibrated-v2", "classes-v1")
+MODEL_PATH = Path(__file__).resolve().parent / "models" / "fusion.json"
+#: The detectors whose maps the calibrated model reads, in feature order.
+MODELLED = ("ela", "dq", "blk", "noise", "localizer")
+#: Pooled statistics per detector, in feature order (see :func:`pooled_statistics`).
+STATISTICS = ("applicable", "score", "softmax", "mean", "q50", "q90", "q99", "confident")
 
 #: Verdict classes, most specific first: the tie-break order of the rule above.
 CLASSES = ("ai-edited", "ai-generated", "edited", "authentic")
@@ -59,6 +80,8 @@ class FusionParams:
     min_region_share: float = 0.001
     support_share: float = 0.3
     max_regions: int = 50
+    #: "calibrated-v2" (learned, calibrated integrity score) or "classes-v1" (max rule).
+    rule: str = FUSION_RULE
 
 
 @dataclass
@@ -94,11 +117,23 @@ class Fusion:
     drivers: list[str] = field(default_factory=list)
     #: Signals that scored >= threshold for a different class but were outranked by provenance.
     outranked: list[str] = field(default_factory=list)
+    #: The rule that made this fusion ("calibrated-v2" falls back to "classes-v1" when its model cannot apply).
+    rule: str = "classes-v1"
+    #: The calibrated integrity score of the modelled signals (None under classes-v1).
+    integrity: float | None = None
 
 
 def fuse(evidence: list[Evidence], shape: tuple[int, int], params: FusionParams = FusionParams()) -> Fusion:
     """Combine detectors' evidence for an image of ``shape`` (stored orientation)."""
     deciding = [e for e in evidence if e.ok and e.score is not None]
+    model = load_model() if params.rule == "calibrated-v2" else None
+    modelled = {e.detector: e for e in evidence if e.ok and e.detector in MODELLED}
+    if model is None or not modelled:
+        return _fuse_v1(deciding, shape, params)
+    return _fuse_calibrated(evidence, deciding, modelled, shape, params, model)
+
+
+def _fuse_v1(deciding: list[Evidence], shape: tuple[int, int], params: FusionParams) -> Fusion:
     heatmap = np.zeros(shape, dtype=np.float32)
     mask = np.zeros(shape, dtype=bool)
     own_masks: dict[str, np.ndarray] = {}
@@ -119,11 +154,45 @@ def fuse(evidence: list[Evidence], shape: tuple[int, int], params: FusionParams 
     label, decided_by, drivers, outranked = classify(deciding, params.threshold)
     if score is None and label == "authentic":
         score = 0.0
+    confidence = np.mean(confidences, axis=0).astype(np.float32) if confidences else None
+    return _finish(label, score, heatmap, confidence, mask, own_masks, deciding, params, decided_by, drivers,
+                   outranked, "classes-v1", None)
+
+
+def _fuse_calibrated(evidence, deciding, modelled, shape, params, model) -> Fusion:
+    integrity, contributions = integrity_score(modelled, model)
+    heatmap = fused_map(modelled, shape, model)
+    own_masks = {}
+    for name, item in modelled.items():
+        full = item.heatmap_full(shape)
+        if full is not None:
+            own_masks[name] = full >= params.threshold
+    # The modelled detectors speak through one calibrated signal; the others keep their own scores.
+    others = [e for e in deciding if e.detector not in modelled]
+    combined = Evidence(detector="integrity", version=model["version"], indicates="edited", kind="signal")
+    combined.score = integrity
+    label, decided_by, drivers, outranked = classify([*others, combined], params.threshold)
+    if "integrity" in drivers:
+        named = [n for n, c in sorted(contributions.items(), key=lambda kv: -kv[1]) if c > 0] or list(modelled)
+        at = drivers.index("integrity")
+        drivers = drivers[:at] + named + drivers[at + 1 :]
+    outranked = [name for o in outranked for name in (list(modelled) if o == "integrity" else [o])]
+    scores = [float(e.score) for e in others if e.indicates != "authentic"] + [integrity]
+    score = max(scores)
+    mask = heatmap >= params.threshold
+    confidences = [e.confidence_full(shape) for e in modelled.values() if e.confidence is not None]
+    confidence = np.mean(confidences, axis=0).astype(np.float32) if confidences else None
+    fused_deciding = [e for e in deciding if e.detector not in modelled] + list(modelled.values())
+    return _finish(label, score, heatmap, confidence, mask, own_masks, fused_deciding, params, decided_by, drivers,
+                   outranked, "calibrated-v2", integrity)
+
+
+def _finish(label, score, heatmap, confidence, mask, own_masks, deciding, params, decided_by, drivers, outranked,
+            rule, integrity) -> Fusion:
     regions = _regions(mask, heatmap, own_masks, params) if label in {"edited", "ai-edited"} else []
-    final_mask = np.zeros(shape, dtype=bool)
+    final_mask = np.zeros(heatmap.shape, dtype=bool)
     for region in regions:
         final_mask[region.slices] |= region.local_mask
-    confidence = np.mean(confidences, axis=0).astype(np.float32) if confidences else None
     return Fusion(
         label=label,
         score=score,
@@ -136,7 +205,93 @@ def fuse(evidence: list[Evidence], shape: tuple[int, int], params: FusionParams 
         decided_by=decided_by,
         drivers=drivers,
         outranked=outranked,
+        rule=rule,
+        integrity=integrity,
     )
+
+
+# --------------------------------------------------------------------------
+# The calibrated model
+
+
+@lru_cache(maxsize=4)
+def _read_model(path: str) -> dict | None:
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def load_model(path: Path = MODEL_PATH) -> dict | None:
+    """The fitted weights of calibrated-v2 (None when the file is absent: v1 applies)."""
+    return _read_model(str(path))
+
+
+def pooled_statistics(item: Evidence | None) -> np.ndarray:
+    """:data:`STATISTICS` of one detector's evidence; all zero when it could not judge the image.
+
+    ``softmax`` is the mean of the top 2% of the map (a soft maximum: one
+    region a few percent of the image is enough, one hot pixel is not);
+    ``confident`` is that same top, weighted by the detector's confidence map
+    where it has one (TruFor's confidence-weighted pooling), else equal to ``softmax``.
+    """
+    values = np.zeros(len(STATISTICS), dtype=np.float64)
+    if item is None or not item.ok:
+        return values
+    values[0] = 1.0
+    values[1] = 0.0 if item.score is None else float(item.score)
+    if item.heatmap is None:
+        return values
+    heat = np.asarray(item.heatmap, dtype=np.float64).ravel()
+    count = max(1, int(np.ceil(0.02 * heat.size)))
+    top = np.argpartition(heat, -count)[-count:]
+    values[2] = heat[top].mean()
+    values[3] = heat.mean()
+    values[4:7] = np.quantile(heat, (0.5, 0.9, 0.99))
+    values[7] = values[2]
+    if item.confidence is not None and item.confidence.shape == item.heatmap.shape:
+        confidence = np.asarray(item.confidence, dtype=np.float64).ravel()
+        weighted_top = np.argpartition(heat * confidence, -count)[-count:]
+        values[7] = float(np.sum(heat[weighted_top] * confidence[weighted_top]) /
+                          max(np.sum(confidence[weighted_top]), 1e-9))
+    return values
+
+
+def integrity_features(modelled: dict[str, Evidence]) -> np.ndarray:
+    """The model's input: :func:`pooled_statistics` of each detector of :data:`MODELLED`, concatenated."""
+    return np.concatenate([pooled_statistics(modelled.get(name)) for name in MODELLED])
+
+
+def integrity_score(modelled: dict[str, Evidence], model: dict) -> tuple[float, dict[str, float]]:
+    """Calibrated probability of manipulation, and each detector's share of the logit."""
+    x = (integrity_features(modelled) - np.asarray(model["mean"])) / np.asarray(model["scale"])
+    terms = np.asarray(model["coef"]) * x
+    logit = float(terms.sum() + model["intercept"])
+    per = len(STATISTICS)
+    contributions = {name: float(terms[i * per : (i + 1) * per].sum()) for i, name in enumerate(MODELLED)
+                     if name in modelled}
+    return float(1.0 / (1.0 + np.exp(-np.clip(logit, -30, 30)))), contributions
+
+
+def pixel_features(modelled: dict[str, Evidence], shape: tuple[int, int]) -> np.ndarray:
+    """Per pixel, each modelled detector's map (0 where it gave none): ``(len(MODELLED), H, W)`` float32."""
+    planes = np.zeros((len(MODELLED), *shape), dtype=np.float32)
+    for index, name in enumerate(MODELLED):
+        item = modelled.get(name)
+        if item is not None and item.ok and item.heatmap is not None:
+            planes[index] = item.heatmap_full(shape)
+    return planes
+
+
+def fused_map(modelled: dict[str, Evidence], shape: tuple[int, int], model: dict) -> np.ndarray:
+    """Per-pixel logistic regression on the modelled maps: the probability that a pixel was manipulated."""
+    weights = model["pixel"]
+    logit = np.full(shape, weights["intercept"], dtype=np.float32)
+    for index, name in enumerate(MODELLED):
+        item = modelled.get(name)
+        if item is not None and item.ok and item.heatmap is not None:
+            logit += np.float32(weights["coef"][index]) * item.heatmap_full(shape)
+    return (1.0 / (1.0 + np.exp(-np.clip(logit, -30, 30)))).astype(np.float32)
 
 
 def classify(deciding: list[Evidence], threshold: float) -> tuple[str, str | None, list[str], list[str]]:

@@ -119,7 +119,8 @@ class Report:
             "verdict": {
                 "label": fusion.label,
                 "manipulation_score": None if fusion.score is None else round(fusion.score, 4),
-                "calibrated": False,
+                "calibrated": fusion.rule == "calibrated-v2",
+                "integrity_score": None if fusion.integrity is None else round(fusion.integrity, 4),
                 "deciding_detectors": fusion.deciding,
                 "decided_by": fusion.decided_by,
                 "class_evidence": [f"ev:{name}" for name in fusion.drivers],
@@ -140,7 +141,7 @@ class Report:
             "narrative": None if self.narrative is None else self.narrative.to_dict(),
             "evidence": [{"id": f"ev:{e.detector}", **e.summary()} for e in self.evidence],
             "fusion": {
-                "rule": FUSION_RULE,
+                "rule": fusion.rule,
                 "threshold": fusion.params.threshold,
                 "min_region_share": fusion.params.min_region_share,
                 "support_share": fusion.params.support_share,

@@ -5,7 +5,8 @@ Every number it writes comes with the protocol id that defines it
 
 * Each detector is scored on its own (its evidence's score and heatmap) and so
   is ``fusion`` (the fused score and heatmap of :func:`tamperscope.fusion.fuse`,
-  exactly what ``analyze`` reports).
+  exactly what ``analyze`` reports), and ``fusion-v1`` (the same evidence under
+  the previous max rule "classes-v1", for comparison).
 * A detector that does not apply to an image (a JPEG check on a PNG), or failed
   on it, counts as "no evidence": score 0 and an all-zero map; the tables give
   how many images each detector could judge (``applicable``). Map-only methods
@@ -96,7 +97,7 @@ def run(config: BenchConfig, progress: Progress | None = None) -> list[Condition
     samples = _subset(list(dataset.samples()), config.limit, config.seed)
     detectors = resolve(config.detectors)
     specs = [{"name": d.name, "version": d.version, "params": d.params()} for d in detectors]
-    methods = [d.name for d in detectors] + ["fusion"]
+    methods = [d.name for d in detectors] + ["fusion", "fusion-v1"]
     try:
         config.out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -193,10 +194,12 @@ def _score(config, condition, outcomes, methods, per_image) -> ConditionResult:
         shape, evidence = cached
         images += 1
         fused = fuse(evidence, shape, FusionParams())
+        fused_v1 = fuse(evidence, shape, FusionParams(rule="classes-v1"))
         truth = mask if mask is not None and sample.label == 1 else None
         for method in methods:
-            if method == "fusion":
-                score, heat, ok = fused.score, fused.heatmap, fused.score is not None
+            if method in ("fusion", "fusion-v1"):
+                chosen = fused if method == "fusion" else fused_v1
+                score, heat, ok = chosen.score, chosen.heatmap, chosen.score is not None
             else:
                 item = next(e for e in evidence if e.detector == method)
                 ok = item.ok
@@ -239,7 +242,7 @@ def _decides(method: str) -> bool:
     """Map-only methods (no score when they run) have no image-level metrics at all."""
     from ..detectors import available
 
-    return method == "fusion" or available()[method].decides
+    return method in ("fusion", "fusion-v1") or available()[method].decides
 
 
 def _clean(values: dict[str, float]) -> dict[str, float | None]:

@@ -1,0 +1,73 @@
+"""Time the learned localizer on 1, 12 and (optionally) 100 MP JPEGs, one core, with peak memory.
+
+Each size runs in a fresh process pinned to one core with one onnxruntime / OpenCV / BLAS thread, so
+``ru_maxrss`` is the peak of one analysis (decode included). The image is scikit-image's astronaut
+upscaled with sigma-2 noise (as benchmarks/speed.py), saved as JPEG 90.
+
+Usage::
+
+    python benchmarks/localizer_speed.py              # 1 and 12 MP
+    python benchmarks/localizer_speed.py --with-100mp  # adds 100 MP (about two minutes more)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SIZES = {"1 MP": (864, 1152), "12 MP": (3000, 4000), "100 MP": (8640, 11520)}
+
+
+def child(path: str) -> dict:
+    import cv2
+
+    cv2.setNumThreads(1)
+    from tamperscope import load
+    from tamperscope.detectors import create
+
+    image = load(path)
+    evidence = create("localizer").run(image)
+    return {"seconds": round(evidence.runtime_s, 3), "status": evidence.status, "reason": evidence.reason,
+            "megapixels": round(image.shape[0] * image.shape[1] / 1e6, 2),
+            "peak_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}
+
+
+def make(size: tuple[int, int], path: Path) -> None:
+    sys.path.insert(0, str(ROOT / "tests"))
+    from forgeries import jpeg_bytes, photo
+
+    path.write_bytes(jpeg_bytes(photo(*size), 90))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--with-100mp", action="store_true")
+    parser.add_argument("--child")
+    args = parser.parse_args()
+    if args.child:
+        os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
+        print(json.dumps(child(args.child)))
+        return
+    sizes = [s for s in SIZES if s != "100 MP" or args.with_100mp]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
+           "PYTHONPATH": str(ROOT / "src")}
+    with tempfile.TemporaryDirectory() as folder:
+        for name in sizes:
+            path = Path(folder) / f"{name.replace(' ', '')}.jpg"
+            make(SIZES[name], path)
+            out = subprocess.run([sys.executable, __file__, "--child", str(path)], env=env, capture_output=True,
+                                 text=True, check=True).stdout
+            result = json.loads(out.strip().splitlines()[-1])
+            result["s_per_mp"] = round(result["seconds"] / result["megapixels"], 3)
+            print(name, json.dumps(result), flush=True)
+
+
+if __name__ == "__main__":
+    main()
