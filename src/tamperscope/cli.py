@@ -425,7 +425,7 @@ def train_localizer(
     seed: int = typer.Option(0, "--seed", help="Seed of the synthetic set, the crops and the network."),
     work: Path = typer.Option(Path(".tamperscope-train/localizer"), "--work", help="Folder for the synthetic set."),
     count: int = typer.Option(1800, "--count", help="Synthetic images to make."),
-    steps: int = typer.Option(1200, "--steps", help="Optimiser steps (batch 16)."),
+    steps: int = typer.Option(450, "--steps", help="Optimiser steps (batch 16)."),
 ) -> None:
     """Make the synthetic set, train the localizer on CPU, export ONNX and calibrate it (see models/README.md)."""
 

@@ -38,7 +38,8 @@ carries a score ("deciding" evidence; ELA's map is a layer, not a decision):
 
 Rule "calibrated-v2" (the default; docs/fusion.md) keeps step 1 and the
 classes, and replaces the *signal* part for the detectors its model knows
-(:data:`MODELLED`, weights in ``models/fusion.json``): their maps are pooled
+(:data:`MODELLED`, weights in ``models/fusion.json``: one model with the
+localizer, one without it for the default profile, see :func:`choose_model`): their maps are pooled
 into statistics (soft maximum, mean, quantiles, and for maps with a confidence
 the confidence-weighted anomaly, as in TruFor's integrity head) and a logistic
 regression fitted on held-apart synthetic forgeries turns them into one
@@ -126,8 +127,8 @@ class Fusion:
 def fuse(evidence: list[Evidence], shape: tuple[int, int], params: FusionParams = FusionParams()) -> Fusion:
     """Combine detectors' evidence for an image of ``shape`` (stored orientation)."""
     deciding = [e for e in evidence if e.ok and e.score is not None]
-    model = load_model() if params.rule == "calibrated-v2" else None
-    modelled = {e.detector: e for e in evidence if e.ok and e.detector in MODELLED}
+    model = choose_model(load_model(), {e.detector for e in evidence}) if params.rule == "calibrated-v2" else None
+    modelled = {} if model is None else {e.detector: e for e in evidence if e.ok and e.detector in model["detectors"]}
     if model is None or not modelled:
         return _fuse_v1(deciding, shape, params)
     return _fuse_calibrated(evidence, deciding, modelled, shape, params, model)
@@ -227,6 +228,21 @@ def load_model(path: Path = MODEL_PATH) -> dict | None:
     return _read_model(str(path))
 
 
+def choose_model(models: dict | None, ran: set[str]) -> dict | None:
+    """The fitted model for the detectors that ran: the first (largest) whose detectors all ran.
+
+    A detector that ran but did not apply (a JPEG check on a PNG) is a state the fit has seen; one
+    that did not run at all (the localizer outside the thorough profile) is not, so each model is
+    fitted for one set of detectors: with the localizer and without it.
+    """
+    if models is None:
+        return None
+    for model in models["models"]:
+        if set(model["detectors"]) <= ran:
+            return model
+    return None
+
+
 def pooled_statistics(item: Evidence | None) -> np.ndarray:
     """:data:`STATISTICS` of one detector's evidence; all zero when it could not judge the image.
 
@@ -242,7 +258,7 @@ def pooled_statistics(item: Evidence | None) -> np.ndarray:
     values[1] = 0.0 if item.score is None else float(item.score)
     if item.heatmap is None:
         return values
-    heat = np.asarray(item.heatmap, dtype=np.float64).ravel()
+    heat = _pooling_grid(np.asarray(item.heatmap, dtype=np.float64), item.stride).ravel()
     count = max(1, int(np.ceil(0.02 * heat.size)))
     top = np.argpartition(heat, -count)[-count:]
     values[2] = heat[top].mean()
@@ -250,33 +266,45 @@ def pooled_statistics(item: Evidence | None) -> np.ndarray:
     values[4:7] = np.quantile(heat, (0.5, 0.9, 0.99))
     values[7] = values[2]
     if item.confidence is not None and item.confidence.shape == item.heatmap.shape:
-        confidence = np.asarray(item.confidence, dtype=np.float64).ravel()
+        confidence = _pooling_grid(np.asarray(item.confidence, dtype=np.float64), item.stride).ravel()
         weighted_top = np.argpartition(heat * confidence, -count)[-count:]
         values[7] = float(np.sum(heat[weighted_top] * confidence[weighted_top]) /
                           max(np.sum(confidence[weighted_top]), 1e-9))
     return values
 
 
-def integrity_features(modelled: dict[str, Evidence]) -> np.ndarray:
-    """The model's input: :func:`pooled_statistics` of each detector of :data:`MODELLED`, concatenated."""
-    return np.concatenate([pooled_statistics(modelled.get(name)) for name in MODELLED])
+def _pooling_grid(values: np.ndarray, stride: int, cell: int = 4) -> np.ndarray:
+    """Maps finer than ``cell`` pixels block-averaged to it, as the bench cache stores them, so the
+    statistics the model was fitted on (from the cache) are those computed at analysis time."""
+    if stride >= cell:
+        return values
+    factor = cell // max(stride, 1)
+    rows, cols = -(-values.shape[0] // factor), -(-values.shape[1] // factor)
+    padded = np.pad(values, ((0, rows * factor - values.shape[0]), (0, cols * factor - values.shape[1])), mode="edge")
+    return padded.reshape(rows, factor, cols, factor).mean(axis=(1, 3))
+
+
+def integrity_features(modelled: dict[str, Evidence], detectors=MODELLED) -> np.ndarray:
+    """The model's input: :func:`pooled_statistics` of each of ``detectors``, concatenated."""
+    return np.concatenate([pooled_statistics(modelled.get(name)) for name in detectors])
 
 
 def integrity_score(modelled: dict[str, Evidence], model: dict) -> tuple[float, dict[str, float]]:
     """Calibrated probability of manipulation, and each detector's share of the logit."""
-    x = (integrity_features(modelled) - np.asarray(model["mean"])) / np.asarray(model["scale"])
+    detectors = model["detectors"]
+    x = (integrity_features(modelled, detectors) - np.asarray(model["mean"])) / np.asarray(model["scale"])
     terms = np.asarray(model["coef"]) * x
     logit = float(terms.sum() + model["intercept"])
     per = len(STATISTICS)
-    contributions = {name: float(terms[i * per : (i + 1) * per].sum()) for i, name in enumerate(MODELLED)
+    contributions = {name: float(terms[i * per : (i + 1) * per].sum()) for i, name in enumerate(detectors)
                      if name in modelled}
     return float(1.0 / (1.0 + np.exp(-np.clip(logit, -30, 30)))), contributions
 
 
-def pixel_features(modelled: dict[str, Evidence], shape: tuple[int, int]) -> np.ndarray:
-    """Per pixel, each modelled detector's map (0 where it gave none): ``(len(MODELLED), H, W)`` float32."""
-    planes = np.zeros((len(MODELLED), *shape), dtype=np.float32)
-    for index, name in enumerate(MODELLED):
+def pixel_features(modelled: dict[str, Evidence], shape: tuple[int, int], detectors=MODELLED) -> np.ndarray:
+    """Per pixel, each detector's map (0 where it gave none): ``(len(detectors), H, W)`` float32."""
+    planes = np.zeros((len(detectors), *shape), dtype=np.float32)
+    for index, name in enumerate(detectors):
         item = modelled.get(name)
         if item is not None and item.ok and item.heatmap is not None:
             planes[index] = item.heatmap_full(shape)
@@ -287,7 +315,7 @@ def fused_map(modelled: dict[str, Evidence], shape: tuple[int, int], model: dict
     """Per-pixel logistic regression on the modelled maps: the probability that a pixel was manipulated."""
     weights = model["pixel"]
     logit = np.full(shape, weights["intercept"], dtype=np.float32)
-    for index, name in enumerate(MODELLED):
+    for index, name in enumerate(model["detectors"]):
         item = modelled.get(name)
         if item is not None and item.ok and item.heatmap is not None:
             logit += np.float32(weights["coef"][index]) * item.heatmap_full(shape)

@@ -1,7 +1,7 @@
 """Per-image detector outputs, cached so that re-scoring with another metric is fast.
 
 One ``.npz`` per (condition, sample) holds every detector's evidence: status,
-score, heatmap at its own stride, so the fused map can be rebuilt with
+score, heatmap and confidence map at its own stride, so the fused map can be rebuilt with
 :func:`tamperscope.fusion.fuse` without rerunning anything. Maps finer than
 stride 4 are stored block-averaged to stride 4 (ELA's map is already an 8x8
 box average, so this loses nothing material) and as float16, to keep a cache of
@@ -42,6 +42,9 @@ def save(path: Path, key: str, shape: tuple[int, int], evidence: list[Evidence])
             heat, stride = _coarsen(item.heatmap, item.stride)
             arrays[f"heat__{item.detector}"] = heat.astype(np.float16)
             record["stride"] = stride
+            if item.confidence is not None and item.confidence.shape == item.heatmap.shape:
+                # The calibrated fusion weighs maps by their confidence: keep it beside its map.
+                arrays[f"conf__{item.detector}"] = _coarsen(item.confidence, item.stride)[0].astype(np.float16)
         records.append(record)
     meta = {"key": key, "shape": list(shape), "evidence": records}
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -66,10 +69,12 @@ def load(path: Path, key: str) -> tuple[tuple[int, int], list[Evidence]] | None:
             for record in meta["evidence"]:
                 name = f"heat__{record['detector']}"
                 heat = data[name].astype(np.float32) if name in data.files else None
+                conf_name = f"conf__{record['detector']}"
+                confidence = data[conf_name].astype(np.float32) if conf_name in data.files else None
                 evidence.append(
                     Evidence(detector=record["detector"], version=record["version"], status=record["status"],
                              reason=record["reason"], score=record["score"], heatmap=heat,
-                             stride=int(record["stride"]))
+                             confidence=confidence, stride=int(record["stride"]))
                 )
         return (int(meta["shape"][0]), int(meta["shape"][1])), evidence
     except (OSError, ValueError, KeyError, json.JSONDecodeError):

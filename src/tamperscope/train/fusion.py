@@ -37,20 +37,21 @@ PIXELS_PER_IMAGE = 2000
 VERSION = "2"
 
 
-def collect(dataset: str, bench_out: Path, conditions=CONDITIONS, seed: int = 0, workers: int = 1):
+def collect(dataset: str, bench_out: Path, conditions=CONDITIONS, seed: int = 0, workers: int = 1,
+            limit: int | None = None):
     """(condition, sample id, label, image features, pixel features, pixel labels) per image."""
     from ..bench import cache
     from ..bench.datasets import open_dataset
-    from ..bench.runner import BenchConfig, _entry, _prepare, run
+    from ..bench.runner import BenchConfig, _entry, _prepare, _subset, run
 
     config = BenchConfig(dataset=dataset, out=bench_out, detectors=list(MODELLED), conditions=list(conditions),
-                         protocols=["pixel-F1-best", "image-AUC"], seed=seed, workers=workers)
+                         protocols=["pixel-F1-best", "image-AUC"], seed=seed, limit=limit, workers=workers)
     run(config)
     rng = np.random.default_rng(seed)
     specs = None
     rows = []
     for condition in conditions:
-        for sample in open_dataset(dataset).samples():
+        for sample in _subset(list(open_dataset(dataset).samples()), limit, seed):
             data, mask = _prepare(config, condition, sample)
             if specs is None:
                 from ..detectors import resolve
@@ -72,6 +73,18 @@ def collect(dataset: str, bench_out: Path, conditions=CONDITIONS, seed: int = 0,
                 pixels, labels = planes[:, chosen].T, truth[chosen]
             rows.append((condition, sample.id, int(sample.label), integrity_features(modelled), pixels, labels))
     return rows
+
+
+def fit_all(rows) -> list[dict]:
+    """One model per detector set, largest first: with the localizer, and the default profile's without it."""
+    per = len(STATISTICS)
+    models = []
+    for detectors in (MODELLED, tuple(d for d in MODELLED if d != "localizer")):
+        columns = np.concatenate([np.arange(per) + per * MODELLED.index(d) for d in detectors])
+        pixel_columns = [MODELLED.index(d) for d in detectors]
+        subset = [(c, i, y, x[columns], None if p is None else p[:, pixel_columns], l) for c, i, y, x, p, l in rows]
+        models.append({**fit(subset), "detectors": list(detectors)})
+    return models
 
 
 def fit(rows) -> dict:
@@ -108,9 +121,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, default=Path("src/tamperscope/models/fusion.json"))
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--limit", type=int)
     args = parser.parse_args(argv)
     started = time.perf_counter()
-    model = fit(collect(args.dataset, args.bench_out, seed=args.seed, workers=args.workers))
+    model = {"rule": "calibrated-v2", "version": VERSION, "statistics": list(STATISTICS),
+             "models": fit_all(collect(args.dataset, args.bench_out, seed=args.seed, workers=args.workers,
+                                        limit=args.limit))}
     model["recipe"] = {
         "command": "python -m tamperscope.train.fusion --dataset csv:VAL.csv --bench-out DIR --out "
                    "src/tamperscope/models/fusion.json",
@@ -121,7 +137,8 @@ def main(argv: list[str] | None = None) -> None:
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(model, indent=1) + "\n", encoding="utf-8")
-    print(json.dumps({k: model[k] for k in ("coef", "intercept", "pixel", "fit")}, indent=1))
+    for fitted in model["models"]:
+        print(json.dumps({k: fitted[k] for k in ("detectors", "coef", "intercept", "pixel", "fit")}))
 
 
 if __name__ == "__main__":

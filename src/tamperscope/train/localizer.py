@@ -56,7 +56,7 @@ PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff")
 CALIBRATION_PERCENTILE = 99.0
 #: Validation crops scored every ``VAL_EVERY`` steps for the training curve.
 VAL_CROPS = 256
-VAL_EVERY = 150
+VAL_EVERY = 75
 
 
 def authentic_photos(root: Path) -> list[Path]:
@@ -251,7 +251,7 @@ def losses(net, inputs, targets):
 # Training
 
 
-def train(photos: Path, out: Path, work: Path, seed: int = 0, count: int = 1800, steps: int = 1200,
+def train(photos: Path, out: Path, work: Path, seed: int = 0, count: int = 1800, steps: int = 450,
           batch: int = 16, crop: int = 160, crops_per_version: int = 2, threads: int = 2, log=print) -> dict:
     import torch
 
