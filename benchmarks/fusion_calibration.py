@@ -1,7 +1,9 @@
 """Expected calibration error and reliability diagrams of the fused score, from bench runs.
 
-Reads ``per_image.csv`` of ``tamperscope bench`` runs (methods ``fusion``, the calibrated-v2 integrity
-score, and ``fusion-v1``, the max rule) and, per run and condition, computes the expected calibration
+Reads ``per_image.csv`` of ``tamperscope bench`` runs (methods ``fusion-v2``, whose score is the
+calibrated-v2 integrity probability put on the verdict scale by :func:`tamperscope.fusion.decision_scale`,
+inverted here to the probability with the fitted model's threshold; and ``fusion``, the classes-v1 max
+rule, taken as it is) and, per run and condition, computes the expected calibration
 error over 10 equal-width bins of the score (Guo et al., "On calibration of modern neural networks",
 ICML 2017): ``ECE = sum_b n_b / n * |accuracy_b - confidence_b|``, where the "accuracy" of a bin is
 its share of manipulated images and its "confidence" the mean score. Because the fusion is fitted for an
@@ -23,7 +25,12 @@ from pathlib import Path
 import numpy as np
 
 BINS = 10
-METHODS = ("fusion", "fusion-v1")
+METHODS = ("fusion-v2", "fusion")
+
+
+def integrity(score: float, threshold: float) -> float:
+    """Inverse of :func:`tamperscope.fusion.decision_scale` (piecewise linear)."""
+    return 2 * score * threshold if score < 0.5 else threshold + (score - 0.5) * 2 * (1 - threshold)
 
 
 def ece(scores: np.ndarray, labels: np.ndarray, weights: np.ndarray | None = None) -> float:
@@ -44,11 +51,17 @@ def balanced(labels: np.ndarray) -> np.ndarray:
 
 
 def read(run: Path) -> dict[tuple[str, str], tuple[np.ndarray, np.ndarray]]:
+    from tamperscope.fusion import MODELLED, choose_model, load_model
+
+    threshold = choose_model(load_model(), set(MODELLED))["decision_threshold"]
     found: dict[tuple[str, str], list] = {}
     with (run / "per_image.csv").open(newline="") as handle:
         for row in csv.DictReader(handle):
             if row["method"] in METHODS and row["score"] not in ("", "None"):
-                found.setdefault((row["condition"], row["method"]), []).append((float(row["score"]), int(row["label"])))
+                score = float(row["score"])
+                if row["method"] == "fusion-v2":
+                    score = integrity(score, threshold)
+                found.setdefault((row["condition"], row["method"]), []).append((score, int(row["label"])))
     return {key: (np.array([s for s, _ in v]), np.array([l for _, l in v])) for key, v in found.items()}
 
 

@@ -9,6 +9,7 @@ from tamperscope.fusion import (
     STATISTICS,
     FusionParams,
     choose_model,
+    decision_scale,
     fuse,
     load_model,
     pooled_statistics,
@@ -69,24 +70,31 @@ def _evidence(found: bool, shape=(256, 256)):
     return items
 
 
+V2 = FusionParams(rule="calibrated-v2")
+
+
+def test_decision_scale_puts_the_threshold_at_one_half_and_keeps_the_order():
+    values = [decision_scale(p, 0.76) for p in (0.0, 0.3, 0.76, 0.9, 1.0)]
+    assert values[0] == 0 and values[2] == pytest.approx(0.5) and values[-1] == pytest.approx(1.0)
+    assert values == sorted(values)
+
+
 @needs_model
-def test_strong_agreeing_evidence_scores_higher_and_is_localized_by_detector():
+def test_calibrated_rule_gives_a_probability_and_a_map_from_the_modelled_detectors():
     shape = (256, 256)
-    found = fuse(_evidence(True), shape)
-    clean = fuse(_evidence(False), shape)
-    assert found.rule == clean.rule == "calibrated-v2"
-    assert found.integrity > clean.integrity
-    assert clean.label == "authentic" and clean.score < 0.5
-    assert found.label == "edited" and found.regions
-    region = found.regions[0]
-    assert region.bbox == (64, 64, 96, 96)
-    assert "localizer" in region.detectors and "dq" in region.detectors
-    assert set(found.drivers) <= set(MODELLED)
+    fused = fuse(_evidence(True), shape, V2)
+    assert fused.rule == "calibrated-v2" and 0.0 <= fused.integrity <= 1.0
+    assert fused.score == pytest.approx(decision_scale(fused.integrity, load_model()["models"][0]["decision_threshold"]))
+    assert fused.heatmap.shape == shape and 0.0 <= fused.heatmap.min() <= fused.heatmap.max() <= 1.0
+    # The per-pixel model weighs every map positively: the square all detectors mark is hotter.
+    assert fused.heatmap[64:160, 64:160].mean() > fused.heatmap[:64, :64].mean()
+    without = fuse([e for e in _evidence(True) if e.detector != "localizer"], shape, V2)
+    assert without.rule == "calibrated-v2" and without.integrity is not None
+    assert fuse(_evidence(True), shape).rule == "classes-v1"  # the default rule
 
 
 @needs_model
 def test_provenance_still_outranks_the_calibrated_signal():
     capture = Evidence(detector="c2pa", version="1", score=0.9, indicates="authentic", kind="provenance")
-    fused = fuse([capture, *_evidence(True)], (256, 256))
-    assert fused.label == "authentic" and fused.decided_by == "provenance"
-    assert set(fused.outranked) <= set(MODELLED) and fused.outranked
+    fused = fuse([capture, *_evidence(True)], (256, 256), V2)
+    assert fused.label == "authentic" and fused.decided_by == "provenance" and fused.drivers == ["c2pa"]

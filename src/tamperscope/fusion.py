@@ -36,15 +36,17 @@ carries a score ("deciding" evidence; ELA's map is a layer, not a decision):
   The manipulation score stays the largest score of deciding evidence that
   supports a class other than "authentic".
 
-Rule "calibrated-v2" (the default; docs/fusion.md) keeps step 1 and the
+Rule "calibrated-v2" (opt-in: ``FusionParams(rule="calibrated-v2")``; docs/fusion.md says
+why it is not the default yet) keeps step 1 and the
 classes, and replaces the *signal* part for the detectors its model knows
 (:data:`MODELLED`, weights in ``models/fusion.json``: one model with the
 localizer, one without it for the default profile, see :func:`choose_model`): their maps are pooled
 into statistics (soft maximum, mean, quantiles, and for maps with a confidence
 the confidence-weighted anomaly, as in TruFor's integrity head) and a logistic
 regression fitted on held-apart synthetic forgeries turns them into one
-calibrated probability of manipulation, the *integrity score*. It counts as one
-signal indicating "edited"; detectors outside the model keep their own scores.
+calibrated probability of manipulation, the *integrity score* (reported as is);
+it counts as one signal indicating "edited", put on the verdict scale by
+:func:`decision_scale` (0.5 = the 99th percentile of authentic fitting images); detectors outside the model keep their own scores.
 The fused map is a per-pixel logistic regression on the modelled detectors'
 maps, fitted on the same data. When no modelled detector could judge the
 image, or the weights are absent, v1 applies unchanged.
@@ -63,8 +65,9 @@ from scipy import ndimage
 from ._regions import connected_regions
 from .evidence import Evidence
 
-FUSION_RULE = "calibrated-v2"
-RULES = ("calibrated-v2", "classes-v1")
+FUSION_RULE = "classes-v1"
+#: The rules fuse() knows; the first is the default (see docs/fusion.md for why calibrated-v2 is not, yet).
+RULES = ("classes-v1", "calibrated-v2")
 MODEL_PATH = Path(__file__).resolve().parent / "models" / "fusion.json"
 #: The detectors whose maps the calibrated model reads, in feature order.
 MODELLED = ("ela", "dq", "blk", "noise", "localizer")
@@ -81,7 +84,7 @@ class FusionParams:
     min_region_share: float = 0.001
     support_share: float = 0.3
     max_regions: int = 50
-    #: "calibrated-v2" (learned, calibrated integrity score) or "classes-v1" (max rule).
+    #: "classes-v1" (max rule, the default) or "calibrated-v2" (learned, calibrated integrity score).
     rule: str = FUSION_RULE
 
 
@@ -171,14 +174,14 @@ def _fuse_calibrated(evidence, deciding, modelled, shape, params, model) -> Fusi
     # The modelled detectors speak through one calibrated signal; the others keep their own scores.
     others = [e for e in deciding if e.detector not in modelled]
     combined = Evidence(detector="integrity", version=model["version"], indicates="edited", kind="signal")
-    combined.score = integrity
+    combined.score = decision_scale(integrity, model.get("decision_threshold", 0.5))
     label, decided_by, drivers, outranked = classify([*others, combined], params.threshold)
     if "integrity" in drivers:
         named = [n for n, c in sorted(contributions.items(), key=lambda kv: -kv[1]) if c > 0] or list(modelled)
         at = drivers.index("integrity")
         drivers = drivers[:at] + named + drivers[at + 1 :]
     outranked = [name for o in outranked for name in (list(modelled) if o == "integrity" else [o])]
-    scores = [float(e.score) for e in others if e.indicates != "authentic"] + [integrity]
+    scores = [float(e.score) for e in others if e.indicates != "authentic"] + [combined.score]
     score = max(scores)
     mask = heatmap >= params.threshold
     confidences = [e.confidence_full(shape) for e in modelled.values() if e.confidence is not None]
@@ -299,6 +302,19 @@ def integrity_score(modelled: dict[str, Evidence], model: dict) -> tuple[float, 
     contributions = {name: float(terms[i * per : (i + 1) * per].sum()) for i, name in enumerate(detectors)
                      if name in modelled}
     return float(1.0 / (1.0 + np.exp(-np.clip(logit, -30, 30)))), contributions
+
+
+def decision_scale(integrity: float, threshold: float) -> float:
+    """The integrity probability on the verdict's scale: piecewise linear, ``threshold`` -> 0.5.
+
+    The calibrated probability (even prior) stays in the report as ``integrity_score``; the manipulation
+    score, like every deciding detector's, reaches 0.5 where authentic photos rarely go (the 99th
+    percentile of the fitting set's authentic images), and keeps the order of the probability.
+    """
+    threshold = min(max(threshold, 1e-6), 1 - 1e-6)
+    if integrity < threshold:
+        return 0.5 * integrity / threshold
+    return 0.5 + 0.5 * (integrity - threshold) / (1 - threshold)
 
 
 def pixel_features(modelled: dict[str, Evidence], shape: tuple[int, int], detectors=MODELLED) -> np.ndarray:

@@ -268,6 +268,7 @@ def train(photos: Path, out: Path, work: Path, seed: int = 0, count: int = 1800,
     else:
         log(f"making {count} synthetic images in {work}")
         manifest = make_synthetic(photos, work, count, seed)
+    write_split_manifests(manifest)
     data_s = time.perf_counter()
     train_x, train_y = build_crops(manifest, "train", crop, crops_per_version, seed, log)
     val_x, val_y = build_crops(manifest, "val", crop, 1, seed + 1, log)
@@ -327,6 +328,16 @@ def train(photos: Path, out: Path, work: Path, seed: int = 0, count: int = 1800,
     (out / "localizer.json").write_text(json.dumps(
         {**calibration, "model_sha256": digest, "recipe": recipe, "curve": curve}, indent=1) + "\n")
     return {**recipe, **calibration, "model_sha256": digest}
+
+
+def write_split_manifests(manifest) -> None:
+    """``val.csv`` and ``test.csv`` beside the set, for ``tamperscope bench --dataset csv:...`` (held-apart splits)."""
+    for split in ("val", "test"):
+        with (manifest.root / f"{split}.csv").open("w", newline="", encoding="utf-8") as handle:
+            writer = csv.writer(handle, lineterminator="\n")
+            writer.writerow(["image", "mask", "label", "kind", "split"])
+            for s in manifest.split(split):
+                writer.writerow([s.image, s.mask, s.label, s.kind, s.split])
 
 
 def validate(net, val_x, val_y) -> dict:
