@@ -225,7 +225,12 @@ class Localizer(Detector):
         statistic = pooled_score(anomaly, confidence)
         score = calibrated(statistic, calibration)
         height, width = pixels.shape[:2]
-        notes = []
+        share = float(np.mean(anomaly >= 0.5))
+        notes = [
+            f"Mean anomaly {statistic:.2f} over the 2% most confident 8x8 blocks (0.5 of the score at "
+            f"{calibration['threshold']:.2f}, the 99th percentile of held-out authentic images); "
+            f"{share:.1%} of blocks have anomaly >= 0.5."
+        ]
         if max(height, width) > self.tile:
             notes.append(f"analysed in {self.tile}-px tiles with {self.overlap} px of context on each side")
         return Finding(
