@@ -153,3 +153,13 @@ def test_cli_bad_usage_exits_2_with_one_line(tmp_path):
     assert no_key.exit_code == 2
     missing = runner.invoke(app, ["verify", str(tmp_path / "nope.jpg"), "--key", "k1"])
     assert missing.exit_code == 2
+
+
+def test_an_intact_watermark_is_provenance_for_authentic(tmp_path, marked):
+    path = tmp_path / "intact.jpg"
+    Image.fromarray(marked).save(path, quality=90)
+    report = verify(path, KEY)
+    evidence = report.evidence_for("watermark")
+    assert evidence.kind == "provenance" and evidence.indicates == "authentic"
+    assert report.label == "authentic" and report.fusion.mask.sum() == 0
+    assert "intact" in report.explanation.text()

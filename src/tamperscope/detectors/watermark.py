@@ -13,6 +13,10 @@ block as in MaskMark (2025); see :mod:`tamperscope.watermark`.
   cells cover ``min_share`` (0.5%) of the image, the area below which JPEG 75
   and 0.75 resizes of protected development photos stay (see
   docs/benchmarks.md); the smallest edit this is built to find covers 2%.
+* Mark present and nowhere broken: the evidence supports "authentic" with
+  score ``intact_score`` (0.8). It is *provenance* (what the publisher put in
+  the file, checked with its key), so fusion lets it outrank pixel statistics,
+  as it does a broken mark; the note states the resolution it holds at.
 
 The key is a field so that the detector can run, but it is excluded from
 :meth:`params` and from ``repr``: reports never contain it.
@@ -38,7 +42,7 @@ class WatermarkDetector(Detector):
     """Keyed watermark verification; see the module docstring."""
 
     name = "watermark"
-    version = "1.0"
+    version = "1.1"
     citation = (
         "Chen & Wornell, Quantization index modulation, IEEE Trans. Inf. Theory 47(4), 2001; "
         "local extraction after MaskMark (Jiang et al., 2025)"
@@ -48,12 +52,14 @@ class WatermarkDetector(Detector):
     trace = "is where the publisher's watermark is broken: these pixels changed after the image was protected"
     decides = True
     requires = frozenset()
+    kind = "provenance"
 
     key: bytes = field(default=b"", repr=False)
     presence_log10_p: float = -9.0
     threshold: float = 0.35
     min_cells: int = 4
     min_share: float = 0.005
+    intact_score: float = 0.8
 
     def params(self) -> dict[str, Any]:
         return {
@@ -61,6 +67,7 @@ class WatermarkDetector(Detector):
             "threshold": self.threshold,
             "min_cells": self.min_cells,
             "min_share": self.min_share,
+            "intact_score": self.intact_score,
             "key_configured": bool(self.key),
         }
 
@@ -88,7 +95,11 @@ class WatermarkDetector(Detector):
             note = (f"The publisher's watermark is present (bit agreement {result.bit_accuracy:.1%}) and broken "
                     f"in {share:.1%} of the image.")
         else:
-            note = f"The publisher's watermark is present and intact (bit agreement {result.bit_accuracy:.1%})."
+            cell = max(image.height / result.judged.shape[0], image.width / result.judged.shape[1])
+            note = (f"The publisher's watermark is present and intact (bit agreement {result.bit_accuracy:.1%}): "
+                    f"no change since it was protected, at the mark's resolution (cells of about {cell:.0f} "
+                    f"pixels; edits smaller than {self.min_cells} cells are not resolved).")
+            score, facts["indicates"] = self.intact_score, "authentic"
         heat, stride = _cells_to_stride(result.heatmap_cells(), image.shape)
         confidence, _ = _cells_to_stride(result.judged.astype(np.float32), image.shape)
         return Finding(score=score, heatmap=heat, stride=stride, confidence=confidence, notes=[note], facts=facts)
