@@ -7,6 +7,7 @@ correct engine does with it); docs/reliability.md lists the figures.
 from __future__ import annotations
 
 import json
+import time
 from hashlib import sha256
 import subprocess
 import sys
@@ -140,3 +141,38 @@ def test_damage_the_decoder_worked_around_is_reported_not_hidden():
 def test_a_clean_file_has_no_decoder_warnings():
     case = next(case for case in CASES if case.name == "cmyk.jpg")
     assert analyze(case.data).to_dict()["image"]["decode_warnings"] == []
+
+
+def test_each_file_through_the_http_api_gets_a_report_or_an_error_in_words(tmp_path):
+    pytest.importorskip("fastapi", reason="the service needs fastapi")
+    from fastapi.testclient import TestClient
+
+    from tamperscope.serve import Settings, create_app
+
+    # A generous rate limit: this test is one client sending the whole corpus.
+    settings = Settings(data=tmp_path / "serve", workers=2, uploads_per_minute=10_000, upload_burst=1_000)
+    with TestClient(create_app(settings)) as client:
+        accepted = {}
+        for case in CASES:
+            response = client.post("/v1/analyses", files={"file": (case.name, case.data, "application/octet-stream")})
+            if response.status_code == 202:
+                accepted[response.json()["id"]] = case
+                continue
+            # Refused at the door: a 4xx with a one-line message, for a file that had to be an error.
+            assert response.status_code in {413, 415, 422}, f"{case.name}: {response.status_code} {response.text}"
+            body = response.json()
+            assert body["message"] and "\n" not in body["message"]
+            assert "error" in case.expect.split("|"), f"{case.name} ({case.why}) refused: {body['message']}"
+        deadline = time.monotonic() + 300
+        pending = dict(accepted)
+        while pending and time.monotonic() < deadline:
+            for job_id in list(pending):
+                body = client.get(f"/v1/analyses/{job_id}").json()
+                if body["status"] in ("done", "failed"):
+                    case = pending.pop(job_id)
+                    outcome = "result" if body["status"] == "done" else "error"
+                    assert outcome in case.expect.split("|"), f"{case.name}: {body.get('error')}"
+                    if outcome == "error":
+                        assert body["error_kind"] not in ENGINE_FAILURES, f"{case.name}: {body['error']}"
+            time.sleep(0.1)
+        assert not pending, f"never finished: {[case.name for case in pending.values()]}"
