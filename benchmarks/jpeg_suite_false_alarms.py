@@ -2,7 +2,7 @@
 
 Runs each named detector directly (not through fusion) on every image of the sets and prints, per detector, how many
 images it applied to and how many scored >= 0.5: on authentic images that is the false-alarm rate, on CASIA v1
-tampered images the detection rate (CASIA v1's authentic and tampered files barely share quantization tables, so
+tampered images the detection rate; for map-only detectors (score None) the mean share of the map at >= 0.5 is given (CASIA v1's authentic and tampered files barely share quantization tables, so
 that detection rate is inflated by a format confound; see ../shared/data/README.md).
 
 Usage (from the repository root)::
@@ -52,6 +52,7 @@ def main() -> None:
             print(f"skipping {title}: {args.data / folder} is absent")
             continue
         applicable, fired, seconds, megapixels = defaultdict(int), defaultdict(int), defaultdict(float), 0.0
+        flagged, mapped = defaultdict(float), defaultdict(int)
         count, start = 0, time.perf_counter()
         for row in rows(args.data, folder, label, args.limit):
             path = args.data / folder / row["image_path"]
@@ -68,17 +69,21 @@ def main() -> None:
                 seconds[detector.name] += evidence.runtime_s
                 if evidence.status == "failed":
                     print(f"  {detector.name} failed on {path.name}: {evidence.reason}")
+                if evidence.ok and evidence.heatmap is not None:
+                    mapped[detector.name] += 1
+                    flagged[detector.name] += float((evidence.heatmap >= 0.5).mean())
                 if evidence.ok and evidence.score is not None:
                     applicable[detector.name] += 1
                     fired[detector.name] += evidence.score >= 0.5
         print(f"### {title}: {count} images, {megapixels:.1f} MP, {time.perf_counter() - start:.0f} s")
-        print("| detector | applicable | score >= 0.5 | s/MP |")
-        print("|---|---:|---:|---:|")
+        print("| detector | applicable | score >= 0.5 | mean share of map >= 0.5 | s/MP |")
+        print("|---|---:|---:|---:|---:|")
         for detector in detectors:
             name = detector.name
             share = fired[name] / applicable[name] if applicable[name] else 0.0
-            print(f"| {name} | {applicable[name]} | {fired[name]} ({share:.1%}) | "
-                  f"{seconds[name] / max(megapixels, 1e-9):.2f} |")
+            decided = f"{fired[name]} ({share:.1%})" if applicable[name] else "n/a (map only)"
+            print(f"| {name} | {max(applicable[name], mapped[name])} | {decided} | "
+                  f"{flagged[name] / max(mapped[name], 1):.2%} | {seconds[name] / max(megapixels, 1e-9):.2f} |")
         print(flush=True)
 
 

@@ -40,3 +40,51 @@ def recompress(pixels: np.ndarray, quality: int | None = None, jpeg: JpegInterna
     PILImage.fromarray(pixels).save(buffer, **options)
     buffer.seek(0)
     return np.asarray(PILImage.open(buffer).convert("RGB"))
+
+
+def block_dct(plane: np.ndarray) -> np.ndarray:
+    """Orthonormal 8x8 DCT (the JPEG DCT) of each whole block, shape (rows, cols, 8, 8)."""
+    from scipy import fft
+
+    rows, cols = plane.shape[0] // 8, plane.shape[1] // 8
+    blocks = plane[: rows * 8, : cols * 8].reshape(rows, 8, cols, 8).transpose(0, 2, 1, 3)
+    return fft.dctn(blocks, axes=(2, 3), norm="ortho")
+
+
+def block_idct(coefficients: np.ndarray, table: np.ndarray) -> np.ndarray:
+    """Dequantize and inverse-DCT quantized blocks (rows, cols, 8, 8) into a float plane,
+    without the level shift, rounding or clipping a decoder applies."""
+    from scipy import fft
+
+    rows, cols = coefficients.shape[:2]
+    blocks = fft.idctn(coefficients.astype(np.float64) * table.astype(np.float64), axes=(2, 3), norm="ortho")
+    return blocks.transpose(0, 2, 1, 3).reshape(rows * 8, cols * 8)
+
+
+def rounding_error_dct(jpeg: JpegInternals) -> np.ndarray:
+    """Block DCT of the luminance of the decoder's rounding and truncation error.
+
+    The float RGB reconstruction (before rounding to 8 bits) minus its rounded,
+    clipped version, combined as luminance: the error an earlier decompression
+    added between two compressions, as Bianchi et al. estimate its variance.
+    Chroma is upsampled by repetition.
+    """
+    luma = block_idct(jpeg.coefficients["Y"], jpeg.quant_tables["Y"]) + 128.0
+    if "Cb" in jpeg.coefficients and "Cr" in jpeg.coefficients:
+        chroma = []
+        for name in ("Cb", "Cr"):
+            plane = block_idct(jpeg.coefficients[name], jpeg.quant_tables[name])
+            fy = max(1, round(luma.shape[0] / plane.shape[0]))
+            fx = max(1, round(luma.shape[1] / plane.shape[1]))
+            plane = np.repeat(np.repeat(plane, fy, axis=0), fx, axis=1)
+            padded = np.zeros_like(luma)
+            h, w = min(plane.shape[0], luma.shape[0]), min(plane.shape[1], luma.shape[1])
+            padded[:h, :w] = plane[:h, :w]
+            chroma.append(padded)
+        cb, cr = chroma
+        rgb = np.stack([luma + 1.402 * cr, luma - 0.34414 * cb - 0.71414 * cr, luma + 1.772 * cb])
+        error = rgb - np.round(np.clip(rgb, 0, 255))
+        error_luma = 0.299 * error[0] + 0.587 * error[1] + 0.114 * error[2]
+    else:
+        error_luma = luma - np.round(np.clip(luma, 0, 255))
+    return block_dct(error_luma)
