@@ -57,13 +57,13 @@ def resolve(names: Iterable[str] | str | None = None, profile: str = "default") 
 
 
 # Importing the modules registers them; the order here is the report's order.
-from . import ela, dq, blk, noise, adq2, zero  # noqa: E402,F401
+from . import ela, dq, blk, noise, adq2, nadq, zero  # noqa: E402,F401
 
 PROFILES.update(
     {
         "fast": ("dq", "blk"),
         "default": ("ela", "dq", "blk", "noise"),
-        "thorough": ("ela", "dq", "blk", "noise", "adq2", "zero"),
+        "thorough": ("ela", "dq", "blk", "noise", "adq2", "nadq", "zero"),
     }
 )
 
