@@ -59,3 +59,36 @@ def test_uniform_jpeg_does_not_fail(tmp_path):
     (tmp_path / "u.jpg").write_bytes(jpeg_bytes(np.full((128, 128, 3), 120, np.uint8), 80))
     _, ev = run(tmp_path / "u.jpg")
     assert ev.status in {"ok", "not-applicable"}, ev.reason
+
+
+def shifted_region(shift, q_region=60, q_host=90, paste=True):
+    """The BLK xfail case (tests/test_blk.py, same size and box): a Q60 region on a shifted grid in a Q90
+    host, saved at Q90. At 512x640 the region is too small for the shift search (it picked (0, 4))."""
+    size = (768, 1024)
+    original = photo(*size)
+    region = np.roll(decode(jpeg_bytes(original, q_region)), shift, axis=(0, 1))
+    host = decode(jpeg_bytes(original, q_host))
+    mask = box_mask(size, 256, 384, 256, 320)
+    if paste:
+        host[mask] = region[mask]
+    return jpeg_bytes(host, q_host), mask
+
+
+def test_shifted_low_quality_region_recompressed_at_q90_is_localized(tmp_path):
+    # BLK and ZERO both miss this case; the doubly compressed minority is the region, so the map is inverted.
+    data, mask = shifted_region((3, 5))
+    (tmp_path / "s.jpg").write_bytes(data)
+    image, ev = run(tmp_path / "s.jpg")
+    assert ev.ok, ev.reason
+    assert ev.facts["first_grid_shift"] == [3, 5]
+    assert ev.facts["inverted"] is True
+    assert ev.facts["primary_steps"]["0,1"] == 9 and ev.facts["primary_steps"]["1,0"] == 10  # Q60 steps
+    assert iou(ev.heatmap_full(image.shape) >= 0.5, mask) >= 0.5  # measured 0.61 at 768x1024
+
+
+def test_authentic_counterpart_maps_little(tmp_path):
+    data, mask = shifted_region((3, 5), paste=False)
+    (tmp_path / "a.jpg").write_bytes(data)
+    image, ev = run(tmp_path / "a.jpg")
+    assert ev.ok
+    assert float((ev.heatmap >= 0.5).mean()) < 0.1  # measured 4% at 768x1024 (a map without a decision)

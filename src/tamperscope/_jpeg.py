@@ -61,21 +61,36 @@ def block_idct(coefficients: np.ndarray, table: np.ndarray) -> np.ndarray:
     return blocks.transpose(0, 2, 1, 3).reshape(rows * 8, cols * 8)
 
 
-def rounding_error_dct(jpeg: JpegInternals) -> np.ndarray:
+def rounding_error_dct(jpeg: JpegInternals, max_blocks: int = 16384) -> np.ndarray:
     """Block DCT of the luminance of the decoder's rounding and truncation error.
 
     The float RGB reconstruction (before rounding to 8 bits) minus its rounded,
     clipped version, combined as luminance: the error an earlier decompression
     added between two compressions, as Bianchi et al. estimate its variance.
-    Chroma is upsampled by repetition.
+    Chroma is upsampled by repetition. Only its statistics are used, so it is
+    computed on a central window of at most ``max_blocks`` luminance blocks
+    (about 1 MP), which bounds the cost on large images.
     """
-    luma = block_idct(jpeg.coefficients["Y"], jpeg.quant_tables["Y"]) + 128.0
-    if "Cb" in jpeg.coefficients and "Cr" in jpeg.coefficients:
+    y_coefficients = jpeg.coefficients["Y"]
+    rows, cols = y_coefficients.shape[:2]
+    chroma_names = [n for n in ("Cb", "Cr") if n in jpeg.coefficients]
+    fy = fx = 1
+    if len(chroma_names) == 2:
+        fy = max(1, round(rows / jpeg.coefficients["Cb"].shape[0]))
+        fx = max(1, round(cols / jpeg.coefficients["Cb"].shape[1]))
+    scale = min(1.0, (max_blocks / (rows * cols)) ** 0.5)
+    # Whole MCUs only, so that chroma blocks stay aligned with the luminance they cover.
+    take_rows = max(fy, int(rows * scale) // fy * fy)
+    take_cols = max(fx, int(cols * scale) // fx * fx)
+    top = (rows - take_rows) // 2 // fy * fy
+    left = (cols - take_cols) // 2 // fx * fx
+    luma = block_idct(y_coefficients[top : top + take_rows, left : left + take_cols], jpeg.quant_tables["Y"])
+    luma += 128.0
+    if len(chroma_names) == 2:
         chroma = []
-        for name in ("Cb", "Cr"):
-            plane = block_idct(jpeg.coefficients[name], jpeg.quant_tables[name])
-            fy = max(1, round(luma.shape[0] / plane.shape[0]))
-            fx = max(1, round(luma.shape[1] / plane.shape[1]))
+        for name in chroma_names:
+            window = jpeg.coefficients[name][top // fy : (top + take_rows) // fy, left // fx : (left + take_cols) // fx]
+            plane = block_idct(window, jpeg.quant_tables[name])
             plane = np.repeat(np.repeat(plane, fy, axis=0), fx, axis=1)
             padded = np.zeros_like(luma)
             h, w = min(plane.shape[0], luma.shape[0]), min(plane.shape[1], luma.shape[1])

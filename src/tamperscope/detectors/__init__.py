@@ -2,7 +2,7 @@
 
 >>> from tamperscope.detectors import available, create
 >>> sorted(available())  # doctest: +SKIP
-['blk', 'dq', 'ela', 'noise']
+['adq2', 'blk', 'dq', 'ela', 'nadq', 'noise', 'zero']
 """
 
 from __future__ import annotations

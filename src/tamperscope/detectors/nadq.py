@@ -25,13 +25,16 @@ and the toolbox code (``getJmapNA_EM``):
    ``[max(2, floor(Q2 / sqrt 3)), max(Q50, Q2)]`` (``Q50``: the standard table at
    quality 50), ``alpha`` starting at 0.95, until the log-likelihood gains less
    than 5 or after 20 rounds; the shift with the largest likelihood is the
-   estimated grid of the first compression.
+   estimated grid of the first compression (see the departures: the gains of
+   all the used frequencies are summed, not the DC's alone).
 5. On that grid, for the DC and the next AC zig-zag frequencies (6 terms in
    all, the toolbox's ``c2``), the same fit gives ``Q`` and each block's
    log-likelihood ratio ``log h1(x) / h0(x)`` (positive: doubly compressed).
 6. The ratios are summed over frequencies and over 3x3 blocks (``ones(3)``
-   filter); the map is ``1 / (1 + exp(LLR))``, the probability that a block is
-   *not* doubly compressed on that grid.
+   filter); the map is ``1 / (1 + exp(LLR - log(alpha / (1 - alpha))))``, the
+   posterior probability that a block is *not* doubly compressed on that grid,
+   with the DC mixture weight ``alpha`` as prior (the toolbox's display uses
+   equal priors; with them, maps of authentic images were half above 0.5).
 
 Implementation notes and departures:
 
@@ -44,24 +47,32 @@ Implementation notes and departures:
   history (a region cut from another JPEG and pasted off-grid, then the
   whole saved again), and the map is inverted, as the DQ detector does;
   ``facts['inverted']`` says which way it was read.
+* Shifts whose fitted steps equal the final table's in at least half of the
+  frequencies are not candidates: a window one or two pixels off the final
+  grid still sees most of one final block and keeps the final comb (on the
+  test photo at quality 75 such a shift won and flagged 57% of the map).
+  NA-DJPG with the *same* step twice is therefore not looked for.
 * The shift is chosen by the likelihood *gain* of the mixture over the
   calibrated model alone, not by the raw likelihood the toolbox compares:
   the raw likelihood also rewards shifts whose values are simply more
-  concentrated.
+  concentrated. The gains of the DC and the next AC frequencies (the same
+  ``frequencies`` the map uses) are summed, as a joint likelihood of
+  independent frequencies: with the DC alone a region from a shifted quality
+  60 JPEG in a quality 90 host (10% of the image) loses to spurious fits of
+  the host's own step 3 at other shifts (DC gain 135 at the true shift
+  against 215-290 elsewhere); summed over 6 frequencies it wins (400 against
+  at most 350) with the right primary steps.
 * Blocks lie on the estimated first grid; the map is resampled onto the
   image's 8x8 cells (``stride`` 8) by averaging.
 
 Measured limits (tests/test_nadq.py): the classic case (a JPEG cropped off its
 grid, a region pasted, saved again) gives the right shift and primary steps
-and marks the region; a *minority* region from a shifted lower-quality JPEG in
-a host saved at quality 90 is not found (the shift search settles on a
-spurious shift with the host's own small steps), and authentic single JPEGs
-show 5-12% of blocks at >= 0.5 in the map (noise of the per-block ratios).
+and marks the region; authentic single JPEGs show 4-12% of blocks at >= 0.5
+in the map (noise of the per-block ratios).
 
 Like the paper, the method gives a map and no image-level decision:
-``decides = False``, score None. Large images are analysed on their central
-``max_megapixels`` crop for the shift search (the shift is global), then on
-the whole image for the map.
+``decides = False``, score None. The shift search runs on a central crop of
+at most ``max_megapixels`` (the shift is global), the map on the whole image.
 """
 
 from __future__ import annotations
@@ -92,7 +103,7 @@ Q50_LUMA = np.array(
         [72, 92, 95, 98, 112, 100, 103, 99],
     ]
 )
-LIMIT = 2048  # histogram bins -2048..2047, as the toolbox
+LIMIT = 2048  # histogram bins at most -2048..2047, as the toolbox
 ALPHA0, MIN_GAIN, MAX_ROUNDS = 0.95, 5.0, 20
 
 
@@ -110,20 +121,33 @@ def calibration_shift(k: int) -> int:
     return k + 1 if k < 4 else k - 1
 
 
-def histogram(values: np.ndarray) -> np.ndarray:
-    index = np.clip(np.round(values).astype(np.int64), -LIMIT, LIMIT - 1) + LIMIT
-    return np.bincount(index.ravel(), minlength=2 * LIMIT).astype(float)
+def histogram(values: np.ndarray, limit: int = LIMIT) -> np.ndarray:
+    """Counts of the rounded values over bins ``-limit..limit - 1`` (the outermost bins pool the tails)."""
+    return np.bincount(bin_index(values, limit).ravel(), minlength=2 * limit).astype(float)
+
+
+def bin_index(values: np.ndarray, limit: int = LIMIT) -> np.ndarray:
+    return np.clip(np.round(values).astype(np.int64), -limit, limit - 1) + limit
+
+
+def histogram_limit(values: np.ndarray, q_max: int) -> int:
+    """Bins enough for every value plus a step and the blur either side; fewer bins, same model."""
+    return int(min(LIMIT, np.abs(values).max() + q_max + 16))
 
 
 def doubly_quantized_model(calibration: np.ndarray, q: int, sigma: float, bias: float) -> np.ndarray:
-    """``h1(Q)`` per bin: the calibrated histogram quantized by ``q``, dequantized, blurred."""
+    """``h1(Q)`` per bin: the calibrated histogram quantized by ``q``, dequantized, blurred.
+
+    ``calibration`` has an even number of bins centred on zero (value ``i - size / 2`` in bin ``i``).
+    """
     if q % 2 == 0:  # a step of even width splits its edge bins between two steps
         box = np.concatenate([[0.5], np.ones(q - 1), [0.5]])
     else:
         box = np.ones(q)
     mass = np.convolve(calibration, box, mode="same")
     comb = np.zeros_like(calibration)
-    multiples = np.arange(LIMIT % q, 2 * LIMIT, q)  # bins whose value is a multiple of q
+    half = calibration.size // 2
+    multiples = np.arange(half % q, 2 * half, q)  # bins whose value is a multiple of q
     comb[multiples] = mass[multiples]
     radius = max(1, int(math.ceil(3 * sigma)))
     offsets = np.arange(-radius, radius + 1)
@@ -145,30 +169,35 @@ class ShiftFit:
 
 def fit_period(counts: np.ndarray, calibration: np.ndarray, q_range: range, sigma: float,
                bias: float) -> ShiftFit:
-    """EM of ``alpha h0 + (1 - alpha) h1(Q)`` on a histogram of counts, all ``Q`` updated each round."""
+    """EM of ``alpha h0 + (1 - alpha) h1(Q)`` on a histogram of counts, every ``Q`` updated each round.
+
+    As the toolbox's ``EMperiod``: the best (Q, alpha) by log-likelihood so far is kept, and the
+    rounds stop once the best likelihood improved by at most ``MIN_GAIN`` in a round, or after
+    ``MAX_ROUNDS``.
+    """
     single = (calibration + 1.0) / (calibration.sum() + calibration.size)
     occupied = counts > 0
     n, h0 = counts[occupied], single[occupied]
-    models = [doubly_quantized_model(calibration, q, sigma, bias) for q in q_range]
-    alphas = np.full(len(models), ALPHA0)
-    previous = np.full(len(models), -np.inf)
-    best = ShiftFit(q_range[0], ALPHA0, -np.inf, single, models[0])
-    baseline = float(np.sum(n * np.log(h0)))
+    models = np.stack([doubly_quantized_model(calibration, q, sigma, bias) for q in q_range])
+    h1 = models[:, occupied]
+    alphas = np.full(len(q_range), ALPHA0)
+    previous = np.full(len(q_range), -np.inf)
+    best_likelihood, best_index, best_alpha = -np.inf, 0, ALPHA0
     for _ in range(MAX_ROUNDS):
-        gain = np.inf
-        for k, model in enumerate(models):
-            h1 = model[occupied]
-            mixed = alphas[k] * h0 + (1.0 - alphas[k]) * h1
-            alphas[k] = float(np.sum(n * alphas[k] * h0 / mixed) / n.sum())
-            likelihood = float(np.sum(n * np.log(alphas[k] * h0 + (1.0 - alphas[k]) * h1)))
-            if likelihood > best.log_likelihood:
-                best = ShiftFit(q_range[k], alphas[k], likelihood, single, model)
-                gain = min(gain, likelihood - previous[k])
-            previous[k] = likelihood
+        mixed = alphas[:, None] * h0 + (1.0 - alphas[:, None]) * h1
+        alphas = (n * (alphas[:, None] * h0 / mixed)).sum(axis=1) / n.sum()
+        likelihood = (n * np.log(alphas[:, None] * h0 + (1.0 - alphas[:, None]) * h1)).sum(axis=1)
+        improved = likelihood > best_likelihood
+        gain = float(np.min((likelihood - previous)[improved])) if improved.any() else 0.0
+        if improved.any():
+            best_index = int(np.argmax(likelihood))
+            best_likelihood, best_alpha = float(likelihood[best_index]), float(alphas[best_index])
+        previous = likelihood
         if gain <= MIN_GAIN:
             break
-    best.log_likelihood -= baseline  # the gain over "no earlier compression on this grid"
-    return best
+    baseline = float(np.sum(n * np.log(h0)))
+    # The gain over "no earlier compression on this grid" is what shifts are compared by.
+    return ShiftFit(q_range[best_index], best_alpha, best_likelihood - baseline, single, models[best_index])
 
 
 @register
@@ -185,7 +214,7 @@ class NADQ(Detector):
     """
 
     frequencies: int = 6
-    max_megapixels: float = 2.0
+    max_megapixels: float = 1.0
 
     name: ClassVar[str] = "nadq"
     version: ClassVar[str] = "1.0"
@@ -216,17 +245,21 @@ class NADQ(Detector):
         for index, (u, v) in enumerate(ZIGZAG[: self.frequencies]):
             coefficient = window_coefficient(plane, u, v)
             on_grid = coefficient[k1::8, k2::8]
-            calibration = histogram(coefficient[calibration_shift(k1)::8, calibration_shift(k2)::8])
+            q_range = _q_range(table, u, v)
+            limit = histogram_limit(coefficient, q_range[-1])
+            calibration = histogram(coefficient[calibration_shift(k1)::8, calibration_shift(k2)::8], limit)
             bias = float(error[:, :, u, v].mean()) if index <= 1 else 0.0
             sigma = math.sqrt(float(table[u, v]) ** 2 / 12 + float(np.var(error[:, :, u, v])))
-            fit = fit_period(histogram(on_grid), calibration, _q_range(table, u, v), sigma, bias)
+            fit = fit_period(histogram(on_grid, limit), calibration, q_range, sigma, bias)
             steps[f"{u},{v}"], weights[f"{u},{v}"] = int(fit.q), round(float(fit.alpha), 3)
-            bins = np.clip(np.round(on_grid).astype(np.int64), -LIMIT, LIMIT - 1) + LIMIT
+            bins = bin_index(on_grid, limit)
             llr[: on_grid.shape[0], : on_grid.shape[1]] += np.log(fit.double[bins]) - np.log(fit.single[bins])
 
         llr = ndimage.correlate(llr, np.ones((3, 3)), mode="reflect")
-        not_double = 1.0 / (1.0 + np.exp(np.clip(llr, -50, 50)))
-        inverted = bool(dc_fit.alpha > 0.5)
+        # The EM's mixture weight is the prior share of blocks without the earlier grid.
+        alpha = float(np.clip(dc_fit.alpha, 0.01, 0.99))
+        not_double = 1.0 / (1.0 + np.exp(np.clip(llr - math.log(alpha / (1.0 - alpha)), -50, 50)))
+        inverted = bool(alpha > 0.5)
         block_map = 1.0 - not_double if inverted else not_double
         heatmap = _onto_image_cells(block_map, k1, k2, image.height, image.width)
         facts = {
@@ -235,6 +268,7 @@ class NADQ(Detector):
             "mixture_weights": weights,
             "shift_log_likelihood_gain": round(float(dc_fit.log_likelihood), 1),
             "inverted": inverted,
+            "shift_z": round(self._last_shift_z, 2),
             "flagged_block_share": round(float((heatmap >= 0.5).mean()), 4),
         }
         notes = [
@@ -246,21 +280,34 @@ class NADQ(Detector):
         return Finding(score=None, heatmap=heatmap, stride=8, notes=notes, facts=facts)
 
     def _search_shift(self, plane: np.ndarray, error: np.ndarray, table: np.ndarray) -> tuple[int, int, ShiftFit]:
+        """The shift whose mixture gain, summed over the used frequencies, is largest; and its DC fit."""
         crop = _central_crop(plane, self.max_megapixels)
-        dc = window_coefficient(crop, 0, 0)
-        sigma = math.sqrt(float(table[0, 0]) ** 2 / 12 + float(np.var(error[:, :, 0, 0])))
-        bias = float(error[:, :, 0, 0].mean())
-        q_range = _q_range(table, 0, 0)
-        best: tuple[int, int, ShiftFit] | None = None
-        for k1 in range(8):
-            for k2 in range(8):
-                if k1 == 0 and k2 == 0:
-                    continue  # the aligned grid is the current compression's own
-                calibration = histogram(dc[calibration_shift(k1)::8, calibration_shift(k2)::8])
-                fit = fit_period(histogram(dc[k1::8, k2::8]), calibration, q_range, sigma, bias)
-                if best is None or fit.log_likelihood > best[2].log_likelihood:
-                    best = (k1, k2, fit)
-        return best
+        shifts = [(k1, k2) for k1 in range(8) for k2 in range(8) if (k1, k2) != (0, 0)]
+        gains = np.zeros(len(shifts))
+        own_steps = np.zeros(len(shifts))  # frequencies whose fitted step is the final table's own
+        dc_fits: list[ShiftFit] = []
+        for index, (u, v) in enumerate(ZIGZAG[: self.frequencies]):
+            coefficient = window_coefficient(crop, u, v)
+            q_range = _q_range(table, u, v)
+            limit = histogram_limit(coefficient, q_range[-1])
+            sigma = math.sqrt(float(table[u, v]) ** 2 / 12 + float(np.var(error[:, :, u, v])))
+            bias = float(error[:, :, u, v].mean()) if index <= 1 else 0.0
+            for position, (k1, k2) in enumerate(shifts):
+                calibration = histogram(coefficient[calibration_shift(k1)::8, calibration_shift(k2)::8], limit)
+                fit = fit_period(histogram(coefficient[k1::8, k2::8], limit), calibration, q_range, sigma, bias)
+                gains[position] += fit.log_likelihood
+                own_steps[position] += fit.q == int(table[u, v])
+                if index == 0:
+                    dc_fits.append(fit)
+        # A window a pixel or two off the final grid still sees most of one final block, so its
+        # values keep the final comb: fitted steps equal to the final table's are that echo.
+        gains[own_steps >= self.frequencies / 2] = -np.inf
+        best = int(np.argmax(gains))
+        others = np.delete(gains, best)
+        others = others[np.isfinite(others)]
+        spread = 1.4826 * float(np.median(np.abs(others - np.median(others)))) + 1e-9
+        self._last_shift_z = float((gains[best] - np.median(others)) / spread)
+        return shifts[best][0], shifts[best][1], dc_fits[best]
 
 
 def _q_range(table: np.ndarray, u: int, v: int) -> range:

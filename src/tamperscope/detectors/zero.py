@@ -155,13 +155,14 @@ def vote_map(luma: np.ndarray) -> np.ndarray:
     ties = np.zeros((height, width), dtype=np.uint8)
     winner = np.zeros((height, width), dtype=np.int8)  # a * 8 + b of the winning shift
     winner_constant = np.zeros((height, width), dtype=bool)
+    hit = np.empty((height, width), dtype=bool)
     for a in range(8):
         for b in range(8):
-            window = padded[7 - a : 7 - a + height, 7 - b : 7 - b + width]
-            hit = window == best
+            np.equal(padded[7 - a : 7 - a + height, 7 - b : 7 - b + width], best, out=hit)
             ties += hit
-            winner[hit] = a * 8 + b
-            winner_constant[hit] = padded_constant[7 - a : 7 - a + height, 7 - b : 7 - b + width][hit]
+            # copyto with a mask, not boolean indexing: no index arrays on 12 MP images.
+            np.copyto(winner, np.int8(a * 8 + b), where=hit)
+            np.copyto(winner_constant, padded_constant[7 - a : 7 - a + height, 7 - b : 7 - b + width], where=hit)
     shift_y, shift_x = winner // 8, winner % 8
     y, x = np.ogrid[:height, :width]
     votes = (((x - shift_x) % 8) + 8 * ((y - shift_y) % 8)).astype(np.int8)
