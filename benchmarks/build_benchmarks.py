@@ -133,8 +133,16 @@ side to 2048 when larger and saves as JPEG 80, twice (masks follow the resize).
 
 {chr(10).join(sections)}
 """
-    (ROOT / "docs" / "benchmarks.md").write_text(text)
+    target = ROOT / "docs" / "benchmarks.md"
+    target.write_text(text + _kept_section(target))
     print(f"wrote docs/benchmarks.md in {time.time() - started:.0f} s")
+
+
+def _kept_section(path: Path) -> str:
+    """The section another script owns at the end of ``path`` (from "## Double-JPEG synthetic experiment"), kept as it is."""
+    old = path.read_text() if path.exists() else ""
+    start = old.find("\n## Double-JPEG synthetic experiment")
+    return "" if start < 0 else old[start:]
 
 
 if __name__ == "__main__":

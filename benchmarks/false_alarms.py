@@ -119,7 +119,15 @@ benchmark harness with named protocols is a separate tool.
 {chr(10).join(sections)}
 """
     if not args.no_write:
-        (ROOT / "docs" / "accuracy.md").write_text(text)
+        target = ROOT / "docs" / "accuracy.md"
+        target.write_text(text + _kept_section(target))
+
+
+def _kept_section(path: Path) -> str:
+    """The section another script owns at the end of ``path`` (from "## JPEG suite"), kept as it is."""
+    old = path.read_text() if path.exists() else ""
+    start = old.find("\n## JPEG suite")
+    return "" if start < 0 else old[start:]
 
 
 if __name__ == "__main__":

@@ -172,8 +172,8 @@ def fit_period(counts: np.ndarray, calibration: np.ndarray, q_range: range, sigm
     """EM of ``alpha h0 + (1 - alpha) h1(Q)`` on a histogram of counts, every ``Q`` updated each round.
 
     As the toolbox's ``EMperiod``: the best (Q, alpha) by log-likelihood so far is kept, and the
-    rounds stop once the best likelihood improved by at most ``MIN_GAIN`` in a round, or after
-    ``MAX_ROUNDS``.
+    rounds stop once a new best has improved on its own previous round by at most ``MIN_GAIN``, or
+    after ``MAX_ROUNDS``.
     """
     single = (calibration + 1.0) / (calibration.sum() + calibration.size)
     occupied = counts > 0
@@ -183,17 +183,18 @@ def fit_period(counts: np.ndarray, calibration: np.ndarray, q_range: range, sigm
     alphas = np.full(len(q_range), ALPHA0)
     previous = np.full(len(q_range), -np.inf)
     best_likelihood, best_index, best_alpha = -np.inf, 0, ALPHA0
+    smallest_gain = np.inf  # as EMperiod: the smallest round-on-round gain of a new best, over the whole run
     for _ in range(MAX_ROUNDS):
         mixed = alphas[:, None] * h0 + (1.0 - alphas[:, None]) * h1
         alphas = (n * (alphas[:, None] * h0 / mixed)).sum(axis=1) / n.sum()
         likelihood = (n * np.log(alphas[:, None] * h0 + (1.0 - alphas[:, None]) * h1)).sum(axis=1)
         improved = likelihood > best_likelihood
-        gain = float(np.min((likelihood - previous)[improved])) if improved.any() else 0.0
         if improved.any():
+            smallest_gain = min(smallest_gain, float(np.min((likelihood - previous)[improved])))
             best_index = int(np.argmax(likelihood))
             best_likelihood, best_alpha = float(likelihood[best_index]), float(alphas[best_index])
         previous = likelihood
-        if gain <= MIN_GAIN:
+        if smallest_gain <= MIN_GAIN:
             break
     baseline = float(np.sum(n * np.log(h0)))
     # The gain over "no earlier compression on this grid" is what shifts are compared by.
