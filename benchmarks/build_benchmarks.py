@@ -139,7 +139,7 @@ side to 2048 when larger and saves as JPEG 80, twice (masks follow the resize).
 
 
 def _kept_section(path: Path) -> str:
-    """The section another script owns at the end of ``path`` (from "## Double-JPEG synthetic experiment"), kept as it is."""
+    """The section benchmarks/double_jpeg_rates.py feeds at the end of ``path``, kept as it is."""
     old = path.read_text() if path.exists() else ""
     start = old.find("\n## Double-JPEG synthetic experiment")
     return "" if start < 0 else old[start:]

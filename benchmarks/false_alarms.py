@@ -124,7 +124,7 @@ benchmark harness with named protocols is a separate tool.
 
 
 def _kept_section(path: Path) -> str:
-    """The section another script owns at the end of ``path`` (from "## JPEG suite"), kept as it is."""
+    """The section benchmarks/jpeg_suite_false_alarms.py feeds at the end of ``path``, kept as it is."""
     old = path.read_text() if path.exists() else ""
     start = old.find("\n## JPEG suite")
     return "" if start < 0 else old[start:]

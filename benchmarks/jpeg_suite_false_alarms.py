@@ -1,9 +1,11 @@
-"""False-alarm and detection rates of chosen detectors on the development data (ADQ2, NADQ, ZERO, CAGI...).
+"""False-alarm and detection rates of chosen detectors on the development data (ADQ2, NADQ, ZERO).
 
 Runs each named detector directly (not through fusion) on every image of the sets and prints, per detector, how many
 images it applied to and how many scored >= 0.5: on authentic images that is the false-alarm rate, on CASIA v1
-tampered images the detection rate; for map-only detectors (score None) the mean share of the map at >= 0.5 is given (CASIA v1's authentic and tampered files barely share quantization tables, so
-that detection rate is inflated by a format confound; see ../shared/data/README.md).
+tampered images the detection rate (CASIA v1's authentic and tampered files barely share quantization tables, so
+that detection rate is inflated by a format confound; see ../shared/data/README.md). For map-only detectors
+(score None) the mean share of the map at >= 0.5 is given instead. s/MP is wall time per megapixel on a shared
+machine, not a pinned timing (see benchmarks/jpeg_suite_speed.py for that).
 
 Usage (from the repository root)::
 

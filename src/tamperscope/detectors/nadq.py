@@ -14,9 +14,10 @@ and the toolbox code (``getJmapNA_EM``):
 1. Float luminance reconstruction from the file's coefficients; the DCT of the
    8x8 window at every pixel offset (the DC and the first ``frequencies``
    zig-zag terms).
-2. For each of the 63 shifts ``(k1, k2) != (0, 0)``, the DC values on that
-   grid; their unquantized distribution ``h0`` by calibration on a grid one
-   pixel away (``k + 1`` for ``k < 4``, else ``k - 1``), Laplace-corrected.
+2. For each of the 63 shifts ``(k1, k2) != (0, 0)``, the coefficient values
+   on that grid; their unquantized distribution ``h0`` by calibration on a
+   grid one pixel away (``k + 1`` for ``k < 4``, else ``k - 1``),
+   Laplace-corrected.
 3. The doubly-compressed model ``h1(Q)``: ``h0`` quantized with step ``Q``
    (mass summed over each step), put back on the multiples of ``Q``, blurred by
    a Gaussian of variance ``Q2^2 / 12 + var(E)`` (second quantization and the
@@ -239,7 +240,7 @@ class NADQ(Detector):
         plane = block_idct(coefficients, table)
         error = rounding_error_dct(jpeg)
 
-        k1, k2, dc_fit = self._search_shift(plane, error, table)
+        k1, k2, dc_fit, shift_z = self._search_shift(plane, error, table)
         llr = np.zeros(((plane.shape[0] - 7 - k1 + 7) // 8, (plane.shape[1] - 7 - k2 + 7) // 8))
         steps: dict[str, int] = {}
         weights: dict[str, float] = {}
@@ -269,7 +270,7 @@ class NADQ(Detector):
             "mixture_weights": weights,
             "shift_log_likelihood_gain": round(float(dc_fit.log_likelihood), 1),
             "inverted": inverted,
-            "shift_z": round(self._last_shift_z, 2),
+            "shift_z": round(shift_z, 2),
             "flagged_block_share": round(float((heatmap >= 0.5).mean()), 4),
         }
         notes = [
@@ -280,8 +281,11 @@ class NADQ(Detector):
         ]
         return Finding(score=None, heatmap=heatmap, stride=8, notes=notes, facts=facts)
 
-    def _search_shift(self, plane: np.ndarray, error: np.ndarray, table: np.ndarray) -> tuple[int, int, ShiftFit]:
-        """The shift whose mixture gain, summed over the used frequencies, is largest; and its DC fit."""
+    def _search_shift(
+        self, plane: np.ndarray, error: np.ndarray, table: np.ndarray
+    ) -> tuple[int, int, ShiftFit, float]:
+        """The shift whose mixture gain, summed over the used frequencies, is largest; its DC fit; and
+        how far its gain stands above the other shifts' (robust z: median and MAD of the others)."""
         crop = _central_crop(plane, self.max_megapixels)
         shifts = [(k1, k2) for k1 in range(8) for k2 in range(8) if (k1, k2) != (0, 0)]
         gains = np.zeros(len(shifts))
@@ -307,8 +311,8 @@ class NADQ(Detector):
         others = np.delete(gains, best)
         others = others[np.isfinite(others)]
         spread = 1.4826 * float(np.median(np.abs(others - np.median(others)))) + 1e-9
-        self._last_shift_z = float((gains[best] - np.median(others)) / spread)
-        return shifts[best][0], shifts[best][1], dc_fits[best]
+        shift_z = float((gains[best] - np.median(others)) / spread)
+        return shifts[best][0], shifts[best][1], dc_fits[best], shift_z
 
 
 def _q_range(table: np.ndarray, u: int, v: int) -> range:
