@@ -105,3 +105,11 @@ def test_log_nfa_matches_the_binomial_tail():
     # P[Bin(10, 0.5) >= 8] = 56 / 1024
     assert log_nfa(10, 8, 0.5, 0.0) == pytest.approx(np.log10(56 / 1024))
     assert log_nfa(100000, 50000, 1 / 64, 20.0) < -1000  # underflow handled, no -inf
+
+
+def test_missing_grid_option_finds_nothing_in_an_authentic_jpeg(tmp_path):
+    authentic_jpeg(tmp_path / "a.jpg", 80, size=SIZE)
+    image = load(tmp_path / "a.jpg")
+    ev = create("zero", missing_grids=True).run(image)
+    assert ev.ok and ev.score < 0.5
+    assert ev.facts["missing_grid_regions"] == []
