@@ -68,8 +68,13 @@ Implementation notes and departures:
 
 Measured limits (tests/test_nadq.py): the classic case (a JPEG cropped off its
 grid, a region pasted, saved again) gives the right shift and primary steps
-and marks the region; authentic single JPEGs show 4-12% of blocks at >= 0.5
-in the map (noise of the per-block ratios).
+and marks the region, and so does a shifted quality-60 region pasted into a
+quality-90 host and saved at 90 (the case BLK and ZERO miss). Without a
+presence test the map is noise where there is no NA-DJPG: 4-12% of blocks at
+>= 0.5 on single JPEGs of the test photo, 29% on average on the camera JPEGs
+of exif-camera and 24% on MICC-F220's authentic photos
+(benchmarks/jpeg_suite_false_alarms.py, docs/accuracy.md). The fused verdict
+and map use deciding detectors only, so this stays a map for an analyst.
 
 Like the paper, the method gives a map and no image-level decision:
 ``decides = False``, score None. The shift search runs on a central crop of
