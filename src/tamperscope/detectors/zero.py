@@ -86,6 +86,8 @@ NO_VOTE = -1
 W = 9
 #: Rows of windows computed per strip: bounds memory at about 40 bytes per pixel of the strip.
 STRIP_ROWS = 256
+#: Pixel rows per pass of the per-pixel vote.
+VOTE_STRIP_ROWS = 64
 
 
 def _dct_basis() -> np.ndarray:
@@ -157,23 +159,37 @@ def vote_map(luma: np.ndarray) -> np.ndarray:
     padded_constant[7 : 7 + counts.shape[0], 7 : 7 + counts.shape[1]] = constant
     best = cv2.dilate(padded, np.ones((8, 8), np.uint8), anchor=(7, 7), borderType=cv2.BORDER_CONSTANT,
                       borderValue=-1)[7:, 7:]
+    votes = np.empty((height, width), dtype=np.int8)
+    # Strips of rows keep the 64 passes below in cache on large images.
+    for top in range(0, height, VOTE_STRIP_ROWS):
+        rows = slice(top, min(top + VOTE_STRIP_ROWS, height))
+        votes[rows] = _strip_votes(padded, padded_constant, best[rows], top, width)
+    votes[best <= 0] = NO_VOTE
+    votes[:7] = votes[-7:] = NO_VOTE
+    votes[:, :7] = votes[:, -7:] = NO_VOTE
+    return votes
+
+
+def _strip_votes(padded: np.ndarray, padded_constant: np.ndarray, best: np.ndarray, top: int,
+                 width: int) -> np.ndarray:
+    """Votes of the pixel rows ``top .. top + len(best)``: the unique window reaching ``best``."""
+    height = best.shape[0]
     ties = np.zeros((height, width), dtype=np.uint8)
     winner = np.zeros((height, width), dtype=np.int8)  # a * 8 + b of the winning shift
     winner_constant = np.zeros((height, width), dtype=bool)
     hit = np.empty((height, width), dtype=bool)
     for a in range(8):
         for b in range(8):
-            np.equal(padded[7 - a : 7 - a + height, 7 - b : 7 - b + width], best, out=hit)
+            window = (slice(top + 7 - a, top + 7 - a + height), slice(7 - b, 7 - b + width))
+            np.equal(padded[window], best, out=hit)
             ties += hit
-            # copyto with a mask, not boolean indexing: no index arrays on 12 MP images.
+            # copyto with a mask, not boolean indexing: no index arrays.
             np.copyto(winner, np.int8(a * 8 + b), where=hit)
-            np.copyto(winner_constant, padded_constant[7 - a : 7 - a + height, 7 - b : 7 - b + width], where=hit)
+            np.copyto(winner_constant, padded_constant[window], where=hit)
     shift_y, shift_x = winner // 8, winner % 8
-    y, x = np.ogrid[:height, :width]
+    y, x = np.ogrid[top : top + height, :width]
     votes = (((x - shift_x) % 8) + 8 * ((y - shift_y) % 8)).astype(np.int8)
-    votes[(ties != 1) | (best <= 0) | winner_constant] = NO_VOTE
-    votes[:7] = votes[-7:] = NO_VOTE
-    votes[:, :7] = votes[:, -7:] = NO_VOTE
+    votes[(ties != 1) | winner_constant] = NO_VOTE
     return votes
 
 
@@ -217,8 +233,11 @@ def grid_regions(
     # Votes at most W apart join: their W x W squares (half-width W // 2) touch or overlap.
     square = np.ones((W, W), np.uint8)
     half = W // 2
+    cells = cell_vote_counts(votes)
     for grid in range(grid_max + 1):
         if grid == exclude or counts[grid] < min_size:
+            continue
+        if not may_hold_a_region(cells[grid], min_size):
             continue
         mask = votes == grid
         grown = cv2.dilate(mask.astype(np.uint8), square)
@@ -237,6 +256,32 @@ def grid_regions(
         if keep.any():
             meaningful |= keep[labels] & mask
     return found, meaningful
+
+
+def cell_vote_counts(votes: np.ndarray) -> np.ndarray:
+    """Votes per grid in every 8x8-pixel cell, shape (64, rows, cols), from one pass over the image."""
+    rows, cols = -(-votes.shape[0] // 8), -(-votes.shape[1] // 8)
+    cell = (np.arange(votes.shape[0], dtype=np.int32) // 8)[:, None] * cols + np.arange(votes.shape[1],
+                                                                                      dtype=np.int32) // 8
+    # Non-votes (-1) fall in an extra leading plane that is dropped.
+    index = (votes.astype(np.int32) + 1) * (rows * cols) + cell
+    counts = np.bincount(index.ravel(), minlength=65 * rows * cols)
+    return counts[rows * cols :].astype(np.int32).reshape(64, rows, cols)
+
+
+def may_hold_a_region(cell_counts: np.ndarray, min_size: int) -> bool:
+    """False when no region grown from one grid's votes can reach ``min_size`` (an exact bound).
+
+    A vote's W x W square (W = 9, reaching 4 pixels either side) lies within its 8x8 cell and the 8
+    around it, so a grown region's cells lie in one 8-connected component of the occupied cells
+    dilated by 3x3; the votes of that component bound every region inside it. Textured areas
+    scatter votes for every grid, and this skips the full-resolution labelling for those grids.
+    """
+    coarse = cv2.dilate((cell_counts > 0).astype(np.uint8), np.ones((3, 3), np.uint8))
+    count, labels = cv2.connectedComponents(coarse, connectivity=8)
+    totals = np.bincount(labels.ravel(), weights=cell_counts.ravel(), minlength=count)
+    totals[0] = 0
+    return bool(totals.max() >= min_size)
 
 
 def closed(mask: np.ndarray) -> np.ndarray:
