@@ -279,8 +279,9 @@ class NADQ(Detector):
             "flagged_block_share": round(float((heatmap >= 0.5).mean()), 4),
         }
         notes = [
-            f"Most likely grid of an earlier compression: shifted by {k1} rows and {k2} columns "
-            f"(DC step {dc_fit.q}, share not doubly compressed {dc_fit.alpha:.0%}).",
+            f"Best candidate grid of an earlier, non-aligned compression: shifted by {k1} rows and {k2} columns "
+            f"(DC step {dc_fit.q}, share not doubly compressed {dc_fit.alpha:.0%}); the method assumes such a "
+            "compression happened and does not test for it.",
             ("Most blocks lack that earlier grid; blocks that carry it are mapped as the anomaly." if inverted
              else "Blocks that lack the earlier shifted grid are mapped as the anomaly."),
         ]
