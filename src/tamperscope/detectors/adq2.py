@@ -33,7 +33,9 @@ over ``Q2``). The model of the paper, per frequency:
    "doubly compressed"; the zero bin is uninformative.
 6. The per-frequency ratios are multiplied over the first 15 zig-zag
    frequencies (DC included) into the posterior probability of tampering per
-   8x8 block, median filtered 5x5.
+   8x8 block, median filtered 5x5. Blocks whose 3x3 neighbourhood has no
+   non-zero coefficient in the used frequencies stay at the 0.5 prior; they
+   are set to 0 in the map (no evidence), as DQ leaves unreliable blocks out.
 
 Departures, each for a stated reason:
 
@@ -228,6 +230,9 @@ class ADQ2(Detector):
         else:
             informative = np.zeros((rows, cols))
         confidence = ndimage.uniform_filter(informative, size=3, mode="nearest")
+        # A block with no non-zero coefficient around it carries no evidence: its posterior stays at the
+        # 0.5 prior, which the map convention would read as "manipulated".
+        heatmap = np.where(confidence > 0, heatmap, 0.0)
         facts = {
             "primary_steps": steps,
             "mixture_weights": weights,
