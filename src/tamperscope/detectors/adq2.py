@@ -51,8 +51,10 @@ Departures, each for a stated reason:
   ``min_chi2_gain`` = 200 against "no double compression". Measured gains:
   at most 112 on singly compressed versions of the test photo (quality 75,
   90, 95), 2,000-17,000 on doubly compressed ones (70 then 90, 60 then 80),
-  50-750 for 80 then 70 (a lower second quality, the known weak case); the
-  false-alarm check on camera files is in docs/accuracy.md.
+  50-750 for 80 then 70 (a lower second quality, the known weak case). On
+  authentic photos the map still flags 5-6% of blocks on average (camera
+  JPEGs, MICC-F220), mostly from a few files where one high frequency passes
+  and then marks most of the image (docs/accuracy.md).
 * A bin where the periodic model has no mass (``n_alpha = 0`` when ``alpha =
   1``) would make one coefficient decide its block alone; the ratio is capped
   at 1000 (``n_alpha`` floored at 1e-3).
