@@ -53,9 +53,11 @@ Implementation notes (same outputs, different order of work):
   reference code gives the same result: a pixel keeps the strictly largest
   count and abstains if that count is reached twice.
 * Region growing with a ``(2W + 1)`` neighbourhood equals 8-connected labelling
-  of the votes dilated by a ``(W + 1)``-wide square (two such squares touch or
+  of the votes dilated by a ``W``-wide square (two such squares touch or
   overlap exactly when their centres are at most ``W`` apart); the dilation never
-  reaches the image edge because the 7-pixel border does not vote.
+  reaches the image edge because the 7-pixel border does not vote. Grids whose
+  votes cannot form a region of the minimal size (an exact bound computed on
+  8x8 cells, see :func:`may_hold_a_region`) are not labelled at full resolution.
 
 Score: ``1 / (1 + NFA)`` of the most meaningful local region, so 0.5 is the
 paper's own detection threshold ``NFA = 1`` (at most one false detection is
