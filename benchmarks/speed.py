@@ -26,7 +26,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from _machine import cpu_model
+from _machine import cpu_model, write_head
 
 ROOT = Path(__file__).resolve().parent.parent
 SIZES = {"1 MP": (864, 1152), "4 MP": (1728, 2304), "12 MP": (3000, 4000)}
@@ -142,16 +142,9 @@ downscaled copy of large images (their notes say so), so their cost per megapixe
 {chr(10).join(per_mp)}
 """
     if not args.no_write:
-        target = ROOT / "docs" / "performance.md"
-        target.write_text(text + _kept_sections(target))
+        write_head(ROOT / "docs" / "performance.md", text)
     print(text)
 
-
-def _kept_sections(path: Path) -> str:
-    """Sections other scripts own in ``path`` (``## Scanning``, from benchmarks/scan_speed.py), kept as they are."""
-    old = path.read_text() if path.exists() else ""
-    start = old.find("\n## Scanning")
-    return "" if start < 0 else old[start:]
 
 
 if __name__ == "__main__":
