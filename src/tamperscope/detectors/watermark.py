@@ -8,7 +8,8 @@ block as in MaskMark (2025); see :mod:`tamperscope.watermark`.
 
 * No mark of this key (wrong key, never protected, or destroyed):
   not applicable, "no watermark found"; never a map.
-* Mark present: the heatmap marks the cells whose mark is broken. Score
+* Mark present: the heatmap marks where the mark is broken (cells, with
+  boundaries refined below a cell, at a stride of half a cell). Score
   ``min(1, broken_share / (2 * min_share))``: 0.5 (edited) once the broken
   cells cover ``min_share`` (0.5%) of the image, the area below which JPEG 75
   and 0.75 resizes of protected development photos stay (see
@@ -42,7 +43,7 @@ class WatermarkDetector(Detector):
     """Keyed watermark verification; see the module docstring."""
 
     name = "watermark"
-    version = "1.1"
+    version = "1.2"
     citation = (
         "Chen & Wornell, Quantization index modulation, IEEE Trans. Inf. Theory 47(4), 2001; "
         "local extraction after MaskMark (Jiang et al., 2025)"
@@ -100,8 +101,9 @@ class WatermarkDetector(Detector):
                     f"no change since it was protected, at the mark's resolution (cells of about {cell:.0f} "
                     f"pixels; edits smaller than {self.min_cells} cells are not resolved).")
             score, facts["indicates"] = self.intact_score, "authentic"
-        heat, stride = _cells_to_stride(result.heatmap_cells(), image.shape)
-        confidence, _ = _cells_to_stride(result.judged.astype(np.float32), image.shape)
+        stride = _stride(result.judged.shape, image.shape)
+        heat = np.ascontiguousarray(result.heatmap()[::stride, ::stride])
+        confidence = _cells_to_stride(result.judged.astype(np.float32), image.shape, stride)
         return Finding(score=score, heatmap=heat, stride=stride, confidence=confidence, notes=[note], facts=facts)
 
 
@@ -109,10 +111,14 @@ def _as_bytes(key: bytes | str) -> bytes:
     return key.encode("utf-8") if isinstance(key, str) else bytes(key)
 
 
-def _cells_to_stride(cells: np.ndarray, shape: tuple[int, int]) -> tuple[np.ndarray, int]:
+def _stride(cells: tuple[int, int], shape: tuple[int, int]) -> int:
+    """Half a cell of the mark's grid, in image pixels: fine enough for the sub-cell boundaries."""
+    height, width = shape
+    return max(1, int(min(height / cells[0], width / cells[1]) // 2))
+
+
+def _cells_to_stride(cells: np.ndarray, shape: tuple[int, int], stride: int) -> np.ndarray:
     """A per-cell map as a map of ``stride``-pixel cells covering the image (nearest)."""
     height, width = shape
-    stride = max(1, int(min(height / cells.shape[0], width / cells.shape[1]) // 2))
-    size = (-(-width // stride), -(-height // stride))
     scaled = cv2.resize(cells.astype(np.float32), (width, height), interpolation=cv2.INTER_NEAREST)
-    return np.ascontiguousarray(scaled[::stride, ::stride][: size[1], : size[0]]), stride
+    return np.ascontiguousarray(scaled[::stride, ::stride])
