@@ -83,6 +83,7 @@ class WatermarkDetector(Detector):
             "bits": result.bits,
             "log10_p": round(max(result.log10_p, -1e6), 1),
             "grid": None if result.grid is None else result.grid.label,
+            "step": result.step,
         }
         if not result.present:
             raise NotApplicable(

@@ -27,19 +27,19 @@ import cv2
 import numpy as np
 
 from .scheme import (
+    EMBED_DARK,
     SCHEME,
     Grid,
     Scheme,
     choose_work_side,
     coefficients,
+    dark_cells,
     from_work,
     grid_for,
     keyed_stream,
     luminance,
     qim_agreement,
     qim_embed,
-    EMBED_DARK,
-    dark_cells,
     saturation_lift,
     synthesize,
     to_work,

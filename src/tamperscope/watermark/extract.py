@@ -18,7 +18,8 @@ stay near +1 after JPEG 75 or a 0.75 resize, cells whose content changed
 average 0. Cells below ``threshold`` form the tamper mask; connected groups
 smaller than ``min_cells`` are dropped as noise. Black cells carry no mark
 (protect leaves them untouched, see :mod:`.scheme`); verify does not judge
-them and gives each the decision of its nearest judged cell. The pixel mask
+them, and a connected black area joins the edit when most judged cells on
+its rim are broken (see :func:`_broken`). The pixel mask
 then refines the boundary of each kept group below the cell size by
 interpolating the cell scores (:meth:`Verification.mask`): on a 384x256
 image a cell is 12 pixels and a 2-3% edit only four or five cells wide, so
@@ -112,7 +113,7 @@ class Verification:
 
     def heatmap(self) -> np.ndarray:
         """float32 in [0, 1] at the image's size: >= 0.5 exactly on :meth:`mask`, 1 at agreement 0 or below."""
-        if not self.present or self.cell_mask is None or not self.cell_mask.any():
+        if not self.present or self.cell_mask is None:
             return np.zeros(self.shape, dtype=np.float32)
         heat, inside = self._fine()
         return np.where(inside, np.maximum(heat, 0.5), np.minimum(heat, 0.49)).astype(np.float32)

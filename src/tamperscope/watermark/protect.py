@@ -13,6 +13,7 @@ from PIL import Image as PILImage
 from ..errors import InputError, OutputError
 from ..image import DEFAULT_LIMITS, Limits, load
 from .embed import embed
+from .scheme import SCHEME
 from .extract import verify
 
 #: Output formats by file suffix.
@@ -30,6 +31,7 @@ class Protection:
     grid: str
     bits: int
     step: float
+    scheme: int
     on_lattice: float
     psnr_db: float
 
@@ -74,7 +76,7 @@ def protect_file(source: str | os.PathLike, out: str | os.PathLike, key: bytes, 
     error = np.mean((marked.pixels.astype(np.float64) - image.pixels) ** 2)
     psnr = float("inf") if error == 0 else float(10 * np.log10(255.0**2 / error))
     return Protection(str(target), fmt, image.width, image.height, marked.grid.label, marked.bits, marked.step,
-                      round(marked.on_lattice, 4), round(psnr, 2))
+                      SCHEME.version, round(marked.on_lattice, 4), round(psnr, 2))
 
 
 def _write(pixels: np.ndarray, target: Path, fmt: str, quality: int, exif: bytes | None,
