@@ -162,7 +162,7 @@ def protect(
         typer.echo(json.dumps(done.to_dict(), indent=2))
         return
     typer.echo(f"Protected {image} -> {done.path} ({done.format}, {done.width}x{done.height}, "
-               f"{done.bits} watermark bits on a {done.grid} grid, PSNR {done.psnr_db:.1f} dB).")
+               f"{done.bits} watermark bits on a {done.grid} grid, step {done.step:g}, PSNR {done.psnr_db:.1f} dB).")
     typer.echo(f"Check it later with: tamperscope verify {done.path} --key KEY")
 
 
