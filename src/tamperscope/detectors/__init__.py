@@ -70,6 +70,7 @@ def resolve(
 from . import ela, dq, blk, noise  # noqa: E402,F401
 from . import c2pa, metadata, invisible_wm  # noqa: E402,F401
 from . import adq2, nadq, zero  # noqa: E402,F401
+from . import cagi  # noqa: E402,F401
 from . import noisesniffer, splicebuster, cfa  # noqa: E402,F401
 from . import resampling, median_filter, contrast, ghost  # noqa: E402,F401
 from . import copymove_sift, copymove_dense  # noqa: E402,F401
@@ -88,7 +89,7 @@ PROFILES.update(
         "default": (*_PROVENANCE, "ela", "dq", "blk", "noise"),
         "thorough": (
             *_PROVENANCE, "ela", "dq", "blk", "noise",
-            "adq2", "zero",
+            "adq2", "zero", "cagi",
             "noisesniffer", "splicebuster", "cfa",
             "resampling", "median_filter", "contrast", "ghost",
             "copymove_sift", "copymove_dense",
