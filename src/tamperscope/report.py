@@ -180,13 +180,14 @@ class Report:
                 f"  Region {region.id}: {w}x{h} at ({x}, {y}), {region.share:.1%} of the image; supported by {by}"
             )
         lines.append("Evidence:")
+        name_width = max((len(item.detector) for item in self.evidence), default=8)
         for item in self.evidence:
             if item.status == "ok":
                 head = "map only" if item.score is None else f"score {item.score:.2f}"
                 detail = item.notes[0] if item.notes else ""
             else:
                 head, detail = item.status, item.reason or ""
-            lines.append(f"  {item.detector:<8} {head:<15} {detail}")
+            lines.append(f"  {item.detector:<{name_width}} {head:<15} {detail}")
         if self.narrative is not None:
             if self.narrative.text:
                 lines.append(f"Narrative ({self.narrative.model}; a rewrite of the evidence above, which stands): "
