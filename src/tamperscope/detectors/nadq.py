@@ -155,7 +155,9 @@ def doubly_quantized_model(calibration: np.ndarray, q: int, sigma: float, bias: 
     half = calibration.size // 2
     multiples = np.arange(half % q, 2 * half, q)  # bins whose value is a multiple of q
     comb[multiples] = mass[multiples]
-    radius = max(1, int(math.ceil(3 * sigma)))
+    # A kernel longer than the histogram would make np.convolve(mode="same") return the kernel's length: on damaged
+    # files the rounding-error spread (sigma) can be that wide (found by the fuzzer).
+    radius = max(1, min(int(math.ceil(3 * sigma)), (calibration.size - 1) // 2))
     offsets = np.arange(-radius, radius + 1)
     kernel = np.exp(-((offsets + bias) ** 2) / (2 * sigma**2))
     blurred = np.convolve(comb, kernel, mode="same")  # the earlier rounding error moves mass by -bias
