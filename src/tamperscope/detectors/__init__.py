@@ -73,6 +73,7 @@ from . import noisesniffer, splicebuster, cfa  # noqa: E402,F401
 from . import resampling, median_filter, contrast, ghost  # noqa: E402,F401
 from . import copymove_sift, copymove_dense  # noqa: E402,F401
 from . import spectral, npr, zed  # noqa: E402,F401
+from . import faceswap  # noqa: E402,F401
 # "watermark" is in no profile: analyze adds it when a publisher's watermark key is configured.
 from . import watermark  # noqa: E402,F401
 
@@ -90,6 +91,7 @@ PROFILES.update(
             "resampling", "median_filter", "contrast", "ghost",
             "copymove_sift", "copymove_dense",
             "spectral", "npr", "zed",
+            "faceswap",
         ),
     }
 )
