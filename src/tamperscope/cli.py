@@ -425,11 +425,12 @@ def train_faces(
     faces: List[Path] = typer.Option(..., "--faces", help="Folder of real face photos (repeatable); a "
                                      "manifest.csv there selects its rows labelled authentic."),
     out: Path = typer.Option(Path("src/tamperscope/models/faceswap.onnx"), "--out", help="ONNX file to write."),
-    steps: int = typer.Option(900, "--steps", help="Training steps."),
+    steps: int = typer.Option(400, "--steps", help="Training steps."),
     batch: int = typer.Option(32, "--batch", help="Crops per step (half real, half self-blended)."),
     seed: int = typer.Option(0, "--seed"),
     lr: float = typer.Option(3e-3, "--lr", help="Peak learning rate (one-cycle schedule)."),
     threads: int = typer.Option(2, "--threads", help="CPU threads for torch."),
+    cache: Optional[Path] = typer.Option(None, "--cache", help="An .npz keeping the face crops between runs."),
 ) -> None:
     """Train the face-swap detector on real faces blended with themselves (SBI); export to ONNX."""
     import json
@@ -441,7 +442,7 @@ def train_faces(
         from .train.faces import train
     except ImportError as exc:
         _fail(f"training needs torch and onnx (pip install 'tamperscope[train]'): {exc}", EXIT_BAD_INPUT)
-    result = _guarded(lambda: train(list(faces), out, steps=steps, batch=batch, seed=seed, lr=lr, threads=threads,
+    result = _guarded(lambda: train(list(faces), out, steps=steps, batch=batch, seed=seed, lr=lr, threads=threads, cache=cache,
                                     log=lambda line: typer.echo(line, err=True)))
     typer.echo(json.dumps(result, indent=2))
 

@@ -45,7 +45,7 @@ import cv2
 import numpy as np
 
 from ..faces.find import Face, ellipse_mask, face_crop, find_faces
-from ..faces.model import CROP_SIZE, load_model
+from ..faces.model import CROP_SIZE, MODEL_PATH, load_model
 from ..image import Image
 from . import register
 from .base import Detector, Finding, NotApplicable
@@ -62,6 +62,8 @@ class FaceSwap(Detector):
     min_face_side: int = 64
     max_faces: int = 8
     consistency: bool = True
+    #: ONNX model file; empty for the one shipped in tamperscope/models.
+    model: str = ""
 
     name: ClassVar[str] = "faceswap"
     version: ClassVar[str] = "1.0"
@@ -83,7 +85,7 @@ class FaceSwap(Detector):
             raise NotApplicable(
                 f"{len(faces)} face(s) found, all smaller than {self.min_face_side} px: too small to judge"
             )
-        model = load_model()
+        model = load_model(self.model or str(MODEL_PATH))
         crops = np.stack([face_crop(image.pixels, face, CROP_SIZE) for face in judged])
         logits, boundaries = model.logits(crops)
         scores = model.score(logits)

@@ -130,16 +130,46 @@ class Clip:
         }
 
 
-def read_clip(path: str | os.PathLike, container: str, max_frames: int = 16, min_face_side: int = 64) -> Clip:
-    """Decode ``path``, sample up to ``max_frames`` frames and score the faces in them."""
+def read_clip(path: str | os.PathLike, container: str, max_frames: int = 16, min_face_side: int = 64,
+              name: str | None = None) -> Clip:
+    """Decode ``path``, sample up to ``max_frames`` frames and score the faces in them.
+
+    ``name`` is how errors and warnings call the file (default: ``path``).
+    """
+    from ..image import _c_stderr_into
+
+    name = name or str(path)
+    decoder_lines: list[str] = []
+    with _c_stderr_into(decoder_lines):  # FFmpeg's complaints become report warnings, not terminal noise
+        frames, fps, announced, decoded = _decode(path, max_frames)
+    warnings = [f"decoder: {line}" for line in dict.fromkeys(decoder_lines)]
+    if not frames:
+        detail = f" ({decoder_lines[0]})" if decoder_lines else ""
+        raise InputError(f"{name}: no frame could be decoded from this {container} file (corrupt or unsupported "
+                         f"codec){detail}")
+    if announced and decoded < announced:
+        warnings.append(f"the container announces {announced} frames but {decoded} could be decoded")
+    if decoded >= MAX_DECODED:
+        warnings.append(f"only the first {MAX_DECODED} frames were read")
+    keep = sorted(frames)
+    if len(keep) > max_frames:
+        keep = [keep[i] for i in _sample_indices(len(keep), max_frames)]
+    frames = {index: frames[index] for index in keep}
+    height, width = next(iter(frames.values())).shape[:2]
+    tracks = _track_and_score(frames, fps or 25.0, min_face_side)
+    return Clip(container, fps, decoded, width, height, keep, tracks, frames, warnings)
+
+
+def _decode(path, max_frames: int):
+    """Frames kept (index -> RGB), fps, announced frame count, frames decoded; sequential reading."""
     capture = cv2.VideoCapture(str(path))
     try:
         if not capture.isOpened():
-            raise InputError(f"{path}: a {container} container OpenCV's decoder cannot open (corrupt or unsupported)")
+            return {}, 0.0, 0, 0
         fps = float(capture.get(cv2.CAP_PROP_FPS) or 0.0)
         announced = int(capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
-        wanted = _sample_indices(announced, max_frames) if announced > 0 else None
-        frames, decoded, warnings = {}, 0, []
+        wanted = set(_sample_indices(announced, max_frames)) if announced > 0 else None
+        frames, decoded = {}, 0
         while decoded < MAX_DECODED:
             ok = capture.grab()
             if not ok:
@@ -153,19 +183,7 @@ def read_clip(path: str | os.PathLike, container: str, max_frames: int = 16, min
                 frames = dict(list(frames.items())[::2])
     finally:
         capture.release()
-    if not frames:
-        raise InputError(f"{path}: no frame could be decoded from this {container} file (corrupt or unsupported codec)")
-    if announced and decoded < announced:
-        warnings.append(f"the container announces {announced} frames but {decoded} could be decoded")
-    if decoded >= MAX_DECODED:
-        warnings.append(f"only the first {MAX_DECODED} frames were read")
-    keep = sorted(frames)
-    if len(keep) > max_frames:
-        keep = [keep[i] for i in _sample_indices(len(keep), max_frames)]
-    frames = {index: frames[index] for index in keep}
-    height, width = next(iter(frames.values())).shape[:2]
-    tracks = _track_and_score(frames, fps or 25.0, min_face_side)
-    return Clip(container, fps, decoded, width, height, keep, tracks, frames, warnings)
+    return frames, fps, announced, decoded
 
 
 def _sample_indices(count: int, wanted: int) -> list[int]:
@@ -225,7 +243,7 @@ def analyze_video(data: bytes, name: str, container: str, detectors, limits, fus
     with tempfile.TemporaryDirectory(prefix="tamperscope-video-") as folder:
         path = Path(folder) / f"clip{suffix}"
         path.write_bytes(data)
-        clip = read_clip(path, container, max_frames)
+        clip = read_clip(path, container, max_frames, name=name)
     loaded = time.perf_counter()
     key = clip.key_frame()
     image = load(clip.frames[key], limits)

@@ -87,13 +87,35 @@ def real_images(folder: Path) -> list[Path]:
     return sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
 
 
-def collect(folders: list[Path], limit_per_folder: int | None = None) -> FaceSet:
+def collect(folders: list[Path], limit_per_folder: int | None = None, only: tuple[str, ...] = SPLITS,
+            cache: Path | None = None, log=print) -> FaceSet:
+    """Face crops of the real images in ``folders`` whose split is in ``only``.
+
+    ``cache``: an .npz file keeping the crops between runs (finding faces is the slow part); it is
+    reused only when it was made from the same folders, limit and splits.
+    """
+    signature = json.dumps([[str(f.resolve()) for f in folders], limit_per_folder, list(only)])
+    if cache is not None and cache.is_file():
+        stored = np.load(cache, allow_pickle=False)
+        if str(stored["signature"]) == signature:
+            return FaceSet(stored["crops"], stored["rolls"], stored["splits"], json.loads(str(stored["per_folder"])))
+    faces = _find_crops(folders, limit_per_folder, only, log)
+    if cache is not None:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        np.savez(cache, crops=faces.crops, rolls=faces.rolls, splits=faces.splits,
+                 per_folder=json.dumps(faces.per_folder), signature=signature)
+    return faces
+
+
+def _find_crops(folders: list[Path], limit_per_folder: int | None, only: tuple[str, ...], log) -> FaceSet:
     from ..image import load
 
     crops, rolls, splits, per_folder = [], [], [], {}
     for folder in folders:
         found = 0
         for path in real_images(folder)[:limit_per_folder]:
+            if split_of(identity_key(folder, path)) not in only:
+                continue
             try:
                 pixels = load(path).pixels
             except Exception:  # an unreadable file is skipped, not fatal to training
@@ -105,6 +127,8 @@ def collect(folders: list[Path], limit_per_folder: int | None = None) -> FaceSet
             rolls.append(faces[0].roll_deg)
             splits.append(split_of(identity_key(folder, path)))
             found += 1
+            if found % 500 == 0:
+                log(f"{folder.name}: {found} faces so far")
         per_folder[folder.name] = found
     if not crops:
         raise SystemExit(f"no judgeable face in {', '.join(map(str, folders))}")
@@ -245,14 +269,14 @@ def export(net, out: Path, metadata: dict) -> None:
     onnx.save(model, str(out))
 
 
-def train(folders: list[Path], out: Path, steps: int = 900, batch: int = 32, seed: int = 0, lr: float = 3e-3,
-          threads: int = 2, limit_per_folder: int | None = None, log=print) -> dict:
+def train(folders: list[Path], out: Path, steps: int = 400, batch: int = 32, seed: int = 0, lr: float = 3e-3,
+          threads: int = 2, limit_per_folder: int | None = None, cache: Path | None = None, log=print) -> dict:
     import torch
 
     torch.manual_seed(seed)
     torch.set_num_threads(threads)
     began = time.perf_counter()
-    faces = collect(folders, limit_per_folder)
+    faces = collect(folders, limit_per_folder, cache=cache, log=log)
     log(f"faces per folder: {faces.per_folder}; splits: "
         f"{ {s: int((faces.splits == s).sum()) for s in ('train', 'calibrate', 'test')} }")
     train_crops, train_rolls = faces.of("train")
