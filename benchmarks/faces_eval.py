@@ -24,6 +24,7 @@ import argparse
 import csv
 import io
 import json
+import sys
 import time
 from pathlib import Path
 
@@ -53,12 +54,15 @@ MODEL = {"path": str(MODEL_PATH)}
 
 def detector_scores(paths: list[Path], how: str = "clean", file_bytes: bool = True) -> list[float | None]:
     detector = create("faceswap", consistency=False, model=MODEL["path"])
+    from tamperscope.errors import InputError
+
     scores = []
     for path in paths:
-        if how == "clean" and file_bytes:
-            image = load(path)
-        else:
-            image = load(perturb_file(load(path).pixels, how))
+        try:
+            image = load(path) if how == "clean" and file_bytes else load(perturb_file(load(path).pixels, how))
+        except InputError:  # formats the loader does not read here (HEIC without pillow-heif)
+            scores.append(None)
+            continue
         evidence = detector.run(image)
         scores.append(evidence.score if evidence.ok else None)
     return scores
@@ -133,10 +137,13 @@ def main() -> None:
         logits = lambda c: model.logits(c)[0]  # noqa: E731
         result["self_blend_auc"] = {**held_apart_aucs(logits, crops, rolls, args.seed), "faces": len(crops)}
         result["real_test_faces_flagged"] = round(float((model.score(logits(crops)) >= 0.5).mean()), 4)
+        print(json.dumps(result), file=sys.stderr, flush=True)
     if "gan" not in args.skip:
         result["gan_vs_real"] = gan_vs_real(args.data)
+        print(json.dumps(result["gan_vs_real"]), file=sys.stderr, flush=True)
     if "false_alarms" not in args.skip:
         result["false_alarms"] = false_alarms(args.data)
+        print(json.dumps(result["false_alarms"]), file=sys.stderr, flush=True)
     if "speed" not in args.skip:
         result["speed_s_per_mp"] = speed()
     print(json.dumps(result, indent=2))
