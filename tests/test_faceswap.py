@@ -87,7 +87,7 @@ def test_pasted_face_is_flagged_with_the_boundary_on_the_seam(portrait):
     donor = _other_photo_of(portrait)
     forged, soft = _paste_face(portrait, donor, face, feather=4.0)
     evidence = create("faceswap", consistency=False).run(load(jpeg_bytes(forged, 92)))
-    assert evidence.ok and evidence.score >= 0.5, evidence.facts
+    assert evidence.ok and evidence.facts["swap_score"] >= 0.5, evidence.facts
     heat = evidence.heatmap_full(portrait.shape[:2])
     seam = (soft > 0.1) & (soft < 0.9)
     core = soft > 0.999
@@ -101,7 +101,7 @@ def test_pasted_face_is_flagged_with_the_boundary_on_the_seam(portrait):
 
 def test_real_face_with_the_same_processing_is_not_flagged(portrait):
     evidence = create("faceswap").run(load(jpeg_bytes(portrait, 92)))
-    assert evidence.ok and evidence.score < 0.5, evidence.facts
+    assert evidence.ok and evidence.score is None and evidence.facts["swap_score"] < 0.5, evidence.facts
     face = evidence.facts["faces"][0]
     assert set(face["consistency"]) == {"noise", "dq", "colour"}
     assert "face-swap network" not in face["spoke"]
@@ -109,7 +109,7 @@ def test_real_face_with_the_same_processing_is_not_flagged(portrait):
 
 def test_whole_image_processed_as_the_donor_is_not_flagged(portrait):
     evidence = create("faceswap", consistency=False).run(load(jpeg_bytes(_other_photo_of(portrait), 92)))
-    assert evidence.ok and evidence.score < 0.5
+    assert evidence.ok and evidence.facts["swap_score"] < 0.5
 
 
 def test_not_applicable_without_faces():

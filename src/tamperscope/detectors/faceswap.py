@@ -15,7 +15,11 @@ copies of themselves). Its two outputs are a swap logit, mapped to a score
 with the calibration stored in the model (0.5 = the 99th percentile of real
 faces held apart from training), and a 32x32 map of the blending boundary
 (Face X-ray), placed back over the face's square in the image: the heatmap.
-The score is the largest score over the judged faces.
+The image's swap score (``facts["swap_score"]``) is the largest over the judged
+faces. The detector does not decide (``decides = False``, score None): with the
+v1 model its false-alarm rate on authentic photos is too high (12 of 37 photos
+of CASIA v1 / MICC-F220 / exif-camera with a judged face score >= 0.5; see
+docs/benchmarks.md), so it gives a map and per-face facts only.
 
 Consistency with the rest of the picture
 ----------------------------------------
@@ -75,6 +79,9 @@ class FaceSwap(Detector):
     title: ClassVar[str] = "Face swap (self-blended training)"
     trace: ClassVar[str] = "outlines a face blended into the picture through a soft mask, as face swaps do"
     indicates: ClassVar[str] = "edited"
+    #: Map only: the v1 model flags 12 of 37 authentic photos with a judged face (docs/benchmarks.md);
+    #: the swap score is kept in ``facts["swap_score"]`` and per face, not given to fusion.
+    decides: ClassVar[bool] = False
 
     def analyze(self, image: Image) -> Finding:
         faces = find_faces(image.pixels, self.min_face_side)
@@ -115,10 +122,11 @@ class FaceSwap(Detector):
         if too_small:
             notes.append(f"{len(too_small)} face(s) under {self.min_face_side} px not judged (too small)")
         return Finding(
-            score=float(scores.max()),
+            score=None,
             heatmap=heatmap,
             notes=notes,
             facts={
+                "swap_score": round(float(scores.max()), 4),
                 "faces": per_face,
                 "too_small": too_small,
                 "min_face_side": self.min_face_side,

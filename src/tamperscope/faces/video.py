@@ -15,7 +15,9 @@ swap present through the clip does; the clip's face-swap evidence is the
 largest track score. It enters the same fusion and report as an image's
 evidence, with the key frame (the frame where the most suspicious track
 scores highest, else the middle sampled frame) as the report's picture and
-the per-face time series in ``report.video``. Image detectors calibrated on
+the per-face time series in ``report.video``. Like the image detector it is
+map-only for now (the v1 model's false-alarm rate is too high to decide), so a
+clip with no other evidence is "inconclusive", with its scores listed. Image detectors calibrated on
 photos are not run on decoded video frames unless named with ``detectors``:
 a codec's frames are not camera photos, and their false-alarm rates there are
 not measured.
@@ -280,12 +282,14 @@ def _clip_evidence(clip: Clip, key: int, shape, detector_cls, evidence_cls, plac
                 x, y, w, h = observation.box
                 place(heatmap, Face((x, y, w, h), None, 0.0, False), observation.boundary)
     best = max(judged, key=lambda t: t.score)
-    evidence.score = float(best.score)
+    # Map only, as for images (FaceSwap.decides): the clip score is reported, not fused.
+    evidence.score = None
     evidence.heatmap = np.clip(heatmap, 0, 1)
     evidence.notes = [
         f"{len(judged)} face track(s) over {len(clip.sampled)} sampled frames; {best.id} has median swap score "
         f"{best.score:.2f} over {len(best.scores)} frame(s); the map is frame {key}'s"
     ]
-    evidence.facts = {"tracks": [t.to_dict() for t in clip.tracks], "key_frame": key,
+    evidence.facts = {"swap_score": round(float(best.score), 4), "tracks": [t.to_dict() for t in clip.tracks],
+                      "key_frame": key,
                       "spoke": ["face-swap network"] if best.score >= 0.5 else []}
     return evidence
