@@ -17,7 +17,7 @@ faces held apart from training), and a 32x32 map of the blending boundary
 (Face X-ray), placed back over the face's square in the image: the heatmap.
 The image's swap score (``facts["swap_score"]``) is the largest over the judged
 faces. The detector does not decide (``decides = False``, score None): with the
-v1 model its false-alarm rate on authentic photos is too high (12 of 37 photos
+v1 model its false-alarm rate on authentic photos is too high (14 of 37 photos
 of CASIA v1 / MICC-F220 / exif-camera with a judged face score >= 0.5; see
 docs/benchmarks.md), so it gives a map and per-face facts only.
 
@@ -79,7 +79,7 @@ class FaceSwap(Detector):
     title: ClassVar[str] = "Face swap (self-blended training)"
     trace: ClassVar[str] = "outlines a face blended into the picture through a soft mask, as face swaps do"
     indicates: ClassVar[str] = "edited"
-    #: Map only: the v1 model flags 12 of 37 authentic photos with a judged face (docs/benchmarks.md);
+    #: Map only: the v1 model flags 14 of 37 authentic photos with a judged face (docs/benchmarks.md);
     #: the swap score is kept in ``facts["swap_score"]`` and per face, not given to fusion.
     decides: ClassVar[bool] = False
 
