@@ -48,7 +48,8 @@ def _guarded(action):
 
 @app.command()
 def analyze(
-    image: Path = typer.Argument(..., help="Image file (JPEG, PNG, TIFF, WebP, BMP; HEIC/AVIF with pillow-heif)."),
+    image: Path = typer.Argument(..., help="Image file (JPEG, PNG, TIFF, WebP, BMP; HEIC/AVIF with pillow-heif), "
+                                "or a video clip (MP4, MOV, AVI, MKV: faces are tracked over sampled frames)."),
     out: Optional[Path] = typer.Option(
         None, "-o", "--out", help="Folder for report.json, heatmap.png, overlay.png, mask.png."
     ),
@@ -413,6 +414,37 @@ def _register_results() -> None:
 
 
 _register_results()
+
+# `tamperscope train ...`: the project's own models. Another branch may add commands to the same sub-app.
+train_app = typer.Typer(no_args_is_help=True, help="Train the project's own models on real data (needs the train extra).")
+app.add_typer(train_app, name="train")
+
+
+@train_app.command("faces")
+def train_faces(
+    faces: List[Path] = typer.Option(..., "--faces", help="Folder of real face photos (repeatable); a "
+                                     "manifest.csv there selects its rows labelled authentic."),
+    out: Path = typer.Option(Path("src/tamperscope/models/faceswap.onnx"), "--out", help="ONNX file to write."),
+    steps: int = typer.Option(400, "--steps", help="Training steps."),
+    batch: int = typer.Option(32, "--batch", help="Crops per step (half real, half self-blended)."),
+    seed: int = typer.Option(0, "--seed"),
+    lr: float = typer.Option(3e-3, "--lr", help="Peak learning rate (one-cycle schedule)."),
+    threads: int = typer.Option(2, "--threads", help="CPU threads for torch."),
+    cache: Optional[Path] = typer.Option(None, "--cache", help="An .npz keeping the face crops between runs."),
+) -> None:
+    """Train the face-swap detector on real faces blended with themselves (SBI); export to ONNX."""
+    import json
+
+    for folder in faces:
+        if not folder.is_dir():
+            _fail(f"--faces {folder}: not a folder", EXIT_BAD_INPUT)
+    try:
+        from .train.faces import train
+    except ImportError as exc:
+        _fail(f"training needs torch and onnx (pip install 'tamperscope[train]'): {exc}", EXIT_BAD_INPUT)
+    result = _guarded(lambda: train(list(faces), out, steps=steps, batch=batch, seed=seed, lr=lr, threads=threads, cache=cache,
+                                    log=lambda line: typer.echo(line, err=True)))
+    typer.echo(json.dumps(result, indent=2))
 
 
 @app.command("detectors")

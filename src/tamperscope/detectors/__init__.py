@@ -75,6 +75,7 @@ from . import noisesniffer, splicebuster, cfa  # noqa: E402,F401
 from . import resampling, median_filter, contrast, ghost  # noqa: E402,F401
 from . import copymove_sift, copymove_dense  # noqa: E402,F401
 from . import spectral, npr, zed  # noqa: E402,F401
+from . import faceswap  # noqa: E402,F401
 # In no profile: "watermark" (analyze adds it when a publisher's watermark key is configured); "nadq", whose map
 # marks 10-29% of authentic photos for lack of a presence test (docs/accuracy.md); "rivagan". They run when named.
 from . import watermark  # noqa: E402,F401
@@ -94,6 +95,7 @@ PROFILES.update(
             "resampling", "median_filter", "contrast", "ghost",
             "copymove_sift", "copymove_dense",
             "spectral", "npr", "zed",
+            "faceswap",
         ),
     }
 )
