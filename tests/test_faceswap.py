@@ -113,9 +113,12 @@ def test_whole_image_processed_as_the_donor_is_not_flagged(portrait):
 
 
 def test_not_applicable_without_faces():
-    for pixels in (data.coffee(), np.full((200, 200, 3), 128, np.uint8), np.zeros((16, 16, 3), np.uint8)):
+    for pixels in (data.coffee(), np.full((200, 200, 3), 128, np.uint8)):
         evidence = create("faceswap").run(load(pixels))
         assert evidence.status == "not-applicable" and "no frontal face" in evidence.reason
+    for shape in ((16, 16, 3), (1, 5000, 3)):  # too small or too thin to hold a face to judge
+        evidence = create("faceswap").run(load(np.zeros(shape, np.uint8)))
+        assert evidence.status == "not-applicable" and "cannot hold a face" in evidence.reason
 
 
 def test_analyze_places_the_boundary_map_over_the_face(portrait):

@@ -84,6 +84,9 @@ class FaceSwap(Detector):
     decides: ClassVar[bool] = False
 
     def analyze(self, image: Image) -> Finding:
+        if min(image.shape) < self.min_face_side:
+            raise NotApplicable(f"{image.width}x{image.height} cannot hold a face of the {self.min_face_side} px "
+                                "needed to judge one")
         faces = find_faces(image.pixels, self.min_face_side)
         if not faces:
             raise NotApplicable("no frontal face found")
