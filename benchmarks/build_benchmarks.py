@@ -22,6 +22,8 @@ import shutil
 import time
 from pathlib import Path
 
+from _machine import write_head
+
 ROOT = Path(__file__).resolve().parent.parent
 CONDITIONS = ["clean", "social"]
 COLUMNS = [
@@ -133,8 +135,9 @@ side to 2048 when larger and saves as JPEG 80, twice (masks follow the resize).
 
 {chr(10).join(sections)}
 """
-    (ROOT / "docs" / "benchmarks.md").write_text(text)
+    write_head(ROOT / "docs" / "benchmarks.md", text)
     print(f"wrote docs/benchmarks.md in {time.time() - started:.0f} s")
+
 
 
 if __name__ == "__main__":

@@ -23,6 +23,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from _machine import write_head
+
 ROOT = Path(__file__).resolve().parent.parent
 SETS = {
     # name: (folder, which rows)
@@ -119,7 +121,8 @@ benchmark harness with named protocols is a separate tool.
 {chr(10).join(sections)}
 """
     if not args.no_write:
-        (ROOT / "docs" / "accuracy.md").write_text(text)
+        write_head(ROOT / "docs" / "accuracy.md", text)
+
 
 
 if __name__ == "__main__":

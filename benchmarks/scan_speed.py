@@ -26,7 +26,6 @@ import argparse
 import json
 import os
 import platform
-import re
 import resource
 import subprocess
 import sys
@@ -35,7 +34,7 @@ import threading
 import time
 from pathlib import Path
 
-from _machine import cpu_model
+from _machine import cpu_model, replace_section
 
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "performance.md"
@@ -266,7 +265,7 @@ def main() -> None:
 
     text = section(results, args.images, megapixels)
     if not args.no_write:
-        write_section(DOC, text)
+        replace_section(DOC, SECTION, text)
     print(text)
 
 
@@ -320,16 +319,6 @@ Python {platform.python_version()}, Ray {_ray_version()}. Date: {time.strftime('
 {(chr(10) * 2).join(notes)}
 """
 
-
-def write_section(path: Path, text: str) -> None:
-    """Replace the ``## Scanning`` section of ``path`` (up to the next ``## `` heading or the end), else append it."""
-    old = path.read_text() if path.exists() else ""
-    pattern = re.compile(rf"^{re.escape(SECTION)}[ \t]*\n.*?(?=^## |\Z)", re.M | re.S)
-    if pattern.search(old):
-        new = pattern.sub(lambda _: text.rstrip("\n") + "\n\n", old, count=1).rstrip("\n") + "\n"
-    else:
-        new = (old.rstrip("\n") + "\n\n" if old.strip() else "") + text.rstrip("\n") + "\n"
-    path.write_text(new)
 
 
 def _memory_gib() -> float:

@@ -100,6 +100,14 @@ def _webp_with_declared_size(width: int, height: int) -> bytes:
     return b"RIFF" + struct.pack("<I", 4 + len(chunk)) + b"WEBP" + chunk
 
 
+def _jpeg_with_zero_step(jpeg: bytes) -> bytes:
+    """The same JPEG with the first step of its first quantization table set to 0 (forbidden; libjpeg decodes it)."""
+    data = bytearray(jpeg)
+    at = data.find(b"\xff\xdb")
+    data[at + 5] = 0  # marker (2) + length (2) + precision/table id (1), then the 64 steps
+    return bytes(data)
+
+
 def _flip_bits(data: bytes, count: int, seed: int, start: int) -> bytes:
     rng = np.random.default_rng(seed)
     flipped = bytearray(data)
@@ -187,6 +195,8 @@ def build() -> list[Case]:
         Case("bomb-declared.webp", _webp_with_declared_size(16_383, 16_383), ERROR,
              "a WebP declaring 16383 x 16383 with a few bytes"),
         Case("zero-height.jpg", _jpeg_with_declared_size(jpeg, 320, 0), ERROR, "a JPEG declaring height 0"),
+        Case("zero-quant-step.jpg", _jpeg_with_zero_step(jpeg), RESULT,
+             "a quantization step of 0 (found by the fuzzer: DCT-domain detectors divided by it)"),
     ]
     for seed in range(4):
         cases.append(Case(f"bitflip-{seed}.jpg", _flip_bits(jpeg, 20, seed, start=700), RESULT + "|" + ERROR,

@@ -143,4 +143,21 @@ def test_repeated_sigkills_then_rerun_lose_nothing_and_repeat_nothing(tmp_path):
     expected = {file_sha256(path) for path in root.iterdir()}
     assert len(rows) == 240 and {row.sha256 for row in rows} == expected
     assert all(row.status == "done" for row in rows)
+    # The workers of the killed scans are gone too: no orphan keeps a core or the store open.
+    deadline = time.monotonic() + 10
+    while _processes_mentioning(str(db)) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert _processes_mentioning(str(db)) == []
+
+
+def _processes_mentioning(text: str) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if text.encode() in (entry / "cmdline").read_bytes():
+                    found.append(int(entry.name))
+            except OSError:
+                continue
+    return found
     assert f"already in the store {survived}" in rerun.stdout

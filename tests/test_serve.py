@@ -128,7 +128,7 @@ def test_unlisted_files_and_unknown_ids_are_404(service):
 
 def test_type_comes_from_content_not_name(service):
     client, _ = service
-    refused = upload(client, b"GIF89a this is no photo", name="holiday.jpg")
+    refused = upload(client, b"%PDF-1.7 this is no photo", name="holiday.jpg")
     assert refused.status_code == 415
     assert refused.json()["error"] == "unsupported-type"
     html = upload(client, b"<html><script>alert(1)</script></html>", name="x.png")

@@ -40,3 +40,66 @@ def recompress(pixels: np.ndarray, quality: int | None = None, jpeg: JpegInterna
     PILImage.fromarray(pixels).save(buffer, **options)
     buffer.seek(0)
     return np.asarray(PILImage.open(buffer).convert("RGB"))
+
+
+def block_dct(plane: np.ndarray) -> np.ndarray:
+    """Orthonormal 8x8 DCT (the JPEG DCT) of each whole block, shape (rows, cols, 8, 8)."""
+    from scipy import fft
+
+    rows, cols = plane.shape[0] // 8, plane.shape[1] // 8
+    blocks = plane[: rows * 8, : cols * 8].reshape(rows, 8, cols, 8).transpose(0, 2, 1, 3)
+    return fft.dctn(blocks, axes=(2, 3), norm="ortho")
+
+
+def block_idct(coefficients: np.ndarray, table: np.ndarray) -> np.ndarray:
+    """Dequantize and inverse-DCT quantized blocks (rows, cols, 8, 8) into a float plane,
+    without the level shift, rounding or clipping a decoder applies."""
+    from scipy import fft
+
+    rows, cols = coefficients.shape[:2]
+    blocks = fft.idctn(coefficients.astype(np.float64) * table.astype(np.float64), axes=(2, 3), norm="ortho")
+    return blocks.transpose(0, 2, 1, 3).reshape(rows * 8, cols * 8)
+
+
+def rounding_error_dct(jpeg: JpegInternals, max_blocks: int = 16384) -> np.ndarray:
+    """Block DCT of the luminance of the decoder's rounding and truncation error.
+
+    The float RGB reconstruction (before rounding to 8 bits) minus its rounded,
+    clipped version, combined as luminance: the error an earlier decompression
+    added between two compressions, as Bianchi et al. estimate its variance.
+    Chroma is upsampled by repetition. Only its statistics are used, so it is
+    computed on a central window of at most ``max_blocks`` luminance blocks
+    (about 1 MP), which bounds the cost on large images.
+    """
+    y_coefficients = jpeg.coefficients["Y"]
+    rows, cols = y_coefficients.shape[:2]
+    chroma_names = [n for n in ("Cb", "Cr") if n in jpeg.coefficients]
+    fy = fx = 1
+    if len(chroma_names) == 2:
+        fy = max(1, round(rows / jpeg.coefficients["Cb"].shape[0]))
+        fx = max(1, round(cols / jpeg.coefficients["Cb"].shape[1]))
+    scale = min(1.0, (max_blocks / (rows * cols)) ** 0.5)
+    # Whole MCUs only, so that chroma blocks stay aligned with the luminance they cover.
+    take_rows = max(fy, int(rows * scale) // fy * fy)
+    take_cols = max(fx, int(cols * scale) // fx * fx)
+    top = (rows - take_rows) // 2 // fy * fy
+    left = (cols - take_cols) // 2 // fx * fx
+    luma = block_idct(y_coefficients[top : top + take_rows, left : left + take_cols], jpeg.quant_tables["Y"])
+    luma += 128.0
+    if len(chroma_names) == 2:
+        chroma = []
+        for name in chroma_names:
+            window = jpeg.coefficients[name][top // fy : (top + take_rows) // fy, left // fx : (left + take_cols) // fx]
+            plane = block_idct(window, jpeg.quant_tables[name])
+            plane = np.repeat(np.repeat(plane, fy, axis=0), fx, axis=1)
+            padded = np.zeros_like(luma)
+            h, w = min(plane.shape[0], luma.shape[0]), min(plane.shape[1], luma.shape[1])
+            padded[:h, :w] = plane[:h, :w]
+            chroma.append(padded)
+        cb, cr = chroma
+        rgb = np.stack([luma + 1.402 * cr, luma - 0.34414 * cb - 0.71414 * cr, luma + 1.772 * cb])
+        error = rgb - np.round(np.clip(rgb, 0, 255))
+        error_luma = 0.299 * error[0] + 0.587 * error[1] + 0.114 * error[2]
+    else:
+        error_luma = luma - np.round(np.clip(luma, 0, 255))
+    return block_dct(error_luma)

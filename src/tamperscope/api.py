@@ -70,8 +70,45 @@ def analyze(
     """
     analyzed_at = utc_now()
     start = time.perf_counter()
+    video = _video_source(source, limits)
+    if video is not None:
+        # A clip's verdict rests on the faces over time; photo detectors run on its key frame only when named.
+        from .faces.video import analyze_video
+
+        data, name, container = video
+        chosen = resolve(detectors, profile, params) if detectors is not None else []
+        return analyze_video(data, name, container, chosen, limits, fusion, analyzed_at, start)
     chosen = _with_watermark(resolve(detectors, profile, params), watermark_key)
     return _run(source, chosen, limits, fusion, narrative, analyzed_at, start)
+
+
+def _video_source(source: ImageSource, limits: Limits) -> tuple[bytes, str, str] | None:
+    """``(bytes, name, container)`` when ``source`` is a video file (sniffed by content), else None."""
+    from .faces.video import sniff_video
+
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        head, name = bytes(source[:512]), "bytes"
+    elif isinstance(source, (str, os.PathLike)):
+        path = os.fspath(source)
+        try:
+            with open(path, "rb") as handle:
+                head = handle.read(512)
+        except OSError:
+            return None  # the image loader reports unreadable paths in its own words
+        name = path
+    else:
+        return None
+    container = sniff_video(head)
+    if container is None:
+        return None
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        data = bytes(source)
+    else:
+        from .image import _read_file
+        from pathlib import Path
+
+        data = _read_file(Path(name), limits)
+    return data, name, container
 
 
 def verify(

@@ -48,7 +48,8 @@ def _guarded(action):
 
 @app.command()
 def analyze(
-    image: Path = typer.Argument(..., help="Image file (JPEG, PNG, TIFF, WebP, BMP; HEIC/AVIF with pillow-heif)."),
+    image: Path = typer.Argument(..., help="Image file (JPEG, PNG, TIFF, WebP, BMP; HEIC/AVIF with pillow-heif), "
+                                "or a video clip (MP4, MOV, AVI, MKV: faces are tracked over sampled frames)."),
     out: Optional[Path] = typer.Option(
         None, "-o", "--out", help="Folder for report.json, heatmap.png, overlay.png, mask.png."
     ),
@@ -162,7 +163,7 @@ def protect(
         typer.echo(json.dumps(done.to_dict(), indent=2))
         return
     typer.echo(f"Protected {image} -> {done.path} ({done.format}, {done.width}x{done.height}, "
-               f"{done.bits} watermark bits on a {done.grid} grid, PSNR {done.psnr_db:.1f} dB).")
+               f"{done.bits} watermark bits on a {done.grid} grid, step {done.step:g}, PSNR {done.psnr_db:.1f} dB).")
     typer.echo(f"Check it later with: tamperscope verify {done.path} --key KEY")
 
 
@@ -456,6 +457,33 @@ def train_zed(
     from .train.zed import main as zed_main
 
     _guarded(lambda: zed_main(["--data", str(data), "--out", str(out)]))
+
+
+@train_app.command("faces")
+def train_faces(
+    faces: List[Path] = typer.Option(..., "--faces", help="Folder of real face photos (repeatable); a "
+                                     "manifest.csv there selects its rows labelled authentic."),
+    out: Path = typer.Option(Path("src/tamperscope/models/faceswap.onnx"), "--out", help="ONNX file to write."),
+    steps: int = typer.Option(400, "--steps", help="Training steps."),
+    batch: int = typer.Option(32, "--batch", help="Crops per step (half real, half self-blended)."),
+    seed: int = typer.Option(0, "--seed"),
+    lr: float = typer.Option(3e-3, "--lr", help="Peak learning rate (one-cycle schedule)."),
+    threads: int = typer.Option(2, "--threads", help="CPU threads for torch."),
+    cache: Optional[Path] = typer.Option(None, "--cache", help="An .npz keeping the face crops between runs."),
+) -> None:
+    """Train the face-swap detector on real faces blended with themselves (SBI); export to ONNX."""
+    import json
+
+    for folder in faces:
+        if not folder.is_dir():
+            _fail(f"--faces {folder}: not a folder", EXIT_BAD_INPUT)
+    try:
+        from .train.faces import train
+    except ImportError as exc:
+        _fail(f"training needs torch and onnx (pip install 'tamperscope[train]'): {exc}", EXIT_BAD_INPUT)
+    result = _guarded(lambda: train(list(faces), out, steps=steps, batch=batch, seed=seed, lr=lr, threads=threads, cache=cache,
+                                    log=lambda line: typer.echo(line, err=True)))
+    typer.echo(json.dumps(result, indent=2))
 
 
 @app.command("detectors")

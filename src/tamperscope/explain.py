@@ -342,8 +342,14 @@ def _caveats(image: Image, evidence: list[Evidence], fusion: Fusion, title) -> l
         unchecked.append("a publisher's protective watermark (needs the publisher's key)")
     if not any(item.ok and item.detector.startswith("copymove") for item in evidence):
         unchecked.append("copy-move")
-    unchecked.append("face swaps")
-    sentences.append(Sentence(f"Not checked in this analysis: {_join(unchecked)}.", []))
+    if not any(item.ok and item.detector == "faceswap" for item in evidence):
+        unchecked.append("face swaps")
+    if unchecked:
+        text = f"Not checked in this analysis: {_join(unchecked)}."
+        in_thorough = [item for item in unchecked if item in ("copy-move", "face swaps")]
+        if in_thorough:
+            text += f" The thorough profile checks {_join(in_thorough)}."
+        sentences.append(Sentence(text, []))
     return sentences
 
 

@@ -34,7 +34,9 @@ carries a score ("deciding" evidence; ELA's map is a layer, not a decision):
      "authentic": the absence of a declaration is not a finding.
 
   The manipulation score stays the largest score of deciding evidence that
-  supports a class other than "authentic".
+  supports a class other than "authentic"; provenance evidence counts only
+  once it decides (a low provenance score means "nothing declared", not a
+  weak trace).
 
 Rule "calibrated-v2" (opt-in: ``FusionParams(rule="calibrated-v2")``; docs/fusion.md says
 why it is not the default yet) keeps step 1 and the
@@ -154,7 +156,8 @@ def _fuse_v1(deciding: list[Evidence], shape: tuple[int, int], params: FusionPar
         if item.confidence is not None:
             confidences.append(item.confidence_full(shape))
 
-    score = max((float(e.score) for e in deciding if e.indicates != "authentic"), default=None)
+    score = max((float(e.score) for e in deciding if e.indicates != "authentic" and _measures(e, params.threshold)),
+                default=None)
     label, decided_by, drivers, outranked = classify(deciding, params.threshold)
     if score is None and label == "authentic":
         score = 0.0
@@ -358,6 +361,16 @@ def classify(deciding: list[Evidence], threshold: float) -> tuple[str, str | Non
     if any(e.kind != "provenance" for e in deciding):
         return "authentic", "signal", [], []
     return "inconclusive", None, [], []
+
+
+def _measures(item: Evidence, threshold: float) -> bool:
+    """Whether ``item`` counts toward the manipulation score.
+
+    A signal's score measures a trace even when it is low; a provenance check's
+    low score only says that nothing was declared (no manifest, no watermark
+    bits), so it counts once it decides.
+    """
+    return item.kind != "provenance" or item.score >= threshold
 
 
 def _rank(indicates: str) -> int:

@@ -533,6 +533,9 @@ def _jpeg_internals(
             tables[comp] = np.array(dct.qt[table_index], dtype=np.uint16, copy=True)
         if "Y" not in coefficients:
             return None, "libjpeg returned no luminance coefficients"
+        if any((table == 0).any() for table in tables.values()):
+            # libjpeg decodes it (a zero step zeroes that frequency), but every DCT-domain method divides by the step.
+            return None, "a quantization table holds a zero step, which the JPEG standard forbids"
         y = coefficients["Y"]
         if y.shape[0] * 8 < shape[0] or y.shape[1] * 8 < shape[1]:
             return None, "DCT coefficient grid does not cover the decoded image"

@@ -348,6 +348,8 @@ def html_report(report: Report) -> str:
     add("</section>")
 
     # Evidence.
+    if report.video is not None:
+        out.extend(_video_section(report.video))
     add('<section id="evidence" aria-label="Evidence"><h2>Evidence</h2>')
     add("<table><thead><tr><th>Detector</th><th>Status</th><th>Score</th><th>Notes</th><th>Reason</th></tr>"
         "</thead><tbody>")
@@ -444,3 +446,32 @@ def _legend_gradient() -> str:
     colours = colorize(np.linspace(0.0, 1.0, 9, dtype=np.float32)).reshape(-1, 3)
     stops = ", ".join(f"rgb({r},{g},{b}) {100 * i / 8:.1f}%" for i, (r, g, b) in enumerate(colours))
     return f"linear-gradient(to right, {stops})"
+
+
+def _video_section(video: dict) -> list[str]:
+    """Per-face swap scores over the sampled frames of a clip, as a table with a small inline chart."""
+    rows = [
+        '<section id="video" aria-label="Faces over time"><h2>Faces over time</h2>',
+        f'<p class="small">{escape(video["container"])}, {video["frames_decoded"]} frames at {video["fps"]} fps; '
+        f'{len(video["sampled_frames"])} frames sampled; the photo above is frame {video["key_frame"]}. '
+        f'{escape(video["rule"])}.</p>',
+        "<table><thead><tr><th>Face</th><th>Track score</th><th>Swap score per sampled frame</th></tr></thead><tbody>",
+    ]
+    last = max(video["sampled_frames"][-1], 1)
+    for face in video["faces"]:
+        points = [(o["frame"], o["score"]) for o in face["series"] if o["score"] is not None]
+        line = " ".join(f"{4 + 232 * f / last:.1f},{44 - 40 * s:.1f}" for f, s in points)
+        chart = (
+            '<svg width="240" height="48" role="img" aria-label="swap score over time">'
+            '<line x1="0" y1="24" x2="240" y2="24" stroke="#999" stroke-dasharray="3"/>'
+            f'<polyline fill="none" stroke="#c0392b" stroke-width="2" points="{line}"/></svg>'
+            if points else ""
+        )
+        values = ", ".join("-" if o["score"] is None else f'{o["score"]:.2f}' for o in face["series"])
+        score = "too small" if face["score"] is None else f'{face["score"]:.2f}'
+        rows.append(f"<tr><td>{escape(face['id'])}</td><td>{score}</td><td>{chart}"
+                    f'<div class="small mono">{escape(values)}</div></td></tr>')
+    rows.append("</tbody></table>")
+    rows.extend(f'<p class="small">Warning: {escape(w)}</p>' for w in video.get("warnings", []))
+    rows.append("</section>")
+    return rows

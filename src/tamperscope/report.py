@@ -55,6 +55,8 @@ class Report:
     artifacts: dict[str, str] = field(default_factory=dict)
     #: When the analysis started, UTC ISO 8601.
     analyzed_at: str = field(default_factory=utc_now)
+    #: For a video clip: sampling, face tracks with per-frame scores, the clip's face-swap score (else None).
+    video: dict[str, Any] | None = None
 
     @property
     def label(self) -> str:
@@ -163,6 +165,7 @@ class Report:
                 "numpy": np.__version__,
             },
             "timings_s": {k: round(v, 4) for k, v in self.timings.items()},
+            **({} if self.video is None else {"video": self.video}),
         }
 
     def to_json(self, indent: int | None = 2) -> str:
@@ -181,19 +184,33 @@ class Report:
                 f"  Region {region.id}: {w}x{h} at ({x}, {y}), {region.share:.1%} of the image; supported by {by}"
             )
         lines.append("Evidence:")
+        name_width = max((len(item.detector) for item in self.evidence), default=8)
         for item in self.evidence:
             if item.status == "ok":
                 head = "map only" if item.score is None else f"score {item.score:.2f}"
                 detail = item.notes[0] if item.notes else ""
             else:
                 head, detail = item.status, item.reason or ""
-            lines.append(f"  {item.detector:<8} {head:<15} {detail}")
+            lines.append(f"  {item.detector:<{name_width}} {head:<15} {detail}")
         if self.narrative is not None:
             if self.narrative.text:
                 lines.append(f"Narrative ({self.narrative.model}; a rewrite of the evidence above, which stands): "
                              f"{self.narrative.text}")
             else:
                 lines.append(f"Narrative not available: {self.narrative.error}")
+        if self.video is not None:
+            lines.extend(_video_lines(self.video))
         if self.artifacts:
             lines.append(f"Report written to {self.artifacts.get('directory', '')}")
         return "\n".join(lines)
+
+
+def _video_lines(video: dict[str, Any]) -> list[str]:
+    lines = [f"Video: {video['container']}, {video['frames_decoded']} frames at {video['fps']} fps; "
+             f"{len(video['sampled_frames'])} sampled; key frame {video['key_frame']}"]
+    for face in video["faces"]:
+        series = " ".join("-" if o["score"] is None else f"{o['score']:.2f}" for o in face["series"])
+        head = "too small" if face["score"] is None else f"median swap score {face['score']:.2f}"
+        lines.append(f"  {face['id']}: {head} over {face['frames_seen']} frame(s): {series}")
+    lines.extend(f"  warning: {w}" for w in video.get("warnings", []))
+    return lines

@@ -1,8 +1,8 @@
 """Detector registry: one module per method, looked up by name.
 
 >>> from tamperscope.detectors import available, create
->>> sorted(available())  # doctest: +SKIP
-['blk', 'dq', 'ela', 'noise', 'watermark']
+>>> 'dq' in available() and 'zero' in available()
+True
 """
 
 from __future__ import annotations
@@ -69,12 +69,16 @@ def resolve(
 # Importing the modules registers them; the order here is the report's order.
 from . import ela, dq, blk, noise  # noqa: E402,F401
 from . import c2pa, metadata, invisible_wm  # noqa: E402,F401
+from . import adq2, nadq, zero  # noqa: E402,F401
+from . import cagi  # noqa: E402,F401
 from . import noisesniffer, splicebuster, cfa  # noqa: E402,F401
 from . import resampling, median_filter, contrast, ghost  # noqa: E402,F401
 from . import copymove_sift, copymove_dense  # noqa: E402,F401
 from . import spectral, npr, zed  # noqa: E402,F401
 from . import localizer  # noqa: E402,F401
-# "watermark" is in no profile: analyze adds it when a publisher's watermark key is configured.
+from . import faceswap  # noqa: E402,F401
+# In no profile: "watermark" (analyze adds it when a publisher's watermark key is configured); "nadq", whose map
+# marks 10-29% of authentic photos for lack of a presence test (docs/accuracy.md); "rivagan". They run when named.
 from . import watermark  # noqa: E402,F401
 
 #: Detectors every profile runs: provenance checks read what the file declares, cost milliseconds and
@@ -87,11 +91,13 @@ PROFILES.update(
         "default": (*_PROVENANCE, "ela", "dq", "blk", "noise"),
         "thorough": (
             *_PROVENANCE, "ela", "dq", "blk", "noise",
+            "adq2", "zero", "cagi",
             "noisesniffer", "splicebuster", "cfa",
             "resampling", "median_filter", "contrast", "ghost",
             "copymove_sift", "copymove_dense",
             "spectral", "npr", "zed",
             "localizer",
+            "faceswap",
         ),
     }
 )

@@ -1,4 +1,5 @@
-"""Bounded-size analysis for global detectors that must not resize (resizing erases their traces)."""
+"""Helpers of the global AI-image detectors: bounded-size analysis without resizing (resizing erases their
+traces), and the logistic map from a statistic to a [0, 1] score."""
 
 from __future__ import annotations
 
@@ -23,3 +24,8 @@ def central_crop(plane: np.ndarray, max_side: int) -> tuple[np.ndarray, list[str
 def crop_origin(shape: tuple[int, int], cropped: tuple[int, int]) -> tuple[int, int]:
     """Top-left corner of :func:`central_crop`'s crop of an image of ``shape``."""
     return (shape[0] - cropped[0]) // 2 // 8 * 8, (shape[1] - cropped[1]) // 2 // 8 * 8
+
+
+def logistic(x: np.ndarray | float, threshold: float, scale: float) -> np.ndarray:
+    """0.5 at ``threshold``, rising over ``scale``: a calibrated statistic as a score in [0, 1]."""
+    return 1.0 / (1.0 + np.exp(-(np.asarray(x, dtype=np.float64) - threshold) / scale))

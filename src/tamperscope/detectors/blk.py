@@ -261,7 +261,7 @@ def block_values(profile: GridProfile, offset: tuple[int, int]) -> np.ndarray:
     return out
 
 
-def _phasor(bag: np.ndarray) -> np.ndarray:
+def grid_phasor(bag: np.ndarray) -> np.ndarray:
     return (bag @ _COS) + 1j * (bag @ _SIN)
 
 
@@ -412,10 +412,10 @@ class BlockArtifactGrid(Detector):
         floor = samples * self.texture_floor
         k = self.smoothing
 
-        phasors = {"h": _phasor(profile.bag_h), "v": _phasor(profile.bag_v)}
+        phasors = {"h": grid_phasor(profile.bag_h), "v": grid_phasor(profile.bag_v)}
         textures = {"h": profile.texture_h, "v": profile.texture_v}
 
-        rayleigh = {d: _rayleigh_z(phasors[d], textures[d], floor) for d in phasors}
+        rayleigh = {d: rayleigh_z(phasors[d], textures[d], floor) for d in phasors}
         presence = rayleigh["h"][0] + rayleigh["v"][0]
         facts: dict = {"rayleigh_z": [round(rayleigh["h"][0], 1), round(rayleigh["v"][0], 1)]}
         # Z of one direction cannot exceed its number of tiles.
@@ -496,7 +496,7 @@ class BlockArtifactGrid(Detector):
         )
 
 
-def _rayleigh_z(f: np.ndarray, texture: np.ndarray, floor: float) -> tuple[float, int]:
+def rayleigh_z(f: np.ndarray, texture: np.ndarray, floor: float) -> tuple[float, int]:
     """Rayleigh statistic of the texture-normalised grid phasors of tiles of cells.
 
     Tiles are 8x8 cells (64 pixels); images with fewer than 16 such tiles use

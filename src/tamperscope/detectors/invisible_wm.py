@@ -123,8 +123,10 @@ class StableDiffusionWatermark(Detector):
     kind: ClassVar[str] = "provenance"
 
     def analyze(self, image: Image) -> Finding:
-        if image.height * image.width < 256 * 256:
-            raise NotApplicable(f"{image.width}x{image.height} is below the 256x256 the dwtDct watermark needs")
+        if image.height * image.width < 256 * 256 or min(image.shape) < 2 * 2 * DWT_DCT_BLOCK:
+            # dwtDct votes in 4x4 blocks of the half-resolution band: fewer than 16 pixels across hold no block.
+            raise NotApplicable(f"{image.width}x{image.height} is below the 256x256 (and 16 pixels a side) the "
+                                "dwtDct watermark needs")
         results = []
         # Bits are laid out in the embedder's row-major block order, so a full-width band from the top keeps
         # every block's index: half a megapixel holds thousands of votes per bit at a fixed cost per image.

@@ -61,7 +61,7 @@ import numpy as np
 
 from ..image import Image
 from . import register
-from ._crop import central_crop, crop_origin
+from ._crop import central_crop, crop_origin, logistic
 from .base import Detector, Finding, NotApplicable
 
 #: 99th percentile of ``c - 2 se`` on the calibration split of authentic photos, and the logistic's scale
@@ -123,9 +123,6 @@ def npr_contrast(luma: np.ndarray, tile: int = 32) -> tuple[np.ndarray, dict[str
     return 0.5 * (ch + cv), facts
 
 
-def _logistic(x: np.ndarray | float, threshold: float, scale: float) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-(np.asarray(x, dtype=np.float64) - threshold) / scale))
-
 
 @register
 @dataclass
@@ -172,8 +169,8 @@ class NeighbouringPixels(Detector):
         mean = float(contrast.mean())
         se = float(contrast.std(ddof=1) / np.sqrt(contrast.size))
         statistic = mean - 2.0 * se
-        score = float(_logistic(statistic, THRESHOLD, SCALE))
-        heat = _logistic(contrast, THRESHOLD, SCALE).astype(np.float32)
+        score = float(logistic(statistic, THRESHOLD, SCALE))
+        heat = logistic(contrast, THRESHOLD, SCALE).astype(np.float32)
         heatmap = np.zeros((-(-h // self.tile), -(-w // self.tile)), dtype=np.float32)
         top, left = (o // self.tile for o in crop_origin((h, w), luma.shape))
         heatmap[top : top + heat.shape[0], left : left + heat.shape[1]] = heat

@@ -62,7 +62,7 @@ import numpy as np
 
 from ..image import Image
 from . import register
-from ._crop import central_crop, crop_origin
+from ._crop import central_crop, crop_origin, logistic
 from .base import Detector, Finding, NotApplicable
 
 #: Calibration on authentic photos (``benchmarks/ai_signal_eval.py --calibrate``): 99th percentile and
@@ -120,9 +120,6 @@ def high_frequency_excess(power: np.ndarray) -> float:
     return float(np.mean(profile[high] - (slope * freq[high] + intercept)))
 
 
-def _logistic(x, threshold: float, scale: float):
-    return 1.0 / (1.0 + np.exp(-(np.asarray(x, dtype=np.float64) - threshold) / scale))
-
 
 @register
 @dataclass
@@ -170,8 +167,8 @@ class SpectralArtifacts(Detector):
         peak = float(peaks.max())
         excess = high_frequency_excess(power)
         is_jpeg = image.format == "JPEG"
-        peak_score = float(_logistic(peak, PEAK_THRESHOLD, PEAK_SCALE))
-        excess_score = float(_logistic(excess, EXCESS_THRESHOLD, EXCESS_SCALE))
+        peak_score = float(logistic(peak, PEAK_THRESHOLD, PEAK_SCALE))
+        excess_score = float(logistic(excess, EXCESS_THRESHOLD, EXCESS_SCALE))
         score = excess_score if is_jpeg else max(peak_score, excess_score)
         i, j = np.unravel_index(int(np.argmax(peaks)), peaks.shape)
         facts = {
@@ -207,7 +204,7 @@ class SpectralArtifacts(Detector):
         for r in range(ny):
             for c in range(nx):
                 peaks = grid_peaks(welch_spectrum(luma[r * s : (r + 1) * s, c * s : (c + 1) * s]))
-                heat[top + r, left + c] = _logistic(peaks.max(), PEAK_THRESHOLD, PEAK_SCALE)
+                heat[top + r, left + c] = logistic(peaks.max(), PEAK_THRESHOLD, PEAK_SCALE)
         return heat
 
 

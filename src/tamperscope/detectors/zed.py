@@ -67,7 +67,7 @@ import numpy as np
 
 from ..image import Image
 from . import register
-from ._crop import central_crop, crop_origin
+from ._crop import central_crop, crop_origin, logistic
 from .base import Detector, Finding, NotApplicable
 
 #: Residuals x - prediction take 511 values.
@@ -185,9 +185,6 @@ def surprises(luma: np.ndarray, model: CodingModel) -> dict[str, float | np.ndar
     return {"d0": float(d0_map.mean()), "d1": float(d1_map.mean()), "bpp": float(nll0.mean()), "map": d0_map}
 
 
-def _logistic(x, threshold: float, scale: float):
-    return 1.0 / (1.0 + np.exp(-(np.asarray(x, dtype=np.float64) - threshold) / scale))
-
 
 @register
 @dataclass
@@ -227,7 +224,7 @@ class CodingSurprise(Detector):
         model = load_model()
         s = surprises(luma, model)
         statistic = -s["d0"]
-        score = float(_logistic(statistic, model.threshold, model.scale))
+        score = float(logistic(statistic, model.threshold, model.scale))
         facts = {
             "d0": round(s["d0"], 4),
             "d1": round(s["d1"], 4),
@@ -254,5 +251,5 @@ class CodingSurprise(Detector):
         means = full[: ny * b, : nx * b].reshape(ny, b, nx, b).mean(axis=(1, 3))
         heat = np.zeros((-(-shape[0] // b), -(-shape[1] // b)), dtype=np.float32)
         top, left = (o // b for o in crop_origin(shape, cropped))
-        heat[top : top + ny, left : left + nx] = _logistic(means, model.threshold, model.scale)
+        heat[top : top + ny, left : left + nx] = logistic(means, model.threshold, model.scale)
         return heat

@@ -6,12 +6,16 @@ with). The parent watches every worker: a file
 that runs past the timeout gets its worker killed, a worker that dies
 (segfault, out-of-memory kill) is noticed through its process sentinel; either
 way the file is recorded with its error and a fresh worker takes the slot.
-When the parent itself is killed, workers see their pipe close and exit.
+When the parent itself is killed, workers notice within a second (their
+parent process changes) and exit: they cannot rely on their pipe closing,
+because every worker forked later inherits the parent's ends of the earlier
+workers' pipes.
 """
 
 from __future__ import annotations
 
 import multiprocessing
+import os
 import signal
 import time
 from collections.abc import Callable, Iterator
@@ -38,8 +42,13 @@ def _worker_main(conn: Connection, settings: dict[str, Any]) -> None:
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     from .worker import analyze_to_row
 
+    parent = os.getppid()
     while True:
         try:
+            if not conn.poll(1.0):
+                if os.getppid() != parent:  # orphaned: the scan (or service) that owned this worker is gone
+                    return
+                continue
             path, sha256 = conn.recv()
         except (EOFError, OSError):
             return

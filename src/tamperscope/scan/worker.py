@@ -43,11 +43,13 @@ def analyze_to_row(path: str, sha256: str, settings: dict[str, Any]) -> Row:
                    error_kind="internal", seconds=time.perf_counter() - start, profile=profile,
                    finished_at=time.time())
     failed = [e for e in report.evidence if e.status == "failed"]
-    if failed and not any(e.ok for e in report.evidence):
-        # Nothing could be analysed (typically the memory cap): an error, not an "inconclusive" verdict.
-        memory = all(e.reason == "ran out of memory" for e in failed)
-        return Row(sha256=sha256, path=path, status="error", error_kind="memory" if memory else "internal",
-                   error=f"every detector failed ({failed[0].detector}: {failed[0].reason})",
+    out_of_memory = [e for e in failed if e.reason == "ran out of memory"]
+    if out_of_memory or (failed and not any(e.ok for e in report.evidence)):
+        # The job hit its memory cap (or nothing could be analysed): the report would be partial, so the row is an
+        # error to rerun with more memory, not a verdict built from the detectors that happened to fit.
+        first = (out_of_memory or failed)[0]
+        return Row(sha256=sha256, path=path, status="error", error_kind="memory" if out_of_memory else "internal",
+                   error=f"{len(failed)} of {len(report.evidence)} detectors failed ({first.detector}: {first.reason})",
                    seconds=time.perf_counter() - start, profile=profile, finished_at=time.time())
     reports = settings.get("reports")
     if reports:

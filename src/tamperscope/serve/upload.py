@@ -36,6 +36,8 @@ def sniff_format(head: bytes) -> str | None:
         return "WEBP"
     if head.startswith(b"BM") and len(head) >= 26:
         return "BMP"
+    if head.startswith((b"GIF87a", b"GIF89a")):
+        return "GIF"
     if head[4:8] == b"ftyp":
         brand = head[8:12]
         if brand in _AVIF_BRANDS:
@@ -53,7 +55,7 @@ def check_image(data: bytes, max_bytes: int, max_pixels: int) -> tuple[str, int,
         raise Rejected(413, "too-large", f"the file is {_mb(len(data))}; the limit is {_mb(max_bytes)}")
     fmt = sniff_format(data[:32])
     if fmt is None:
-        raise Rejected(415, "unsupported-type", "this file is not a JPEG, PNG, TIFF, WebP, BMP, HEIC or AVIF image "
+        raise Rejected(415, "unsupported-type", "this file is not a JPEG, PNG, TIFF, WebP, BMP, GIF, HEIC or AVIF image "
                        f"({_sniff(data)}); the file name is not trusted, only the content")
     if fmt in {"HEIF", "AVIF"} and not HEIF_AVAILABLE:
         raise Rejected(415, "unsupported-type", f"{fmt} images need the server to have tamperscope[heif] installed")

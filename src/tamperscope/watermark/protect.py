@@ -13,6 +13,7 @@ from PIL import Image as PILImage
 from ..errors import InputError, OutputError
 from ..image import DEFAULT_LIMITS, Limits, load
 from .embed import embed
+from .scheme import SCHEME
 from .extract import verify
 
 #: Output formats by file suffix.
@@ -29,6 +30,8 @@ class Protection:
     height: int
     grid: str
     bits: int
+    step: float
+    scheme: int
     on_lattice: float
     psnr_db: float
 
@@ -43,8 +46,10 @@ def protect_file(source: str | os.PathLike, out: str | os.PathLike, key: bytes, 
     Refuses (``InputError``): an empty key; an output that exists (or is the
     input) unless ``overwrite``; an image that already carries a mark of this
     key, because protecting it again would write a fresh mark over any edit
-    made since it was first protected and so hide it. EXIF (orientation
-    included) and the ICC profile are carried over.
+    made since it was first protected and so hide it; an image whose mark
+    verify would not find (almost entirely black: black cells stay
+    unmarked). EXIF (orientation included) and the ICC profile are carried
+    over.
     """
     if not key:
         raise InputError("an empty watermark key cannot protect an image")
@@ -63,11 +68,15 @@ def protect_file(source: str | os.PathLike, out: str | os.PathLike, key: bytes, 
         raise InputError(f"{image.source} already carries a watermark of this key; protecting it again "
                          "would hide any edit made since (protect the original instead)")
     marked = embed(image.pixels, key)
+    if not verify(marked.pixels, key).present:
+        # Black cells carry no mark (see scheme.dark_cells): an image that is nearly all black has too few.
+        raise InputError(f"{image.source} cannot carry the watermark ({marked.bits} bits fit: the image is "
+                         "almost entirely black or too small)")
     _write(marked.pixels, target, fmt, quality, image.metadata.exif, image.metadata.icc_profile)
     error = np.mean((marked.pixels.astype(np.float64) - image.pixels) ** 2)
     psnr = float("inf") if error == 0 else float(10 * np.log10(255.0**2 / error))
-    return Protection(str(target), fmt, image.width, image.height, marked.grid.label, marked.bits,
-                      round(marked.on_lattice, 4), round(psnr, 2))
+    return Protection(str(target), fmt, image.width, image.height, marked.grid.label, marked.bits, marked.step,
+                      SCHEME.version, round(marked.on_lattice, 4), round(psnr, 2))
 
 
 def _write(pixels: np.ndarray, target: Path, fmt: str, quality: int, exif: bytes | None,

@@ -34,6 +34,31 @@ al., "MaskMark: Robust Neural Watermarking for Real and Synthetic Images",
 * **Coefficients.** A few low-frequency coefficients of the orthonormal 8x8
   DCT of each cell (low frequencies of the working image are lower still in
   the original, so JPEG 75 and resizing leave them near their lattice).
+* **Step, adapted to the image.** The QIM step trades robustness against
+  visibility, and the visibility of one step depends on the content: the
+  same mark that is invisible in texture lowers SSIM in a flat, noiseless sky
+  (contrast masking, Watson, "DCT quantization matrices visually optimized
+  for individual images", SPIE 1913, 1993). protect therefore picks, per
+  image, the largest step of :attr:`Scheme.steps` whose predicted PSNR and
+  SSIM meet :attr:`Scheme.psnr_target` / :attr:`Scheme.ssim_target` (see
+  :mod:`.embed`). The step is not written anywhere: verify tries each step
+  of the small set on the coefficients it has already computed, which costs
+  little and only multiplies the number of hypotheses of the presence test
+  by ``len(steps)``. One step per image rather than one per cell because a
+  per-cell step would have to be re-derived at verify time from the received
+  pixels, and a DC coefficient near 1000 with a step of 28 sits about 36
+  steps from zero, so an activity measure shifted by JPEG 75 or a resize by
+  as little as 1% would put the cell on the wrong lattice and report it
+  tampered (a 3-class contrast measure changes class on 1.6% of cells after
+  JPEG 75 and 3.8% after a 0.75 resize, up to 23% on one photo:
+  ``benchmarks/watermark_percell_step.py``).
+* **Black.** Cells mostly clipped to black carry no mark (lifting them to
+  make room costs SSIM more than the rest of the mark together); verify does
+  not judge them (:func:`dark_cells`).
+
+Versions: the embedder of this module is scheme 2 (adaptive step, black left
+unmarked). Marks of scheme 1 (fixed step 28, black lifted) still verify:
+the keyed stream is unchanged and 28 is one of the steps tried.
 """
 
 from __future__ import annotations
@@ -55,8 +80,15 @@ class Scheme:
         Cell size in working pixels (an 8x8 DCT per cell).
     coefficients : tuple of (int, int)
         The DCT frequencies ``(u, v)`` that carry one bit each.
-    step : float
-        QIM step in orthonormal-DCT units of the working luminance.
+    version : int
+        The embedder's scheme version (see the module docstring).
+    steps : tuple of float
+        QIM steps (orthonormal-DCT units of the working luminance) protect may
+        choose from, largest first; verify tries each.
+    psnr_target, ssim_target : float
+        Fidelity protect aims for when choosing the step (above the issue's
+        bars of 40 dB and 0.98, for the margin between the predicted and the
+        measured values and between luma and RGB SSIM).
     work_sides : tuple of int
         Long sides of the working image that protect may choose (verify tries each).
     work_ratio : float
@@ -68,7 +100,10 @@ class Scheme:
 
     block: int = 8
     coefficients: tuple[tuple[int, int], ...] = ((0, 0), (0, 1), (1, 0))
-    step: float = 28.0
+    version: int = 2
+    steps: tuple[float, ...] = (34.0, 31.0, 28.0, 25.0, 22.0, 19.0, 16.0, 14.0)
+    psnr_target: float = 41.5
+    ssim_target: float = 0.985
     work_sides: tuple[int, ...] = (256, 384, 512, 768, 1024, 1536, 2048)
     work_ratio: float = 0.6
 
@@ -222,16 +257,33 @@ def luminance(pixels: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(np.ascontiguousarray(pixels[..., :3]), cv2.COLOR_RGB2GRAY).astype(np.float32)
 
 
-def saturation_lift(work: np.ndarray, grid: Grid, low: float = 2.0, high: float = 253.0) -> np.ndarray:
-    """Per cell, +1 where the cell is mostly clipped to black, -1 where mostly white, else 0.
+def saturation_lift(work: np.ndarray, grid: Grid, high: float = 253.0) -> np.ndarray:
+    """Per cell, -1 where the cell is mostly clipped to white, else 0.
 
     A clipped cell cannot move its coefficients onto the lattice, so protect
-    first lifts it a few levels away from the clip (see :mod:`.embed`); after
-    that every cell of a protected image carries the mark, and a cell found
-    clipped at verify time is judged like any other (a region painted black
-    is an edit too).
+    first lowers a white cell a few levels away from the clip (see
+    :mod:`.embed`); near white that costs neither PSNR much nor SSIM at all
+    (SSIM's luminance term barely moves at a mean of 250). Black is another
+    matter: lifting a black area by even 3 levels drops its SSIM below 0.5
+    (the luminance term is ``C1 / (C1 + 9)`` at a mean of 0), so black cells
+    carry no mark at all (:func:`dark_cells`).
     """
     cells = cells_of(work, grid)
-    dark = (cells <= low).mean(axis=(2, 3)) > 0.5
     bright = (cells >= high).mean(axis=(2, 3)) > 0.5
-    return dark.astype(np.float32) - bright.astype(np.float32)
+    return -bright.astype(np.float32)
+
+
+#: protect leaves unmarked the cells whose working pixels are mostly (over half) at most 2.
+EMBED_DARK = (2.0, 0.5)
+#: verify leaves unjudged the cells with over 40% of their pixels at most 4: a margin over EMBED_DARK
+#: so that JPEG noise or a resize never makes an unmarked black cell look judged (after JPEG 75 or a
+#: 0.75 resize, the black cells of the development photos with black areas kept at least 58% of
+#: their pixels at most 4; see docs/benchmarks.md).
+VERIFY_DARK = (4.0, 0.4)
+
+
+def dark_cells(work: np.ndarray, grid: Grid, level: float, share: float) -> np.ndarray:
+    """Per cell, True where more than ``share`` of its working pixels are at most ``level`` (black)."""
+    b = grid.block
+    below = (work[: grid.rows * b, : grid.cols * b] <= level).astype(np.float32)
+    return below.reshape(grid.rows, b, grid.cols, b).mean(axis=(1, 3)) > share

@@ -1,0 +1,202 @@
+"""Face swaps: a network trained on self-blended real faces, with its blending-boundary map.
+
+K. Shiohara and T. Yamasaki, "Detecting Deepfakes with Self-Blended Images",
+CVPR 2022; L. Li et al., "Face X-ray for More General Face Forgery
+Detection", CVPR 2020.
+
+Method
+------
+Frontal faces are found with OpenCV's Haar cascades (:mod:`tamperscope.faces.find`).
+Each face large enough to judge (box side >= ``min_face_side``) is cropped as
+in training (a square 1.5 box sides wide, resized to 128x128) and read by the
+project's own network (:mod:`tamperscope.faces.model`, trained by
+:mod:`tamperscope.train.faces` on real faces only, blended with transformed
+copies of themselves). Its two outputs are a swap logit, mapped to a score
+with the calibration stored in the model (0.5 = the 99th percentile of real
+faces held apart from training), and a 32x32 map of the blending boundary
+(Face X-ray), placed back over the face's square in the image: the heatmap.
+The image's swap score (``facts["swap_score"]``) is the largest over the judged
+faces. The detector does not decide (``decides = False``, score None): with the
+v1 model its false-alarm rate on authentic photos is too high (14 of 37 photos
+of CASIA v1 / MICC-F220 / exif-camera with a judged face score >= 0.5; see
+docs/benchmarks.md), so it gives a map and per-face facts only.
+
+Consistency with the rest of the picture
+----------------------------------------
+Per face, the facts also say how two existing detectors read the face's
+ellipse against the rest of the image: ``noise`` (Mahdian & Saic noise level)
+and, for JPEG files, ``dq`` (double-JPEG history): the mean of each one's map
+inside the face and outside. A colour statistic is measured directly: the
+chroma step across the face's ellipse edge (mean CbCr just inside against
+just outside, in units of the chroma spread along the edge). These are context
+for the reader and do not change the score; the facts list which evidence
+spoke (``spoke``).
+
+Limits
+------
+Fully synthetic faces (GAN portraits) have no seam: they are the AI-generated
+detectors' business, not this one's. Profile faces, faces rolled more than
+about 25 degrees and faces under ``min_face_side`` pixels are not judged.
+Faces are searched in the stored orientation of the file.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+import cv2
+import numpy as np
+
+from ..faces.find import Face, ellipse_mask, face_crop, find_faces
+from ..faces.model import CROP_SIZE, MODEL_PATH, load_model
+from ..image import Image
+from . import register
+from .base import Detector, Finding, NotApplicable
+
+#: Maps of the consistency detectors that count as speaking when their face mean reaches this.
+SPEAKS = 0.5
+
+
+@register
+@dataclass
+class FaceSwap(Detector):
+    """Face-swap probability and blending boundary per face (SBI + Face X-ray)."""
+
+    min_face_side: int = 64
+    max_faces: int = 8
+    consistency: bool = True
+    #: ONNX model file; empty for the one shipped in tamperscope/models.
+    model: str = ""
+
+    name: ClassVar[str] = "faceswap"
+    version: ClassVar[str] = "1.0"
+    citation: ClassVar[str] = (
+        "K. Shiohara, T. Yamasaki, 'Detecting Deepfakes with Self-Blended Images', CVPR 2022; "
+        "L. Li et al., 'Face X-ray for More General Face Forgery Detection', CVPR 2020"
+    )
+    summary: ClassVar[str] = "a blending seam around a face, learned from real faces blended with themselves"
+    title: ClassVar[str] = "Face swap (self-blended training)"
+    trace: ClassVar[str] = "outlines a face blended into the picture through a soft mask, as face swaps do"
+    indicates: ClassVar[str] = "edited"
+    #: Map only: the v1 model flags 14 of 37 authentic photos with a judged face (docs/benchmarks.md);
+    #: the swap score is kept in ``facts["swap_score"]`` and per face, not given to fusion.
+    decides: ClassVar[bool] = False
+
+    def analyze(self, image: Image) -> Finding:
+        if min(image.shape) < self.min_face_side:
+            raise NotApplicable(f"{image.width}x{image.height} cannot hold a face of the {self.min_face_side} px "
+                                "needed to judge one")
+        faces = find_faces(image.pixels, self.min_face_side)
+        if not faces:
+            raise NotApplicable("no frontal face found")
+        judged = [f for f in faces if not f.too_small][: self.max_faces]
+        if not judged:
+            raise NotApplicable(
+                f"{len(faces)} face(s) found, all smaller than {self.min_face_side} px: too small to judge"
+            )
+        model = load_model(self.model or str(MODEL_PATH))
+        crops = np.stack([face_crop(image.pixels, face, CROP_SIZE) for face in judged])
+        logits, boundaries = model.logits(crops)
+        scores = model.score(logits)
+        heatmap = np.zeros(image.shape, np.float32)
+        for face, edge in zip(judged, boundaries):
+            _place(heatmap, face, edge)
+        context = _consistency(image, judged) if self.consistency else [{} for _ in judged]
+        per_face = []
+        for face, logit, score, edge, checks in zip(judged, logits, scores, boundaries, context):
+            spoke = (["face-swap network"] if score >= 0.5 else []) + [
+                name for name, check in checks.items() if check.get("speaks")
+            ]
+            per_face.append({
+                **face.to_dict(),
+                "swap_score": round(float(score), 4),
+                "logit": round(float(logit), 3),
+                "boundary_peak": round(float(edge.max()), 3),
+                "consistency": checks,
+                "spoke": spoke,
+            })
+        too_small = [f.to_dict() for f in faces if f.too_small]
+        best = int(np.argmax(scores))
+        notes = [
+            f"{len(judged)} face(s) judged; the most suspicious has swap score {scores[best]:.2f} "
+            f"at {list(judged[best].box)}"
+        ]
+        if too_small:
+            notes.append(f"{len(too_small)} face(s) under {self.min_face_side} px not judged (too small)")
+        return Finding(
+            score=None,
+            heatmap=heatmap,
+            notes=notes,
+            facts={
+                "swap_score": round(float(scores.max()), 4),
+                "faces": per_face,
+                "too_small": too_small,
+                "min_face_side": self.min_face_side,
+                "spoke": sorted({name for face in per_face for name in face["spoke"]}),
+                "model": {"threshold": model.threshold, "scale": model.scale},
+                "scope": "blended face swaps; fully generated faces are the AI-generated detectors' job",
+            },
+        )
+
+
+def _place(heatmap: np.ndarray, face: Face, edge: np.ndarray) -> None:
+    """Resize the crop's boundary map to the crop square and max it into the image map."""
+    x0, y0, side = face.crop_square()
+    full = cv2.resize(edge.astype(np.float32), (side, side), interpolation=cv2.INTER_LINEAR)
+    h, w = heatmap.shape
+    top, left = max(0, y0), max(0, x0)
+    bottom, right = min(h, y0 + side), min(w, x0 + side)
+    if bottom <= top or right <= left:
+        return
+    window = full[top - y0: bottom - y0, left - x0: right - x0]
+    np.maximum(heatmap[top:bottom, left:right], window, out=heatmap[top:bottom, left:right])
+
+
+def _consistency(image: Image, faces: list[Face]) -> list[dict]:
+    """Noise level, JPEG history and colour of each face against the rest of the picture."""
+    from . import create
+
+    maps = {}
+    for name in ("noise", "dq"):
+        evidence = create(name).run(image)
+        maps[name] = (evidence, evidence.heatmap_full(image.shape) if evidence.ok else None)
+    ycrcb = cv2.cvtColor(image.pixels, cv2.COLOR_RGB2YCrCb).astype(np.float32)
+    out = []
+    for face in faces:
+        inside = ellipse_mask(image.shape, face)
+        checks = {}
+        for name, (evidence, full) in maps.items():
+            if full is None:
+                checks[name] = {"status": evidence.status, "reason": evidence.reason}
+                continue
+            face_mean = float(full[inside].mean()) if inside.any() else 0.0
+            rest_mean = float(full[~inside].mean()) if (~inside).any() else 0.0
+            checks[name] = {
+                "status": "ok", "detector_score": None if evidence.score is None else round(float(evidence.score), 4),
+                "face_mean": round(face_mean, 4), "rest_mean": round(rest_mean, 4),
+                "speaks": bool(face_mean >= SPEAKS and rest_mean < SPEAKS),
+            }
+        checks["colour"] = _colour_step(ycrcb, face)
+        out.append(checks)
+    return out
+
+
+def _colour_step(ycrcb: np.ndarray, face: Face) -> dict:
+    """Chroma step across the ellipse edge, in units of the chroma spread along the edge."""
+    (cx, cy), (ew, eh), angle = face.ellipse
+    shape = ycrcb.shape[:2]
+
+    def band(lo: float, hi: float) -> np.ndarray:
+        outer, inner = np.zeros(shape, np.uint8), np.zeros(shape, np.uint8)
+        cv2.ellipse(outer, ((cx, cy), (ew * hi, eh * hi), angle), 1, -1)
+        cv2.ellipse(inner, ((cx, cy), (ew * lo, eh * lo), angle), 1, -1)
+        return (outer > 0) & ~(inner > 0)
+
+    inner_band, outer_band = band(0.8, 0.95), band(1.05, 1.2)
+    if inner_band.sum() < 32 or outer_band.sum() < 32:
+        return {"status": "not-applicable", "reason": "the face's edge leaves the image"}
+    chroma = ycrcb[..., 1:]
+    step = np.linalg.norm(chroma[inner_band].mean(0) - chroma[outer_band].mean(0))
+    spread = float(np.sqrt(chroma[inner_band].var(0).sum() + chroma[outer_band].var(0).sum()) + 1.0)
+    return {"status": "ok", "chroma_step": round(float(step / spread), 3), "speaks": False}

@@ -1,0 +1,85 @@
+"""Video clips: sniffing, frame-by-frame reading, face tracks, clear errors on corrupt files."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from skimage import data
+
+from tamperscope import analyze
+from tamperscope.errors import InputError
+from tamperscope.faces.video import read_clip, sniff_video
+from tamperscope.render_html import html_report
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _write_clip(path: Path, frames: int = 12, fps: float = 10.0) -> Path:
+    """A short MJPEG AVI of the astronaut drifting right by 2 px per frame (a face tracked across frames)."""
+    base = data.astronaut()[..., ::-1]
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), fps, (480, 400))
+    assert writer.isOpened()
+    for i in range(frames):
+        writer.write(np.ascontiguousarray(base[40:440, 2 * i: 2 * i + 480]))
+    writer.release()
+    return path
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory) -> Path:
+    return _write_clip(tmp_path_factory.mktemp("video") / "clip.avi")
+
+
+def test_sniff_video_containers(clip):
+    assert sniff_video(clip.read_bytes()[:512]) == "avi"
+    assert sniff_video(b"\x00\x00\x00\x18ftypisom" + bytes(500)) == "mp4"
+    assert sniff_video(b"\x1a\x45\xdf\xa3" + bytes(20)) == "matroska"
+    assert sniff_video(b"\xff\xd8\xff\xe0" + bytes(20)) is None
+
+
+def test_clip_is_read_frame_by_frame_and_the_face_tracked(clip):
+    result = read_clip(clip, "avi", max_frames=6)
+    assert result.frames_decoded == 12
+    assert result.sampled == [0, 2, 4, 7, 9, 11]
+    tracks = [t for t in result.tracks if t.score is not None]
+    assert len(tracks) == 1 and len(tracks[0].observations) == 6
+    xs = [o.box[0] for o in tracks[0].observations]
+    assert xs[0] > xs[-1]  # the crop window moves right, so the face moves left in the frame
+
+
+def test_analyze_clip_gives_a_report_with_time_series(clip):
+    report = analyze(str(clip))
+    video = report.to_dict()["video"]
+    assert video["frames_decoded"] == 12 and len(video["faces"]) == 1
+    assert len(video["faces"][0]["series"]) == len(video["sampled_frames"])
+    evidence = report.evidence_for("faceswap")
+    assert report.label == "inconclusive" and evidence.score is None and evidence.facts["swap_score"] < 0.5
+    assert report.image.source.endswith(f"#frame={video['key_frame']}")
+    page = html_report(report)
+    assert 'id="video"' in page and "Faces over time" in page
+    assert "face1" in report.summary_text()
+
+
+def test_corrupt_video_gives_a_clear_error(clip, tmp_path):
+    broken = tmp_path / "broken.mp4"
+    broken.write_bytes(b"\x00\x00\x00\x18ftypisom\x00\x00\x02\x00isomiso2" + bytes(range(256)) * 8)
+    with pytest.raises(InputError, match="broken.mp4"):
+        analyze(str(broken))
+    truncated = tmp_path / "truncated.avi"
+    truncated.write_bytes(clip.read_bytes()[:600])
+    with pytest.raises(InputError, match="truncated.avi"):
+        analyze(str(truncated))
+
+
+def test_cli_exit_code_on_corrupt_video(tmp_path):
+    broken = tmp_path / "broken.mkv"
+    broken.write_bytes(b"\x1a\x45\xdf\xa3" + bytes(300))
+    done = subprocess.run([sys.executable, "-m", "tamperscope", "analyze", str(broken)], capture_output=True,
+                          text=True, cwd=ROOT, env={"PYTHONPATH": str(ROOT / "src"), "PATH": "/usr/bin:/bin"})
+    assert done.returncode == 2
+    assert done.stderr.startswith("tamperscope: error:") and len(done.stderr.strip().splitlines()) == 1
