@@ -9,7 +9,6 @@ import base64
 import html
 import io
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -26,16 +25,6 @@ from tamperscope.render_html import PREVIEW_MAX_SIDE, html_report
 from tamperscope.render_markdown import markdown_report
 
 SAMPLE = Path(__file__).resolve().parent.parent / "examples" / "spliced.jpg"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-sync",
-]
 HOSTILE_SOFTWARE = "<script>alert(1)</script>"
 HOSTILE_NAME = '"><img src=x onerror=alert(2)>.jpg'
 
@@ -198,18 +187,6 @@ def test_cli_report_usage_errors(tmp_path, args, words):
     assert len(lines) == 1 and words in lines[0]
     assert not (tmp_path / "o").exists()
 
-
-@pytest.fixture(scope="module")
-def browser():
-    playwright_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
-    if not (os.path.isfile(CHROMIUM) and os.access(CHROMIUM, os.X_OK)):
-        pytest.skip(f"no Chromium at {CHROMIUM} (Debian package 'chromium')")
-    with playwright_api.sync_playwright() as driver:
-        chromium = driver.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
 
 
 @pytest.mark.parametrize("which", ["sample", "hostile"])

@@ -43,9 +43,6 @@ from tamperscope.scan.results import (
 from tamperscope.scan.store import JSON_COLUMNS
 
 HOSTILE = "<img src=x onerror=alert(1)>.jpg"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--no-first-run", "--disable-sync"]
 
 
 @pytest.fixture(scope="module")
@@ -310,27 +307,19 @@ def test_cli_gallery(scanned, tmp_path):
     assert result.exit_code == 2 and "artifacts folder" in result.output
 
 
-def test_gallery_in_a_browser(store, scanned, tmp_path):
-    playwright_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
-    if not (os.path.isfile(CHROMIUM) and os.access(CHROMIUM, os.X_OK)):
-        pytest.skip(f"no Chromium at {CHROMIUM} (Debian package 'chromium')")
+def test_gallery_in_a_browser(store, scanned, tmp_path, browser):
     out = write_gallery(store, tmp_path / "alone" / "gallery.html", artifacts_dir=scanned[1])
-    with playwright_api.sync_playwright() as driver:
-        chromium = driver.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            page = chromium.new_page(viewport={"width": 1280, "height": 900})
-            problems, requests = [], []
-            page.on("console", lambda m: problems.append(m.text) if m.type in ("error", "warning") else None)
-            page.on("pageerror", lambda error: problems.append(str(error)))
-            page.on("dialog", lambda dialog: (problems.append(f"dialog: {dialog.message}"), dialog.dismiss()))
-            page.on("request", lambda request: requests.append(request.url))
-            page.goto(out.as_uri())
-            page.wait_for_load_state("load")
-            images = page.evaluate("Array.from(document.images).map(i => i.complete && i.naturalWidth)")
-            cards = page.locator("article.card").count()
-            page.screenshot(path=str(tmp_path / "gallery.png"), full_page=True)
-        finally:
-            chromium.close()
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    problems, requests = [], []
+    page.on("console", lambda m: problems.append(m.text) if m.type in ("error", "warning") else None)
+    page.on("pageerror", lambda error: problems.append(str(error)))
+    page.on("dialog", lambda dialog: (problems.append(f"dialog: {dialog.message}"), dialog.dismiss()))
+    page.on("request", lambda request: requests.append(request.url))
+    page.goto(out.as_uri())
+    page.wait_for_load_state("load")
+    images = page.evaluate("Array.from(document.images).map(i => i.complete && i.naturalWidth)")
+    cards = page.locator("article.card").count()
+    page.screenshot(path=str(tmp_path / "gallery.png"), full_page=True)
     assert problems == []
     assert len(images) == 5 and all(width and width > 0 for width in images)
     assert cards == 5

@@ -6,26 +6,13 @@ leaves 127.0.0.1.
 """
 
 import json
-import os
 
 import pytest
 
 from servers import live_server
 from tamperscope.serve import Settings, create_app
-from test_html_report import CHROMIUM, CHROMIUM_ARGS, SAMPLE
+from test_html_report import SAMPLE
 
-
-@pytest.fixture(scope="module")
-def browser():
-    playwright_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
-    if not (os.path.isfile(CHROMIUM) and os.access(CHROMIUM, os.X_OK)):
-        pytest.skip(f"no Chromium at {CHROMIUM} (Debian package 'chromium')")
-    with playwright_api.sync_playwright() as driver:
-        chromium = driver.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
 
 
 def test_upload_overlay_layers_regions_download(browser, tmp_path):

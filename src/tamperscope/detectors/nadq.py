@@ -92,23 +92,12 @@ import numpy as np
 from scipy import ndimage
 
 from .._jpeg import ZIGZAG, block_idct, rounding_error_dct
-from ..image import Image
+from ..image import Image, ijg_table
 from . import register
 from .base import Detector, Finding, NotApplicable
 
 #: Quality-50 IJG luminance table (ITU-T T.81 Annex K), natural order: the toolbox's upper step bound.
-Q50_LUMA = np.array(
-    [
-        [16, 11, 10, 16, 24, 40, 51, 61],
-        [12, 12, 14, 19, 26, 58, 60, 55],
-        [14, 13, 16, 24, 40, 57, 69, 56],
-        [14, 17, 22, 29, 51, 87, 80, 62],
-        [18, 22, 37, 56, 68, 109, 103, 77],
-        [24, 35, 55, 64, 81, 104, 113, 92],
-        [49, 64, 78, 87, 103, 121, 120, 101],
-        [72, 92, 95, 98, 112, 100, 103, 99],
-    ]
-)
+Q50_LUMA = ijg_table(50).astype(np.int64)
 LIMIT = 2048  # histogram bins at most -2048..2047, as the toolbox
 ALPHA0, MIN_GAIN, MAX_ROUNDS = 0.95, 5.0, 20
 
