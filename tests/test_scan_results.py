@@ -324,3 +324,15 @@ def test_gallery_in_a_browser(store, scanned, tmp_path, browser):
     assert len(images) == 5 and all(width and width > 0 for width in images)
     assert cards == 5
     assert requests and all(url.startswith(("file:", "data:")) for url in requests), requests
+
+
+def test_csv_cells_a_spreadsheet_would_run_are_made_literal(tmp_path):
+    hostile = "=HYPERLINK(\"http://example.invalid\",\"x\").jpg"
+    with ResultStore(tmp_path / "r.sqlite") as store:
+        store.add_path(hostile, "f" * 64)
+        store.record(Row(sha256="f" * 64, path=hostile, status="done", label="authentic", score=0.1))
+        export_csv(store, tmp_path / "out.csv")
+    with (tmp_path / "out.csv").open(newline="", encoding="utf-8") as handle:
+        record = dict(zip(EXPORT_COLUMNS, list(csv.reader(handle))[1]))
+    assert record["path"] == "'" + hostile and record["paths"] == "'" + hostile
+    assert record["score"] == "0.1"  # numbers stay numbers

@@ -152,8 +152,11 @@ def export_csv(store: ResultStore, path: str | Path) -> int:
 
     JSON columns are JSON text; ``paths`` joins every path of the content with
     ``|`` (a path that itself contains ``|`` makes that column ambiguous: the
-    Parquet export keeps paths as a list). Values are written as they are: a
-    spreadsheet may treat a file name starting with ``=`` as a formula.
+    Parquet export keeps paths as a list). File names come from whoever made
+    the files, so a text cell that a spreadsheet would run as a formula (it
+    starts with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return) is
+    written with a leading ``'`` (OWASP's CSV-injection advice); the Parquet
+    export keeps every value exactly.
     """
     target = Path(path)
     count = 0
@@ -163,11 +166,23 @@ def export_csv(store: ResultStore, path: str | Path) -> int:
         writer = csv.writer(handle)
         writer.writerow(EXPORT_COLUMNS)
         for values, paths in export_rows(store):
-            writer.writerow([*("" if v is None else v for v in values), PATH_SEPARATOR.join(paths)])
+            cells = [*("" if v is None else v for v in values), PATH_SEPARATOR.join(paths)]
+            writer.writerow([_inert(cell) for cell in cells])
             count += 1
 
     _atomic_write(target, lambda part: _with_text(part, write))
     return count
+
+
+def _inert(cell: Any) -> Any:
+    """A text cell a spreadsheet would evaluate, made literal with a leading quote."""
+    if isinstance(cell, str) and cell[:1] in FORMULA_STARTS:
+        return "'" + cell
+    return cell
+
+
+#: First characters that make spreadsheets treat a cell as a formula.
+FORMULA_STARTS = frozenset("=+-@\t\r")
 
 
 def export_parquet(store: ResultStore, path: str | Path, batch_rows: int = BATCH_ROWS) -> int:
