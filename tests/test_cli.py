@@ -116,3 +116,15 @@ def test_unwritable_output_is_a_clear_error(tmp_path):
     result = tamperscope("analyze", tmp_path / "a.png", "-o", tmp_path / "taken")
     assert result.returncode == 2 and "cannot write the report" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("command", [["train", "zed", "--data", "{empty}", "--out", "{tmp}/z.npz"],
+                                     ["train", "faces", "--faces", "{tmp}/absent"],
+                                     ["train", "localizer", "--photos", "{tmp}/absent"]])
+def test_training_without_photos_is_one_line_and_exit_2(tmp_path, command):
+    (tmp_path / "empty").mkdir()
+    args = [part.format(empty=tmp_path / "empty", tmp=tmp_path) for part in command]
+    result = subprocess.run([sys.executable, "-m", "tamperscope", *args], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2, result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("tamperscope: error:"), result.stderr

@@ -454,9 +454,12 @@ def train_zed(
     out: Path = typer.Option(Path("src/tamperscope/models/zed.npz"), "--out"),
 ) -> None:
     """Count the zed detector's coder on real photos and calibrate its threshold."""
-    from .train.zed import main as zed_main
+    import json
 
-    _guarded(lambda: zed_main(["--data", str(data), "--out", str(out)]))
+    from .train.zed import train
+
+    result = _guarded(lambda: train(data, out))
+    typer.echo(json.dumps(result, indent=2))
 
 
 @train_app.command("faces")
@@ -533,8 +536,11 @@ def main() -> None:
     try:
         app()
     except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else EXIT_INTERNAL)
-        sys.exit(code)
+        if isinstance(exc.code, int) or exc.code is None:
+            sys.exit(exc.code or 0)
+        # A message some library exited with: shown as one line, not swallowed.
+        typer.echo(f"tamperscope: error: {exc.code}", err=True)
+        sys.exit(EXIT_INTERNAL)
 
 
 if __name__ == "__main__":

@@ -47,6 +47,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from ..errors import InputError
 from ..faces.blend import degrade, self_blend
 from ..faces.find import find_faces, face_crop
 from ..faces.model import CROP_SIZE, normalise
@@ -131,7 +132,7 @@ def _find_crops(folders: list[Path], limit_per_folder: int | None, only: tuple[s
                 log(f"{folder.name}: {found} faces so far")
         per_folder[folder.name] = found
     if not crops:
-        raise SystemExit(f"no judgeable face in {', '.join(map(str, folders))}")
+        raise InputError(f"no judgeable face in {', '.join(map(str, folders))}")
     return FaceSet(np.stack(crops), np.asarray(rolls, np.float32), np.asarray(splits), per_folder)
 
 

@@ -23,6 +23,7 @@ import numpy as np
 
 from ..detectors.zed import N_CONTEXTS, N_RESIDUALS, CodingModel, count_histograms, level_planes, surprises
 from ..detectors._crop import central_crop
+from ..errors import InputError
 from .photos import photos
 
 #: Percentile of the statistic on held-out real photos where the score is 0.5.
@@ -59,11 +60,11 @@ def train(data_root: Path, out: Path, alpha: float = 0.05, max_side: int = 2048)
     start = time.perf_counter()
     counts, per_source = count(data_root, max_side)
     if not per_source:
-        raise SystemExit(f"no training photos under {data_root}")
+        raise InputError(f"no training photos under {data_root}")
     provisional = CodingModel.from_counts(counts, alpha, 0.0, 1.0, "")
     stats = calibrate(provisional, data_root, max_side)
     if stats.size < 20:
-        raise SystemExit(f"only {stats.size} calibration photos under {data_root}: too few for a 99th percentile")
+        raise InputError(f"only {stats.size} calibration photos under {data_root}: too few for a 99th percentile")
     threshold = float(np.percentile(stats, PERCENTILE))
     scale = float(max(1.4826 * np.median(np.abs(stats - np.median(stats))), 1e-3))
     recipe = {
@@ -97,7 +98,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--alpha", type=float, default=0.05, help="added to every histogram bin")
     parser.add_argument("--max-side", type=int, default=2048)
     args = parser.parse_args(argv)
-    print(json.dumps(train(args.data, args.out, args.alpha, args.max_side), indent=2))
+    try:
+        print(json.dumps(train(args.data, args.out, args.alpha, args.max_side), indent=2))
+    except InputError as exc:  # one line, as the CLI does
+        sys.exit(f"error: {exc}")
 
 
 if __name__ == "__main__":
