@@ -84,6 +84,7 @@ from scipy.special import betainc, gammaln
 
 from ..image import Image
 from . import register
+from ._crop import central_crop_pixels
 from .base import Detector, Finding, NotApplicable
 
 #: Thresholds T on i + j separating low-medium DCT frequencies, per block side (IPOL 2024, Alg. 6).
@@ -372,19 +373,10 @@ class Noisesniffer(Detector):
                        confidence=confidence.astype(np.float32), notes=notes, facts=facts)
 
     def _crop(self, image: Image) -> tuple[np.ndarray, tuple[int, int], list[str]]:
-        pixels = image.pixels
-        h, w = pixels.shape[:2]
-        if h * w <= self.max_pixels:
-            return pixels, (0, 0), []
-        scale = math.sqrt(self.max_pixels / (h * w))
-        ch, cw = int(h * scale), int(w * scale)
-        # Aligned on the cell grid so that the crop's cells are cells of the whole image's map.
-        top = (h - ch) // 2 // self.cell * self.cell
-        left = (w - cw) // 2 // self.cell * self.cell
-        # Resampling would change the noise itself, so the image is cropped, never resized.
-        return pixels[top : top + ch, left : left + cw], (top // self.cell, left // self.cell), [
-            f"The image is large: only its central {cw}x{ch} pixels were analysed to bound time and memory."
-        ]
+        # Resampling would change the noise itself, so the image is cropped, never resized; the crop is aligned
+        # on the cell grid so that its cells are cells of the whole image's map.
+        crop, (top, left), notes = central_crop_pixels(image.pixels, self.max_pixels, self.cell)
+        return crop, (top // self.cell, left // self.cell), notes
 
 
 def _place(cells: np.ndarray, offset: tuple[int, int], shape: tuple[int, int], cell: int) -> np.ndarray:

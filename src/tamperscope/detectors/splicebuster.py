@@ -67,6 +67,7 @@ from scipy.linalg import solve_triangular
 
 from ..image import Image
 from . import register
+from ._crop import central_crop_pixels
 from .base import Detector, Finding, NotApplicable
 
 _THIRD_ORDER = np.array([-1.0, 3.0, -3.0, 1.0], dtype=np.float32)
@@ -285,16 +286,7 @@ class Splicebuster(Detector):
         return Finding(score=None, heatmap=heatmap, stride=stride, confidence=confidence, notes=notes, facts=facts)
 
     def _crop(self, grey: np.ndarray) -> tuple[np.ndarray, tuple[int, int], list[str]]:
-        h, w = grey.shape
-        if h * w <= self.max_pixels:
-            return grey, (0, 0), []
-        scale = math.sqrt(self.max_pixels / (h * w))
-        ch, cw = int(h * scale), int(w * scale)
-        top = (h - ch) // 2 // self.stride * self.stride
-        left = (w - cw) // 2 // self.stride * self.stride
-        return grey[top : top + ch, left : left + cw], (top, left), [
-            f"The image is large: only its central {cw}x{ch} pixels were analysed to bound time and memory."
-        ]
+        return central_crop_pixels(grey, self.max_pixels, self.stride)
 
     @staticmethod
     def _to_cells(posterior, coverage, analysed, shape, window, stride, offset):
