@@ -7,7 +7,7 @@ import time
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from .detectors import resolve
+from .detectors import resolve, run_detectors, with_prerequisites
 from .explain import explain
 from .fusion import FusionParams, fuse
 from .image import DEFAULT_LIMITS, ImageSource, Limits, load
@@ -161,7 +161,8 @@ def _with_watermark(chosen: list, key: str | bytes | None) -> list:
 def _run(source, chosen, limits, fusion, narrative, analyzed_at, start) -> Report:
     image = load(source, limits)
     loaded = time.perf_counter()
-    evidence = [detector.run(image, limits.detector_seconds) for detector in chosen]
+    chosen = with_prerequisites(chosen)
+    evidence = run_detectors(image, chosen, limits.detector_seconds)
     fused = fuse(evidence, image.shape, fusion)
     explanation = explain(image, evidence, fused)
     timings = {"load": loaded - start, **{f"detector:{e.detector}": e.runtime_s for e in evidence}}

@@ -41,7 +41,7 @@ from typing import Any
 import numpy as np
 
 from .. import __version__
-from ..detectors import resolve
+from ..detectors import resolve, run_detectors
 from ..errors import InputError, OutputError
 from ..fusion import FusionParams, fuse
 from ..image import load
@@ -169,7 +169,7 @@ def _ensure_cached(job) -> Outcome:
         entry = _entry(config, condition, sample)
         if cache.load(entry, key) is None:
             image = load(data)
-            evidence = [detector.run(image) for detector in resolve([s["name"] for s in specs])]
+            evidence = run_detectors(image, resolve([s["name"] for s in specs]))
             cache.save(entry, key, image.shape, evidence)
         return sample, None, key, mask
     except InputError as exc:

@@ -11,6 +11,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from ..errors import UnknownDetector
+from ..evidence import Evidence
 from .base import Detector, Finding, NotApplicable
 
 _REGISTRY: dict[str, type[Detector]] = {}
@@ -66,6 +67,39 @@ def resolve(
     return [create(name, **dict(params.get(name, {}))) for name in names]
 
 
+def with_prerequisites(chosen: list[Detector]) -> list[Detector]:
+    """``chosen`` in an order where every detector comes after those it :attr:`~Detector.consumes`.
+
+    A prerequisite that was not chosen is added (with its default parameters) just before its first
+    consumer, and its evidence is reported like any other: it ran, and the report says what ran.
+    """
+    by_name = {d.name: d for d in chosen}
+    ordered: list[Detector] = []
+    placed: set[str] = set()
+
+    def place(detector: Detector, path: tuple[str, ...]) -> None:
+        if detector.name in placed:
+            return
+        if detector.name in path:
+            raise ValueError(f"detectors consume each other in a circle: {' -> '.join((*path, detector.name))}")
+        for name in detector.consumes:
+            place(by_name.setdefault(name, create(name)), (*path, detector.name))
+        placed.add(detector.name)
+        ordered.append(detector)
+
+    for detector in chosen:
+        place(detector, ())
+    return ordered
+
+
+def run_detectors(image, chosen: list[Detector], time_limit_s: float | None = None) -> list[Evidence]:
+    """Run ``chosen`` on ``image`` (prerequisites first, see :func:`with_prerequisites`); one Evidence each."""
+    found: dict[str, Evidence] = {}
+    for detector in with_prerequisites(chosen):
+        found[detector.name] = detector.run(image, time_limit_s, found)
+    return list(found.values())
+
+
 # Importing the modules registers them; the order here is the report's order.
 from . import ela, dq, blk, noise  # noqa: E402,F401
 from . import c2pa, metadata, invisible_wm  # noqa: E402,F401
@@ -102,4 +136,5 @@ PROFILES.update(
     }
 )
 
-__all__ = ["Detector", "Finding", "NotApplicable", "PROFILES", "available", "create", "register", "resolve"]
+__all__ = ["Detector", "Finding", "NotApplicable", "PROFILES", "available", "create", "register", "resolve",
+           "run_detectors", "with_prerequisites"]

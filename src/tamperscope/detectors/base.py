@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import numpy as np
@@ -62,15 +63,28 @@ class Detector:
     #: "signal" (a trace measured in the pixels) or "provenance" (what the file declares about
     #: itself: signed credentials, metadata, watermarks); fusion lets provenance outrank signals.
     kind: ClassVar[str] = "signal"
+    #: Detectors whose evidence this one reads (their maps as inputs). Detectors never import each other:
+    #: :func:`tamperscope.detectors.run_detectors` runs these first and hands their Evidence to
+    #: :meth:`analyze_with`, so each map is computed once per image however many detectors read it.
+    consumes: ClassVar[tuple[str, ...]] = ()
 
     def analyze(self, image: Image) -> Finding:  # pragma: no cover - abstract
         raise NotImplementedError
 
+    def analyze_with(self, image: Image, prior: Mapping[str, Evidence]) -> Finding:
+        """Analyse ``image`` given the evidence of :attr:`consumes` (by detector name); most detectors need none."""
+        return self.analyze(image)
+
     def params(self) -> dict[str, Any]:
         return dataclasses.asdict(self) if dataclasses.is_dataclass(self) else {}
 
-    def run(self, image: Image, time_limit_s: float | None = None) -> Evidence:
+    def run(
+        self, image: Image, time_limit_s: float | None = None, prior: Mapping[str, Evidence] | None = None
+    ) -> Evidence:
         """Run on ``image`` and return :class:`Evidence`, never raising for bad luck.
+
+        ``prior`` holds the evidence of the detectors named in :attr:`consumes`
+        (those missing from it are absent for :meth:`analyze_with`).
 
         A method that does not apply returns status "not-applicable"; a method
         that raises, runs out of memory or runs past ``time_limit_s`` seconds
@@ -85,7 +99,7 @@ class Detector:
                     raise NotApplicable(image.jpeg_error or "the JPEG internals could not be read")
                 raise NotApplicable(f"not a JPEG file ({image.format}), so there are no DCT coefficients to read")
             with time_limit(time_limit_s):
-                finding = self.analyze(image)
+                finding = self.analyze_with(image, {n: prior[n] for n in self.consumes if n in (prior or {})})
         except NotApplicable as exc:
             evidence.status, evidence.reason = "not-applicable", str(exc)
         except DeadlineExceeded as exc:

@@ -82,8 +82,13 @@ class FaceSwap(Detector):
     #: Map only: the v1 model flags 14 of 37 authentic photos with a judged face (docs/benchmarks.md);
     #: the swap score is kept in ``facts["swap_score"]`` and per face, not given to fusion.
     decides: ClassVar[bool] = False
+    #: The face-against-the-rest checks read these maps; the runner computes each once per image.
+    consumes: ClassVar[tuple[str, ...]] = ("noise", "dq")
 
     def analyze(self, image: Image) -> Finding:
+        return self.analyze_with(image, {})
+
+    def analyze_with(self, image: Image, prior) -> Finding:
         if min(image.shape) < self.min_face_side:
             raise NotApplicable(f"{image.width}x{image.height} cannot hold a face of the {self.min_face_side} px "
                                 "needed to judge one")
@@ -102,7 +107,7 @@ class FaceSwap(Detector):
         heatmap = np.zeros(image.shape, np.float32)
         for face, edge in zip(judged, boundaries):
             _place(heatmap, face, edge)
-        context = _consistency(image, judged) if self.consistency else [{} for _ in judged]
+        context = _consistency(image, judged, prior) if self.consistency else [{} for _ in judged]
         per_face = []
         for face, logit, score, edge, checks in zip(judged, logits, scores, boundaries, context):
             spoke = (["face-swap network"] if score >= 0.5 else []) + [
@@ -153,13 +158,18 @@ def _place(heatmap: np.ndarray, face: Face, edge: np.ndarray) -> None:
     np.maximum(heatmap[top:bottom, left:right], window, out=heatmap[top:bottom, left:right])
 
 
-def _consistency(image: Image, faces: list[Face]) -> list[dict]:
-    """Noise level, JPEG history and colour of each face against the rest of the picture."""
-    from . import create
+def _consistency(image: Image, faces: list[Face], prior) -> list[dict]:
+    """Noise level, JPEG history and colour of each face against the rest of the picture.
 
+    ``prior`` holds the ``noise`` and ``dq`` evidence the runner computed for this image; a check whose
+    evidence is absent (the detector was called on its own, outside the runner) is reported as not run.
+    """
     maps = {}
-    for name in ("noise", "dq"):
-        evidence = create(name).run(image)
+    for name in FaceSwap.consumes:
+        evidence = prior.get(name)
+        if evidence is None:
+            maps[name] = (None, None)
+            continue
         maps[name] = (evidence, evidence.heatmap_full(image.shape) if evidence.ok else None)
     ycrcb = cv2.cvtColor(image.pixels, cv2.COLOR_RGB2YCrCb).astype(np.float32)
     out = []
@@ -167,6 +177,9 @@ def _consistency(image: Image, faces: list[Face]) -> list[dict]:
         inside = ellipse_mask(image.shape, face)
         checks = {}
         for name, (evidence, full) in maps.items():
+            if evidence is None:
+                checks[name] = {"status": "not-run", "reason": f"{name} did not run before this detector"}
+                continue
             if full is None:
                 checks[name] = {"status": evidence.status, "reason": evidence.reason}
                 continue

@@ -252,7 +252,9 @@ def analyze_video(data: bytes, name: str, container: str, detectors, limits, fus
     image.source = f"{name}#frame={key}"
     image.format = f"VIDEO-FRAME ({container})"
     others = [d for d in (detectors or []) if not isinstance(d, FaceSwap)]
-    evidence = [d.run(image, limits.detector_seconds) for d in others]
+    from ..detectors import run_detectors
+
+    evidence = run_detectors(image, others, limits.detector_seconds)
     evidence.append(_clip_evidence(clip, key, image.shape, FaceSwap, Evidence, _place, time.perf_counter() - loaded))
     fused = fuse(evidence, image.shape, fusion)
     timings = {"load": loaded - start, **{f"detector:{e.detector}": e.runtime_s for e in evidence}}
