@@ -11,8 +11,7 @@ from .api import analyze, protect, verify  # noqa: E402
 from .errors import InputError, TamperscopeError  # noqa: E402
 from .evidence import Evidence  # noqa: E402
 from .image import Image, Limits, load  # noqa: E402
-from .render import write_report  # noqa: E402
-from .report import SCHEMA_VERSION, Report  # noqa: E402
+from .report import SCHEMA_VERSION, Report, write_report  # noqa: E402
 
 __all__ = [
     "Evidence",

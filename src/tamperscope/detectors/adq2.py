@@ -76,7 +76,7 @@ from typing import ClassVar
 import numpy as np
 from scipy import ndimage
 
-from .._jpeg import ZIGZAG, block_dct, block_idct, rounding_error_dct
+from ._jpeg import ZIGZAG, block_dct, block_idct, rounding_error_dct
 from ..image import Image
 from . import register
 from .base import Detector, Finding, NotApplicable

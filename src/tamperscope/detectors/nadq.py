@@ -91,7 +91,7 @@ import cv2
 import numpy as np
 from scipy import ndimage
 
-from .._jpeg import ZIGZAG, block_idct, rounding_error_dct
+from ._jpeg import ZIGZAG, block_idct, rounding_error_dct
 from ..image import Image, ijg_table
 from . import register
 from .base import Detector, Finding, NotApplicable

@@ -96,7 +96,7 @@ import cv2
 import numpy as np
 import scipy.fft
 
-from .._blocks import cells_from_windows, windows_view
+from ._blocks import cells_from_windows, windows_view
 from ..image import Image
 from . import register
 from .base import Detector, Finding, NotApplicable

@@ -78,7 +78,7 @@ import cv2
 import numpy as np
 from scipy import ndimage, stats
 
-from .._jpeg import recompress
+from ._jpeg import recompress
 from ..image import Image
 from . import register
 from .base import Detector, Finding, NotApplicable

@@ -24,9 +24,9 @@ import time
 from html import escape
 from pathlib import Path
 
-from .._present import score_text
+from ..report.present import score_text
 from ..errors import InputError, OutputError
-from ..explain import strength_words
+from ..report.explain import strength_words
 from .results import errors as error_rows
 from .results import detector_titles, paths_for, top, top_detectors, visible
 from .store import ResultStore, Row

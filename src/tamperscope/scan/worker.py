@@ -26,7 +26,7 @@ def analyze_to_row(path: str, sha256: str, settings: dict[str, Any]) -> Row:
     from ..api import analyze
     from ..errors import InputError, OutputError
     from ..image import Limits
-    from ..render import write_report
+    from ..report.write import write_report
 
     start = time.perf_counter()
     profile = settings.get("profile", "default")
@@ -96,7 +96,7 @@ def write_thumbnail(report, folder: Path, sha256: str) -> str:
     import cv2
     from PIL import Image as PILImage
 
-    from ..render import overlay
+    from ..report.write import overlay
 
     image, fusion = report.image, report.fusion
     pixels, heat, mask = (image.upright(a) for a in (image.pixels, fusion.heatmap, fusion.mask.astype(np.uint8)))

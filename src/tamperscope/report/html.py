@@ -28,11 +28,11 @@ import cv2
 import numpy as np
 from PIL import Image as PILImage
 
-from . import _present
-from .render import colorize
+from . import present as _present
+from .write import colorize
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .report import Report
+    from .schema import Report
 
 #: Longest side, in pixels, of the photo and maps embedded in the page.
 PREVIEW_MAX_SIDE = 1600

@@ -17,8 +17,8 @@ import cv2
 import numpy as np
 from PIL import Image as PILImage
 
-from .errors import OutputError
-from .report import Report
+from ..errors import OutputError
+from .schema import Report
 
 #: Files ``write_report`` creates, by artifact key.
 ARTIFACTS = {
@@ -128,11 +128,11 @@ def write_report(
         report.artifacts = {**artifacts, "directory": str(out)}
         (staging / ARTIFACTS["report"]).write_text(report.to_json() + "\n", encoding="utf-8")
         if "html" in chosen:
-            from .render_html import html_report
+            from .html import html_report
 
             (staging / FORMATS["html"][1]).write_text(html_report(report), encoding="utf-8")
         if "md" in chosen:
-            from .render_markdown import markdown_report
+            from .markdown import markdown_report
 
             (staging / FORMATS["md"][1]).write_text(markdown_report(report), encoding="utf-8")
         for entry in staging.iterdir():
