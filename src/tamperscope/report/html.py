@@ -29,7 +29,7 @@ import numpy as np
 from PIL import Image as PILImage
 
 from . import present as _present
-from .write import colorize
+from .colormap import colorize
 
 if TYPE_CHECKING:  # pragma: no cover
     from .schema import Report

@@ -96,7 +96,7 @@ def write_thumbnail(report, folder: Path, sha256: str) -> str:
     import cv2
     from PIL import Image as PILImage
 
-    from ..report.write import overlay
+    from ..report.colormap import overlay
 
     image, fusion = report.image, report.fusion
     pixels, heat, mask = (image.upright(a) for a in (image.pixels, fusion.heatmap, fusion.mask.astype(np.uint8)))
