@@ -15,7 +15,10 @@ from typing import List, Optional
 
 import typer
 
-EXIT_OK, EXIT_INTERNAL, EXIT_BAD_INPUT = 0, 1, 2
+# The commands below keep their short private names for the shared helpers.
+from .exits import EXIT_BAD_INPUT, EXIT_INTERNAL, EXIT_OK  # noqa: F401  (EXIT_OK: part of the shell's contract)
+from .exits import fail as _fail
+from .exits import guarded as _guarded
 
 app = typer.Typer(
     add_completion=False,
@@ -23,27 +26,6 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     help="Image forensics: was this image changed, where, and why.",
 )
-
-
-def _fail(message: str, code: int) -> None:
-    typer.echo(f"tamperscope: error: {message}", err=True)
-    raise typer.Exit(code)
-
-
-def _guarded(action):
-    """Run ``action`` mapping errors to one stderr line and the documented exit code."""
-    from ..errors import InputError
-
-    try:
-        return action()
-    except InputError as exc:
-        _fail(str(exc), EXIT_BAD_INPUT)
-    except KeyboardInterrupt:
-        _fail("interrupted", 130)
-    except Exception as exc:  # the shell's last line of defence: no traceback for users
-        if os.environ.get("TAMPERSCOPE_DEBUG"):
-            raise
-        _fail(f"internal error ({type(exc).__name__}: {exc}); rerun with TAMPERSCOPE_DEBUG=1 and report it", 1)
 
 
 @app.command()

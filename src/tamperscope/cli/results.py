@@ -12,6 +12,8 @@ from typing import Optional
 
 import typer
 
+from .exits import EXIT_BAD_INPUT, fail, guarded
+
 results_app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
@@ -24,12 +26,6 @@ _DB_HELP = "The scan's results database (made by tamperscope scan)."
 _ERRORS_SHOWN = 20
 
 
-def _shell():
-    from .main import EXIT_BAD_INPUT, _fail, _guarded
-
-    return _guarded, _fail, EXIT_BAD_INPUT
-
-
 @results_app.command("top")
 def top_command(
     db: Path = typer.Option(Path("results.sqlite"), "--db", help=_DB_HELP),
@@ -38,8 +34,6 @@ def top_command(
 ) -> None:
     """The most suspicious images first (highest manipulation score); errors listed apart."""
     from ..scan.results import errors, open_results, paths_for, top
-
-    guarded, _, _ = _shell()
 
     def action():
         with open_results(db) as store:
@@ -113,9 +107,8 @@ def export_command(
     """Every image, one row each, with all its paths: CSV or Parquet."""
     from ..scan.results import export_csv, export_parquet, open_results
 
-    guarded, fail, bad_input = _shell()
     if (csv_path is None) == (parquet_path is None):
-        fail("give exactly one of --csv PATH or --parquet PATH", bad_input)
+        fail("give exactly one of --csv PATH or --parquet PATH", EXIT_BAD_INPUT)
 
     def action():
         with open_results(db) as store:
@@ -139,8 +132,6 @@ def gallery_command(
     """One HTML page: counts, the most suspicious images with their heatmap thumbnails, the errors."""
     from ..scan.gallery import write_gallery
     from ..scan.results import open_results
-
-    guarded, _, _ = _shell()
 
     def action():
         with open_results(db) as store:
