@@ -72,7 +72,7 @@ from scipy import fft, ndimage
 from ._jpeg import ZIGZAG
 from .._regions import connected_regions
 from ..image import Image
-from . import register
+from .registry import register
 from .base import Detector, Finding, NotApplicable
 
 

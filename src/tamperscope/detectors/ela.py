@@ -32,7 +32,7 @@ import numpy as np
 
 from ._jpeg import recompress
 from ..image import Image
-from . import register
+from .registry import register
 from .base import Detector, Finding
 
 
