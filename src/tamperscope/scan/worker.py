@@ -21,7 +21,7 @@ def analyze_to_row(path: str, sha256: str, settings: dict[str, Any]) -> Row:
 
     ``settings`` keys: ``profile``, ``limits`` (:class:`~tamperscope.image.Limits` fields), ``artifacts`` (folder
     for gallery thumbnails), ``reports`` (folder: the full report files of each image go to ``reports/<sha256>``,
-    as :func:`~tamperscope.render.write_report` writes them, in ``report_formats``).
+    as :func:`~tamperscope.report.write_report` writes them, in ``report_formats``).
     """
     from ..api import analyze
     from ..errors import InputError, OutputError
