@@ -9,9 +9,14 @@ import cv2
 import numpy as np
 
 
+def to_grey(values: np.ndarray) -> np.ndarray:
+    """float [0, 1] map -> uint8 0..255, rounded: the one quantization of every picture of a map."""
+    return np.clip(values * 255.0 + 0.5, 0, 255).astype(np.uint8)
+
+
 def colorize(heat: np.ndarray) -> np.ndarray:
     """float [0, 1] map -> uint8 RGB with the perceptually uniform inferno colormap."""
-    grey = np.clip(heat * 255.0 + 0.5, 0, 255).astype(np.uint8)
+    grey = to_grey(heat)
     return cv2.cvtColor(cv2.applyColorMap(grey, cv2.COLORMAP_INFERNO), cv2.COLOR_BGR2RGB)
 
 

@@ -17,7 +17,7 @@ import numpy as np
 from PIL import Image as PILImage
 
 from ..errors import OutputError
-from .colormap import colorize, overlay
+from .colormap import colorize, overlay, to_grey
 from .schema import Report
 
 #: Files ``write_report`` creates, by artifact key.
@@ -94,7 +94,7 @@ def write_report(
         _save_png(staging / ARTIFACTS["mask"], mask.astype(np.uint8) * 255)
         artifacts = {key: name for key, name in ARTIFACTS.items()}
         if fusion.confidence is not None:
-            _save_png(staging / "confidence.png", _grey(upright(fusion.confidence)))
+            _save_png(staging / "confidence.png", to_grey(upright(fusion.confidence)))
             artifacts["confidence"] = "confidence.png"
         if layers:
             (staging / "layers").mkdir()
@@ -131,10 +131,6 @@ def write_report(
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return report.artifacts
-
-
-def _grey(values: np.ndarray) -> np.ndarray:
-    return np.clip(values * 255.0 + 0.5, 0, 255).astype(np.uint8)
 
 
 def _save_png(path: Path, array: np.ndarray) -> None:
