@@ -40,7 +40,8 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("report", ("report",)),
     # The one Python API: load -> detect -> fuse -> explain; videos are analysed on top of it.
     ("api", ("api", "__init__", "faces.video")),
-    # Tools that drive the engine at scale: forgery generator, benchmark harness, training.
+    # Tools that drive the engine at scale: forgery generator, benchmark harness, training (and any future tool built
+    # on the API, such as comparing two analyses).
     ("tools", ("synth", "bench", "train")),
     # Shells: argument parsing, HTTP, job queues and progress; nothing forensic.
     ("shells", ("cli", "serve", "scan", "__main__")),
