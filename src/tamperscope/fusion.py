@@ -1,57 +1,68 @@
-"""Fusion v1: evidence -> integrity score, fused heatmap, mask and regions.
+"""Fusion: evidence -> verdict label, calibrated class probabilities, fused map, mask and regions.
 
-The rule (also in docs/fusion.md), applied to the evidence of status "ok" that
-carries a score ("deciding" evidence; ELA's map is a layer, not a decision):
+The rule (also in docs/fusion.md) is "calibrated-v3", the default. It reads the
+evidence of every detector that ran; evidence of status "ok" that carries a
+score is *deciding* evidence (ELA's map and the other map-only methods are
+layers to read, not decisions).
 
-* **Manipulation score** = the largest detector score. One strong, specific
-  trace is enough to doubt an image; averaging would let silent detectors
-  (a JPEG check on a never-compressed region) dilute it. Not calibrated: a
-  learned, calibrated fusion replaces this rule later.
-* **Fused heatmap** = per pixel, the largest ``heatmap x score`` over deciding
-  detectors, so a map counts only as much as its own detector believes in it.
-* **Mask** = pixels that at least one detector with score >= ``threshold``
-  marks >= ``threshold`` in its own heatmap.
-* **Regions** = 8-connected components of the mask covering at least
-  ``min_region_share`` of the image (the ``max_regions`` largest); each lists the detectors whose own map
-  marks at least ``support_share`` of it.
-* **Verdict class** (rule "classes-v1"): one of "authentic", "edited",
-  "ai-generated", "ai-edited" or "inconclusive". Each piece of evidence says
-  which class its score supports (``Evidence.indicates``) and whether it is
-  *provenance* (what the file declares: signed Content Credentials, generator
-  records, invisible watermarks) or a *signal* (a trace measured in pixels).
+**Class probabilities** (``class_scores``). For the deciding *signal*
+detectors of the run, a model fitted on held-apart development images
+(``models/fusion.json``; :mod:`tamperscope.train.fusion`, ``tamperscope train
+fusion``) gives, one-vs-rest, the probability that the image is ``edited``,
+``ai-generated`` and ``ai-edited``, and the probability that it is manipulated
+at all; ``no-manipulation`` is one minus the largest of these. Each is a
+logistic regression (Cox 1958; the calibration sense of Guo et al., "On
+calibration of modern neural networks", ICML 2017) on two terms per detector,
+its score toward that class and the score's excess over 0.5, with weights
+>= 0. The non-negative weights make every probability of manipulation
+monotone: more evidence from any detector, with everything else kept, never
+lowers one. A detector that could not judge the image adds nothing (its
+state is not a feature: in the development data "not applicable" mostly
+means "a PNG", which would teach the model the file format). A class no
+fitted detector looks for has no probability (None), and the report says it
+was not checked. One model is fitted per detector set (each profile's;
+:func:`choose_model` takes the largest fitted set that ran, and the verdict is
+``calibrated`` only when that set is every deciding signal that ran).
 
-  1. Provenance first: if any provenance evidence scores >= ``threshold``,
-     the class is that of the strongest such evidence (ties broken toward the
-     more specific class: ai-edited, ai-generated, edited, authentic), and
-     signals cannot change it. A declaration or a cryptographic check is about
-     the file's history; a statistical trace in the pixels is a weaker kind of
-     fact, so it is reported beside the class but outranked.
-  2. Otherwise signals decide: the class of the strongest signal scoring >=
-     ``threshold``.
-  3. Otherwise "authentic" (no evidence of manipulation found) when at least
-     one signal could judge the image, else "inconclusive". Provenance checks
-     that found nothing (no manifest, no generator record) do not make an image
-     "authentic": the absence of a declaration is not a finding.
+**Verdict label**, in this order:
 
-  The manipulation score stays the largest score of deciding evidence that
-  supports a class other than "authentic"; provenance evidence counts only
-  once it decides (a low provenance score means "nothing declared", not a
-  weak trace).
+1. *Provenance first*: if provenance evidence (signed credentials, generator
+   records, watermarks) scores >= ``threshold``, the label is the class of the
+   strongest (ties toward the more specific class: ai-edited, ai-generated,
+   edited, authentic), and signals cannot change it. An intact publisher
+   watermark or trusted Content Credentials of a camera capture give
+   ``authentic`` this way.
+2. *Signals*: the class whose probability is >= ``decision`` (0.5: more likely
+   than not), the largest if several. A deciding signal outside the model (a
+   detector named by hand) decides at its own score >= ``threshold``, and the
+   verdict is then not calibrated.
+3. ``inconclusive`` when the evidence conflicts (manipulation is more likely
+   than not, but no single class is) or when no signal could judge the image.
+4. ``authentic`` when the probability of manipulation is below
+   ``authentic_below`` *and* every manipulation class was checked by an
+   applicable detector the model weighs (:attr:`Fusion.unchecked` empty).
+5. Otherwise ``no-evidence``: no manipulation was found, which is not proof of
+   authenticity; the explanation lists what was checked and what was not.
 
-Rule "calibrated-v2" (opt-in: ``FusionParams(rule="calibrated-v2")``; docs/fusion.md says
-why it is not the default yet) keeps step 1 and the
-classes, and replaces the *signal* part for the detectors its model knows
-(:data:`MODELLED`, weights in ``models/fusion.json``: one model with the
-localizer, one without it for the default profile, see :func:`choose_model`): their maps are pooled
-into statistics (soft maximum, mean, quantiles, and for maps with a confidence
-the confidence-weighted anomaly, as in TruFor's integrity head) and a logistic
-regression fitted on held-apart synthetic forgeries turns them into one
-calibrated probability of manipulation, the *integrity score* (reported as is);
-it counts as one signal indicating "edited", put on the verdict scale by
-:func:`decision_scale` (0.5 = the 99th percentile of authentic fitting images); detectors outside the model keep their own scores.
-The fused map is a per-pixel logistic regression on the modelled detectors'
-maps, fitted on the same data. When no modelled detector could judge the
-image, or the weights are absent, v1 applies unchanged.
+**Map, mask, regions.** A per-pixel logistic regression on the modelled
+detectors' maps, each weighed by its detector's score and by the score's
+excess over 0.5 (a map counts as much as its detector believes in it; weights
+>= 0), fitted on forged images at the same prior as the class probabilities
+(so 0.5 asks the same likelihood ratio of a pixel as of an image), gives the
+probability that a pixel was manipulated *given* that the image was; the
+fused heatmap is
+that times the image's probability of a localizable manipulation (edited or
+ai-edited), a graded probability. Only when the label is ``edited`` or
+``ai-edited``, the mask is the pixels more likely manipulated than not (>= 0.5)
+of the conditional map, so a region appears only with a manipulation label; a
+provenance decision that carries a map (a broken watermark) takes its mask from
+that map. Regions are 8-connected components of the mask (``_regions.py``),
+each listing the detectors whose own map marks at least ``support_share`` of it.
+
+Rule "classes-v1" (``FusionParams(rule="classes-v1")``, and the fallback when
+no model applies) is the earlier written rule: the largest score decides at
+``threshold``; no class probabilities (``calibrated`` false); ``no-evidence``
+where a signal could judge, never ``authentic`` from signals.
 """
 
 from __future__ import annotations
@@ -67,26 +78,38 @@ from scipy import ndimage
 from ._regions import connected_regions
 from .evidence import Evidence
 
-FUSION_RULE = "classes-v1"
-#: The rules fuse() knows; the first is the default (see docs/fusion.md for why calibrated-v2 is not, yet).
-RULES = ("classes-v1", "calibrated-v2")
+FUSION_RULE = "calibrated-v3"
+#: The rules fuse() knows; the first is the default.
+RULES = ("calibrated-v3", "classes-v1")
 MODEL_PATH = Path(__file__).resolve().parent / "models" / "fusion.json"
-#: The detectors whose maps the calibrated model reads, in feature order.
-MODELLED = ("ela", "dq", "blk", "noise", "localizer")
-#: Pooled statistics per detector, in feature order (see :func:`pooled_statistics`).
-STATISTICS = ("applicable", "score", "softmax", "mean", "q50", "q90", "q99", "confident")
 
-#: Verdict classes, most specific first: the tie-break order of the rule above.
+#: Classes of manipulation, in report order, and the name of the class without any.
+MANIPULATIONS = ("edited", "ai-generated", "ai-edited")
+NO_MANIPULATION = "no-manipulation"
+#: Provenance classes, most specific first: the tie-break order.
 CLASSES = ("ai-edited", "ai-generated", "edited", "authentic")
+#: Every verdict label.
+LABELS = ("edited", "ai-generated", "ai-edited", "authentic", "no-evidence", "inconclusive")
+#: Labels that say where (regions may exist).
+LOCALIZED = ("edited", "ai-edited")
+#: Terms per detector and class in the image model, in column order (weights >= 0).
+TERMS = ("score", "strong")
+#: The pseudo-class of the "manipulated at all" model.
+ANY = "manipulated"
 
 
 @dataclass(frozen=True)
 class FusionParams:
+    #: Provenance evidence decides at a score >= this; so do deciding signals outside the model.
     threshold: float = 0.5
+    #: A class probability >= this decides (more likely than not).
+    decision: float = 0.5
+    #: "authentic" needs the probability of manipulation below this (and every class checked).
+    authentic_below: float = 0.05
     min_region_share: float = 0.001
     support_share: float = 0.3
     max_regions: int = 50
-    #: "classes-v1" (max rule, the default) or "calibrated-v2" (learned, calibrated integrity score).
+    #: "calibrated-v3" (the default) or "classes-v1" (the written max rule, never calibrated).
     rule: str = FUSION_RULE
 
 
@@ -117,86 +140,415 @@ class Fusion:
     regions: list[Region]
     deciding: list[str]
     params: FusionParams
-    #: "provenance" or "signal": which kind of evidence set the class (None when nothing did).
+    #: "provenance" or "signal": which kind of evidence set the label (None when nothing did).
     decided_by: str | None = None
-    #: The evidence (detector names) that set the class.
+    #: The evidence (detector names) that set the label, strongest first.
     drivers: list[str] = field(default_factory=list)
-    #: Signals that scored >= threshold for a different class but were outranked by provenance.
+    #: Signals that pointed to another class but were outranked by provenance.
     outranked: list[str] = field(default_factory=list)
-    #: The rule that made this fusion ("calibrated-v2" falls back to "classes-v1" when its model cannot apply).
+    #: The rule that made this fusion ("calibrated-v3" falls back to "classes-v1" when no model applies).
     rule: str = "classes-v1"
-    #: The calibrated integrity score of the modelled signals (None under classes-v1).
-    integrity: float | None = None
+    #: Calibrated probability per class (:data:`MANIPULATIONS` and :data:`NO_MANIPULATION`); None under v1.
+    class_scores: dict[str, float | None] | None = None
+    #: Whether ``class_scores`` are the fitted model's for every deciding signal that ran.
+    calibrated: bool = False
+    #: Manipulation classes that no applicable, fitted detector looked for in this image.
+    unchecked: list[str] = field(default_factory=list)
+    #: The fitted detector set used (its name and detectors), None under v1.
+    model: dict | None = None
+    #: Deciding signals outside the model (they decide at their own threshold, uncalibrated).
+    unmodelled: list[str] = field(default_factory=list)
+    #: The largest per-pixel probability of the conditional map, and where (row, col), for the explanation.
+    peak: tuple[float, tuple[int, int]] | None = None
+
+    @property
+    def manipulated(self) -> float | None:
+        """The calibrated probability that the image was manipulated at all (None under v1)."""
+        if self.class_scores is None or self.class_scores.get(NO_MANIPULATION) is None:
+            return None
+        return 1.0 - float(self.class_scores[NO_MANIPULATION])
 
 
-def fuse(evidence: list[Evidence], shape: tuple[int, int], params: FusionParams = FusionParams()) -> Fusion:
-    """Combine detectors' evidence for an image of ``shape`` (stored orientation)."""
-    deciding = [e for e in evidence if e.ok and e.score is not None]
-    model = choose_model(load_model(), {e.detector for e in evidence}) if params.rule == "calibrated-v2" else None
-    modelled = {} if model is None else {e.detector: e for e in evidence if e.ok and e.detector in model["detectors"]}
-    if model is None or not modelled:
-        return _fuse_v1(deciding, shape, params)
-    return _fuse_calibrated(evidence, deciding, modelled, shape, params, model)
+def fuse(evidence: list[Evidence], shape: tuple[int, int], params: FusionParams = FusionParams(),
+         models: dict | None = None) -> Fusion:
+    """Combine detectors' evidence for an image of ``shape`` (stored orientation).
+
+    ``models`` are the fitted models (the content of ``models/fusion.json``); by default the shipped ones.
+    """
+    if params.rule not in RULES:
+        raise ValueError(f"unknown fusion rule {params.rule!r}; known: {', '.join(RULES)}")
+    signals = deciding_signals(evidence)
+    fitted = load_model() if models is None else models
+    model = choose_model(fitted, set(signals)) if params.rule == "calibrated-v3" else None
+    if model is None:
+        return _fuse_v1(evidence, shape, params)
+    return _fuse_calibrated(evidence, signals, model, shape, params)
 
 
-def _fuse_v1(deciding: list[Evidence], shape: tuple[int, int], params: FusionParams) -> Fusion:
+# --------------------------------------------------------------------------
+# Which evidence counts
+
+
+def deciding_signals(evidence: list[Evidence]) -> list[str]:
+    """Names of the signal detectors that ran and decide (give a score), applicable or not.
+
+    A registered detector decides when its class says so (``decides``); an unregistered one (tests, a plug-in)
+    when it carries a score, or could not judge the image (it might have).
+    """
+    from .detectors.registry import available
+
+    catalogue = available()
+    names = []
+    for item in evidence:
+        cls = catalogue.get(item.detector)
+        if cls is not None:
+            if cls.kind != "provenance" and cls.decides:
+                names.append(item.detector)
+        elif item.kind != "provenance" and (item.score is not None or not item.ok):
+            names.append(item.detector)
+    return names
+
+
+def _deciding(evidence: list[Evidence]) -> list[Evidence]:
+    return [e for e in evidence if e.ok and e.score is not None]
+
+
+# --------------------------------------------------------------------------
+# The calibrated rule
+
+
+def _fuse_calibrated(evidence, signals, model, shape, params) -> Fusion:
+    by_name = {e.detector: e for e in evidence}
+    modelled = model["detectors"]
+    scores, contributions = class_probabilities(by_name, model)
+    unchecked = unchecked_classes(by_name, model)
+    deciding = _deciding(evidence)
+    unmodelled = [e for e in deciding if e.kind != "provenance" and e.detector not in modelled]
+    conditional = pixel_probability(by_name, shape, model)
+
+    label, decided_by, drivers, outranked = _provenance_decision(deciding, params.threshold)
+    if label is None:
+        label, drivers = _signal_decision(scores, contributions, unmodelled, by_name, model, unchecked, params)
+        decided_by = "signal" if label in (*MANIPULATIONS, "authentic") else None
+        if label == "authentic":
+            drivers = []
+    elif decided_by == "provenance":
+        outranked = _outranked(label, scores, contributions, unmodelled, params)
+
+    localizable = max((scores.get(c) or 0.0) for c in LOCALIZED)
+    heatmap = (conditional * np.float32(localizable)).astype(np.float32)
+    own_masks = _own_masks([by_name[n] for n in modelled if n in by_name] + unmodelled, shape, params.threshold)
+    mask = conditional >= params.decision
+    for item in unmodelled:  # an uncalibrated signal's own map counts as it does under v1
+        full = item.heatmap_full(shape)
+        if full is not None:
+            np.maximum(heatmap, full * np.float32(item.score), out=heatmap)
+            if item.score >= params.threshold:
+                mask |= full >= params.threshold
+    if decided_by == "provenance":
+        mask = _provenance_mask(deciding, drivers, shape, params.threshold, mask)
+        heatmap = _with_provenance_map(deciding, drivers, shape, heatmap)
+    manipulated = scores[NO_MANIPULATION]
+    score = None if manipulated is None else 1.0 - manipulated
+    if decided_by == "provenance" and label in MANIPULATIONS:
+        score = max(score or 0.0, max(by_name[n].score for n in drivers))
+    peak_index = _peak(conditional)
+    confidences = [e.confidence_full(shape) for e in deciding if e.detector in modelled and e.confidence is not None]
+    confidence = np.mean(confidences, axis=0).astype(np.float32) if confidences else None
+    fused = _finish(label, score, heatmap, confidence, mask, own_masks, deciding, params, decided_by, drivers,
+                    outranked, "calibrated-v3")
+    fused.class_scores = scores
+    fused.calibrated = not unmodelled and set(signals) == set(modelled)
+    fused.unchecked = unchecked
+    fused.model = {"name": model.get("name"), "detectors": list(modelled)}
+    fused.unmodelled = [e.detector for e in unmodelled]
+    fused.peak = (float(conditional[peak_index]), peak_index)
+    return fused
+
+
+def _peak(values: np.ndarray) -> tuple[int, int]:
+    """Where a map peaks: of the pixels within 5% of its maximum (a coarse map is flat there), the one nearest
+    their centroid, so the point lies inside the peak area rather than on its first corner."""
+    rows, cols = np.nonzero(values >= values.max() * 0.95)
+    nearest = int(np.argmin((rows - rows.mean()) ** 2 + (cols - cols.mean()) ** 2))
+    return int(rows[nearest]), int(cols[nearest])
+
+
+def _signal_decision(scores, contributions, unmodelled, by_name, model, unchecked, params):
+    """(label, drivers) from the class probabilities and any unmodelled signals (steps 2-5 of the rule)."""
+    candidates = [(p, c, contributions[c]) for c in MANIPULATIONS
+                  if (p := scores.get(c)) is not None and p >= params.decision]
+    for item in unmodelled:
+        if item.score >= params.threshold and item.indicates in MANIPULATIONS:
+            candidates.append((float(item.score), item.indicates, {item.detector: 1.0}))
+    if candidates:
+        _, label, parts = max(candidates, key=lambda c: (c[0], -CLASSES.index(c[1])))
+        drivers = [name for name, value in sorted(parts.items(), key=lambda kv: -kv[1]) if value > 0]
+        drivers += [e.detector for e in unmodelled if e.indicates == label and e.score >= params.threshold
+                    and e.detector not in drivers]
+        return label, drivers
+    manipulated = scores[NO_MANIPULATION]
+    judged = any(by_name[n].ok for n in model["detectors"] if n in by_name) or any(e.ok for e in unmodelled)
+    if not judged:
+        return "inconclusive", []
+    if manipulated is not None and 1.0 - manipulated >= params.decision:
+        return "inconclusive", []
+    if (manipulated is not None and 1.0 - manipulated < params.authentic_below and not unchecked
+            and not unmodelled):
+        return "authentic", []
+    return "no-evidence", []
+
+
+def _outranked(label, scores, contributions, unmodelled, params) -> list[str]:
+    """Signals that pointed to a class other than the provenance label (their class probability >= decision)."""
+    names = []
+    for klass in MANIPULATIONS:
+        p = scores.get(klass)
+        if klass != label and p is not None and p >= params.decision:
+            names += [n for n, v in sorted(contributions[klass].items(), key=lambda kv: -kv[1]) if v > 0]
+    names += [e.detector for e in unmodelled if e.score >= params.threshold and e.indicates != label]
+    return list(dict.fromkeys(names))
+
+
+@lru_cache(maxsize=4)
+def _read_model(path: str) -> dict | None:
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) and data.get("rule") == "calibrated-v3" else None
+
+
+def load_model(path: Path = MODEL_PATH) -> dict | None:
+    """The fitted models of calibrated-v3 (None when the file is absent or of another rule: v1 applies)."""
+    return _read_model(str(path))
+
+
+def choose_model(models: dict | None, ran: set[str]) -> dict | None:
+    """The fitted model for the deciding signals that ran: the largest fitted set they all belong to.
+
+    A detector that ran but did not apply (a JPEG check on a PNG) is a state the fit has seen; one that did
+    not run at all is not, so each model is fitted for one set of detectors (each profile's).
+    """
+    if models is None:
+        return None
+    fitting = [m for m in models["models"] if set(m["detectors"]) <= ran and m["detectors"]]
+    return max(fitting, key=lambda m: len(m["detectors"]), default=None)
+
+
+def columns(detectors: list[str]) -> list[tuple[str, str, str]]:
+    """The image model's columns: (detector, term, class) for every class of manipulation."""
+    return [(name, term, klass) for name in detectors for klass in MANIPULATIONS for term in TERMS]
+
+
+def image_features(by_name: dict[str, Evidence], detectors: list[str]) -> np.ndarray:
+    """The image model's input for one image (see :func:`columns`).
+
+    A score counts toward the class its evidence indicates; ``strong`` is the score's excess over 0.5, so the
+    fitted logit can rise faster once a detector passes its own decision level (still monotone). A detector
+    that could not judge the image gives zeros.
+    """
+    values = []
+    for name, term, klass in columns(detectors):
+        item = by_name.get(name)
+        ok = item is not None and item.ok and item.score is not None and item.indicates == klass
+        score = float(item.score) if ok else 0.0
+        values.append(score if term == "score" else max(0.0, score - 0.5))
+    return np.asarray(values, dtype=np.float64)
+
+
+def _sigmoid(z):
+    return 1.0 / (1.0 + np.exp(-np.clip(z, -30.0, 30.0)))
+
+
+def class_probabilities(by_name: dict[str, Evidence], model: dict) -> tuple[dict[str, float | None], dict]:
+    """Calibrated probabilities per class, and each detector's share of each class's logit.
+
+    ``no-manipulation`` is one minus the largest of the "manipulated" probability and the class
+    probabilities, so it never exceeds what any class leaves (and it falls as any evidence rises).
+    """
+    x = image_features(by_name, model["detectors"])
+    cols = columns(model["detectors"])
+    scores: dict[str, float | None] = {}
+    contributions: dict[str, dict[str, float]] = {}
+    for klass in (*MANIPULATIONS, ANY):
+        fitted = model["image"].get(klass)
+        if fitted is None:
+            scores[klass] = None
+            contributions[klass] = {}
+            continue
+        terms = np.asarray(fitted["coef"], dtype=np.float64) * x
+        scores[klass] = float(_sigmoid(terms.sum() + fitted["intercept"]))
+        parts: dict[str, float] = {}
+        for (name, _, _), value in zip(cols, terms):
+            parts[name] = parts.get(name, 0.0) + float(value)
+        contributions[klass] = parts
+    known = [p for p in (scores[ANY], *(scores[c] for c in MANIPULATIONS)) if p is not None]
+    any_manipulation = max(known) if known else None
+    del scores[ANY]
+    scores[NO_MANIPULATION] = None if any_manipulation is None else 1.0 - any_manipulation
+    return scores, contributions
+
+
+def unchecked_classes(by_name: dict[str, Evidence], model: dict) -> list[str]:
+    """Manipulation classes that no applicable modelled detector with a positive weight looked for."""
+    cols = columns(model["detectors"])
+    missing = []
+    for klass in MANIPULATIONS:
+        fitted = model["image"].get(klass)
+        seen = fitted is not None and any(
+            coef > 0 and c == klass and by_name.get(name) is not None and by_name[name].ok
+            for (name, _, c), coef in zip(cols, fitted["coef"]))
+        if not seen:
+            missing.append(klass)
+    return missing
+
+
+def pixel_probability(by_name: dict[str, Evidence], shape: tuple[int, int], model: dict) -> np.ndarray:
+    """Per pixel, the probability that it was manipulated given that the image was (see :func:`pixel_features`)."""
+    fitted = model["pixel"]
+    detectors = model["detectors"]
+    logit = np.full(shape, fitted["intercept"], dtype=np.float32)
+    for index, name in enumerate(detectors):
+        item = by_name.get(name)
+        if item is None or not item.ok or item.heatmap is None or item.score is None:
+            continue
+        weight = fitted["coef"][index] * float(item.score) + fitted["coef"][len(detectors) + index] * _strong(item)
+        if weight:
+            logit += np.float32(weight) * item.heatmap_full(shape)
+    return _sigmoid(logit).astype(np.float32)
+
+
+def pixel_features(by_name: dict[str, Evidence], shape: tuple[int, int], detectors: list[str]) -> np.ndarray:
+    """Per pixel, each detector's map times its score, then times the score's excess over 0.5.
+
+    ``(2 * len(detectors), H, W)`` float32; zeros for a detector that gave no map. Weights >= 0 on these keep the
+    map monotone in every map value and every score.
+    """
+    planes = np.zeros((2 * len(detectors), *shape), dtype=np.float32)
+    for index, name in enumerate(detectors):
+        item = by_name.get(name)
+        if item is not None and item.ok and item.heatmap is not None and item.score is not None:
+            full = item.heatmap_full(shape)
+            planes[index] = full * np.float32(item.score)
+            planes[len(detectors) + index] = full * np.float32(_strong(item))
+    return planes
+
+
+def _strong(item: Evidence) -> float:
+    return max(0.0, float(item.score) - 0.5)
+
+
+# --------------------------------------------------------------------------
+# Provenance
+
+
+def _provenance_decision(deciding: list[Evidence], threshold: float):
+    """(label, "provenance", drivers, outranked) when provenance decides, else (None, None, [], [])."""
+    group = [e for e in deciding if e.kind == "provenance" and e.score >= threshold]
+    if not group:
+        return None, None, [], []
+    top = max(group, key=lambda e: (e.score, -_rank(e.indicates)))
+    label = top.indicates if top.indicates in CLASSES else "edited"
+    drivers = [e.detector for e in sorted(group, key=lambda e: -e.score) if e.indicates == top.indicates]
+    return label, "provenance", drivers, []
+
+
+def _provenance_mask(deciding, drivers, shape, threshold, mask):
+    """The mask of a provenance decision: its own map where it has one (a broken watermark), else the signals'."""
+    found = np.zeros(shape, dtype=bool)
+    mapped = False
+    for item in deciding:
+        if item.detector in drivers and item.heatmap is not None:
+            found |= item.heatmap_full(shape) >= threshold
+            mapped = True
+    return found if mapped else mask
+
+
+def _with_provenance_map(deciding, drivers, shape, heatmap):
+    for item in deciding:
+        if item.detector in drivers and item.heatmap is not None:
+            np.maximum(heatmap, item.heatmap_full(shape) * np.float32(item.score), out=heatmap)
+    return heatmap
+
+
+def classify(deciding: list[Evidence], threshold: float) -> tuple[str, str | None, list[str], list[str]]:
+    """The label of rule classes-v1: (label, decided_by, drivers, outranked).
+
+    Provenance >= ``threshold`` first, then the strongest signal >= ``threshold``; otherwise
+    ``no-evidence`` when a signal could judge the image, else ``inconclusive``.
+    """
+    label, decided_by, drivers, _ = _provenance_decision(deciding, threshold)
+    signals = [e for e in deciding if e.kind != "provenance"]
+    if label is not None:
+        return label, decided_by, drivers, [e.detector for e in signals if e.score >= threshold
+                                            and e.indicates != label]
+    positive = [e for e in signals if e.score >= threshold]
+    if positive:
+        top = max(positive, key=lambda e: (e.score, -_rank(e.indicates)))
+        label = top.indicates if top.indicates in MANIPULATIONS else "edited"
+        return label, "signal", [e.detector for e in sorted(positive, key=lambda e: -e.score)
+                                 if e.indicates == top.indicates], []
+    if signals:
+        return "no-evidence", None, [], []
+    return "inconclusive", None, [], []
+
+
+def _rank(indicates: str) -> int:
+    return CLASSES.index(indicates) if indicates in CLASSES else len(CLASSES)
+
+
+# --------------------------------------------------------------------------
+# Rule classes-v1 (the fallback)
+
+
+def _fuse_v1(evidence: list[Evidence], shape: tuple[int, int], params: FusionParams) -> Fusion:
+    deciding = _deciding(evidence)
     heatmap = np.zeros(shape, dtype=np.float32)
     mask = np.zeros(shape, dtype=bool)
-    own_masks: dict[str, np.ndarray] = {}
     confidences = []
     for item in deciding:
         full = item.heatmap_full(shape)
         if full is None:
             continue
         np.maximum(heatmap, full * np.float32(item.score), out=heatmap)
-        own = full >= params.threshold
-        own_masks[item.detector] = own
         if item.score >= params.threshold:
-            mask |= own
+            mask |= full >= params.threshold
         if item.confidence is not None:
             confidences.append(item.confidence_full(shape))
-
+    own_masks = _own_masks(deciding, shape, params.threshold)
+    label, decided_by, drivers, outranked = classify(deciding, params.threshold)
     score = max((float(e.score) for e in deciding if e.indicates != "authentic" and _measures(e, params.threshold)),
                 default=None)
-    label, decided_by, drivers, outranked = classify(deciding, params.threshold)
-    if score is None and label == "authentic":
+    if score is None and label == "no-evidence":
         score = 0.0
+    if decided_by == "provenance":
+        mask = _provenance_mask(deciding, drivers, shape, params.threshold, mask)
     confidence = np.mean(confidences, axis=0).astype(np.float32) if confidences else None
     return _finish(label, score, heatmap, confidence, mask, own_masks, deciding, params, decided_by, drivers,
-                   outranked, "classes-v1", None)
+                   outranked, "classes-v1")
 
 
-def _fuse_calibrated(evidence, deciding, modelled, shape, params, model) -> Fusion:
-    integrity, contributions = integrity_score(modelled, model)
-    heatmap = fused_map(modelled, shape, model)
-    own_masks = {}
-    for name, item in modelled.items():
-        full = item.heatmap_full(shape)
-        if full is not None:
-            own_masks[name] = full >= params.threshold
-    # The modelled detectors speak through one calibrated signal; the others keep their own scores.
-    others = [e for e in deciding if e.detector not in modelled]
-    combined = Evidence(detector="integrity", version=model["version"], indicates="edited", kind="signal")
-    combined.score = decision_scale(integrity, model.get("decision_threshold", 0.5))
-    label, decided_by, drivers, outranked = classify([*others, combined], params.threshold)
-    if "integrity" in drivers:
-        named = [n for n, c in sorted(contributions.items(), key=lambda kv: -kv[1]) if c > 0] or list(modelled)
-        at = drivers.index("integrity")
-        drivers = drivers[:at] + named + drivers[at + 1 :]
-    outranked = [name for o in outranked for name in (list(modelled) if o == "integrity" else [o])]
-    scores = [float(e.score) for e in others if e.indicates != "authentic"] + [combined.score]
-    score = max(scores)
-    mask = heatmap >= params.threshold
-    confidences = [e.confidence_full(shape) for e in modelled.values() if e.confidence is not None]
-    confidence = np.mean(confidences, axis=0).astype(np.float32) if confidences else None
-    fused_deciding = [e for e in deciding if e.detector not in modelled] + list(modelled.values())
-    return _finish(label, score, heatmap, confidence, mask, own_masks, fused_deciding, params, decided_by, drivers,
-                   outranked, "calibrated-v2", integrity)
+def _measures(item: Evidence, threshold: float) -> bool:
+    """A signal's low score still measures a trace; a provenance check's low score says nothing was declared."""
+    return item.kind != "provenance" or item.score >= threshold
+
+
+# --------------------------------------------------------------------------
+# Regions
+
+
+def _own_masks(items: list[Evidence], shape: tuple[int, int], threshold: float) -> dict[str, np.ndarray]:
+    masks = {}
+    for item in items:
+        if item.ok and item.heatmap is not None:
+            masks[item.detector] = item.heatmap_full(shape) >= threshold
+    return masks
 
 
 def _finish(label, score, heatmap, confidence, mask, own_masks, deciding, params, decided_by, drivers, outranked,
-            rule, integrity) -> Fusion:
-    regions = _regions(mask, heatmap, own_masks, params) if label in {"edited", "ai-edited"} else []
+            rule) -> Fusion:
+    regions = _regions(mask, heatmap, own_masks, params) if label in LOCALIZED else []
     final_mask = np.zeros(heatmap.shape, dtype=bool)
     for region in regions:
         final_mask[region.slices] |= region.local_mask
@@ -213,168 +565,7 @@ def _finish(label, score, heatmap, confidence, mask, own_masks, deciding, params
         drivers=drivers,
         outranked=outranked,
         rule=rule,
-        integrity=integrity,
     )
-
-
-# --------------------------------------------------------------------------
-# The calibrated model
-
-
-@lru_cache(maxsize=4)
-def _read_model(path: str) -> dict | None:
-    try:
-        return json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-
-
-def load_model(path: Path = MODEL_PATH) -> dict | None:
-    """The fitted weights of calibrated-v2 (None when the file is absent: v1 applies)."""
-    return _read_model(str(path))
-
-
-def choose_model(models: dict | None, ran: set[str]) -> dict | None:
-    """The fitted model for the detectors that ran: the first (largest) whose detectors all ran.
-
-    A detector that ran but did not apply (a JPEG check on a PNG) is a state the fit has seen; one
-    that did not run at all (the localizer outside the thorough profile) is not, so each model is
-    fitted for one set of detectors: with the localizer and without it.
-    """
-    if models is None:
-        return None
-    for model in models["models"]:
-        if set(model["detectors"]) <= ran:
-            return model
-    return None
-
-
-def pooled_statistics(item: Evidence | None) -> np.ndarray:
-    """:data:`STATISTICS` of one detector's evidence; all zero when it could not judge the image.
-
-    ``softmax`` is the mean of the top 2% of the map (a soft maximum: one
-    region a few percent of the image is enough, one hot pixel is not);
-    ``confident`` is that same top, weighted by the detector's confidence map
-    where it has one (TruFor's confidence-weighted pooling), else equal to ``softmax``.
-    """
-    values = np.zeros(len(STATISTICS), dtype=np.float64)
-    if item is None or not item.ok:
-        return values
-    values[0] = 1.0
-    values[1] = 0.0 if item.score is None else float(item.score)
-    if item.heatmap is None:
-        return values
-    heat = _pooling_grid(np.asarray(item.heatmap, dtype=np.float64), item.stride).ravel()
-    count = max(1, int(np.ceil(0.02 * heat.size)))
-    top = np.argpartition(heat, -count)[-count:]
-    values[2] = heat[top].mean()
-    values[3] = heat.mean()
-    values[4:7] = np.quantile(heat, (0.5, 0.9, 0.99))
-    values[7] = values[2]
-    if item.confidence is not None and item.confidence.shape == item.heatmap.shape:
-        confidence = _pooling_grid(np.asarray(item.confidence, dtype=np.float64), item.stride).ravel()
-        weighted_top = np.argpartition(heat * confidence, -count)[-count:]
-        values[7] = float(np.sum(heat[weighted_top] * confidence[weighted_top]) /
-                          max(np.sum(confidence[weighted_top]), 1e-9))
-    return values
-
-
-def _pooling_grid(values: np.ndarray, stride: int, cell: int = 4) -> np.ndarray:
-    """Maps finer than ``cell`` pixels block-averaged to it, as the bench cache stores them, so the
-    statistics the model was fitted on (from the cache) are those computed at analysis time."""
-    if stride >= cell:
-        return values
-    factor = cell // max(stride, 1)
-    rows, cols = -(-values.shape[0] // factor), -(-values.shape[1] // factor)
-    padded = np.pad(values, ((0, rows * factor - values.shape[0]), (0, cols * factor - values.shape[1])), mode="edge")
-    return padded.reshape(rows, factor, cols, factor).mean(axis=(1, 3))
-
-
-def integrity_features(modelled: dict[str, Evidence], detectors=MODELLED) -> np.ndarray:
-    """The model's input: :func:`pooled_statistics` of each of ``detectors``, concatenated."""
-    return np.concatenate([pooled_statistics(modelled.get(name)) for name in detectors])
-
-
-def integrity_score(modelled: dict[str, Evidence], model: dict) -> tuple[float, dict[str, float]]:
-    """Calibrated probability of manipulation, and each detector's share of the logit."""
-    detectors = model["detectors"]
-    x = (integrity_features(modelled, detectors) - np.asarray(model["mean"])) / np.asarray(model["scale"])
-    terms = np.asarray(model["coef"]) * x
-    logit = float(terms.sum() + model["intercept"])
-    per = len(STATISTICS)
-    contributions = {name: float(terms[i * per : (i + 1) * per].sum()) for i, name in enumerate(detectors)
-                     if name in modelled}
-    return float(1.0 / (1.0 + np.exp(-np.clip(logit, -30, 30)))), contributions
-
-
-def decision_scale(integrity: float, threshold: float) -> float:
-    """The integrity probability on the verdict's scale: piecewise linear, ``threshold`` -> 0.5.
-
-    The calibrated probability (even prior) stays in the report as ``integrity_score``; the manipulation
-    score, like every deciding detector's, reaches 0.5 where authentic photos rarely go (the 99th
-    percentile of the fitting set's authentic images), and keeps the order of the probability.
-    """
-    threshold = min(max(threshold, 1e-6), 1 - 1e-6)
-    if integrity < threshold:
-        return 0.5 * integrity / threshold
-    return 0.5 + 0.5 * (integrity - threshold) / (1 - threshold)
-
-
-def pixel_features(modelled: dict[str, Evidence], shape: tuple[int, int], detectors=MODELLED) -> np.ndarray:
-    """Per pixel, each detector's map (0 where it gave none): ``(len(detectors), H, W)`` float32."""
-    planes = np.zeros((len(detectors), *shape), dtype=np.float32)
-    for index, name in enumerate(detectors):
-        item = modelled.get(name)
-        if item is not None and item.ok and item.heatmap is not None:
-            planes[index] = item.heatmap_full(shape)
-    return planes
-
-
-def fused_map(modelled: dict[str, Evidence], shape: tuple[int, int], model: dict) -> np.ndarray:
-    """Per-pixel logistic regression on the modelled maps: the probability that a pixel was manipulated."""
-    weights = model["pixel"]
-    logit = np.full(shape, weights["intercept"], dtype=np.float32)
-    for index, name in enumerate(model["detectors"]):
-        item = modelled.get(name)
-        if item is not None and item.ok and item.heatmap is not None:
-            logit += np.float32(weights["coef"][index]) * item.heatmap_full(shape)
-    return (1.0 / (1.0 + np.exp(-np.clip(logit, -30, 30)))).astype(np.float32)
-
-
-def classify(deciding: list[Evidence], threshold: float) -> tuple[str, str | None, list[str], list[str]]:
-    """The verdict class of deciding evidence: (label, decided_by, drivers, outranked).
-
-    See the module docstring for the rule; ``drivers`` are the detectors whose
-    evidence scores >= ``threshold`` for the chosen class, strongest first.
-    """
-    positive = [e for e in deciding if e.score >= threshold]
-    provenance = [e for e in positive if e.kind == "provenance"]
-    signals = [e for e in positive if e.kind != "provenance"]
-    for kind, group in (("provenance", provenance), ("signal", signals)):
-        if not group:
-            continue
-        top = max(group, key=lambda e: (e.score, -_rank(e.indicates)))
-        label = top.indicates if top.indicates in CLASSES else "edited"
-        drivers = [e.detector for e in sorted(group, key=lambda e: -e.score) if e.indicates == top.indicates]
-        outranked = [e.detector for e in signals if e.indicates != label] if kind == "provenance" else []
-        return label, kind, drivers, outranked
-    if any(e.kind != "provenance" for e in deciding):
-        return "authentic", "signal", [], []
-    return "inconclusive", None, [], []
-
-
-def _measures(item: Evidence, threshold: float) -> bool:
-    """Whether ``item`` counts toward the manipulation score.
-
-    A signal's score measures a trace even when it is low; a provenance check's
-    low score only says that nothing was declared (no manifest, no watermark
-    bits), so it counts once it decides.
-    """
-    return item.kind != "provenance" or item.score >= threshold
-
-
-def _rank(indicates: str) -> int:
-    return CLASSES.index(indicates) if indicates in CLASSES else len(CLASSES)
 
 
 def _regions(

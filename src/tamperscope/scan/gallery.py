@@ -25,6 +25,7 @@ from html import escape
 from pathlib import Path
 
 from ..report.present import score_text
+from ..report.schema import LABEL_SHORT
 from ..errors import InputError, OutputError
 from ..report.explain import strength_words
 from .results import errors as error_rows
@@ -43,7 +44,8 @@ MAX_PATHS_SHOWN = 5
 
 _CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'"
 
-_BADGES = {"edited": "Edited", "ai-generated": "AI-generated", "ai-edited": "AI-edited", "authentic": "No evidence found", "inconclusive": "Inconclusive"}
+#: The verdict labels' short words: the same as the single-image report's (report/schema.py).
+_BADGES = LABEL_SHORT
 
 # The palette and type of the single-image report (report/html.py), for a page that reads as its sibling.
 _CSS = """
@@ -68,14 +70,15 @@ p { margin: 6px 0; }
 .count { border: 1px solid var(--line); border-left: 6px solid var(--line); border-radius: 6px; padding: 8px 12px; }
 .count b { display: block; font-size: 24px; line-height: 1.2; }
 .count span { color: var(--muted); font-size: 13px; }
-.count.edited { border-left-color: var(--edited); } .count.edited b { color: var(--edited); }
+.count.edited, .count.ai-generated, .count.ai-edited { border-left-color: var(--edited); }
+.count.edited b, .count.ai-generated b, .count.ai-edited b { color: var(--edited); }
 .count.authentic { border-left-color: var(--authentic); } .count.authentic b { color: var(--authentic); }
 .count.inconclusive { border-left-color: var(--inconclusive); }
 .count.error { border-left-color: var(--error); } .count.error b { color: var(--error); }
 .grid { display: grid; grid-template-columns: repeat(auto-fill, minmax(270px, 1fr)); gap: 14px; }
 .card { border: 1px solid var(--line); border-radius: 8px; overflow: hidden; background: var(--paper);
   display: flex; flex-direction: column; }
-.card.edited { border-top: 5px solid var(--edited); }
+.card.edited, .card.ai-generated, .card.ai-edited { border-top: 5px solid var(--edited); }
 .card.authentic { border-top: 5px solid var(--authentic); }
 .card.inconclusive { border-top: 5px solid var(--inconclusive); }
 .thumb { height: 210px; background: #111; display: flex; align-items: center; justify-content: center;
@@ -90,6 +93,7 @@ p { margin: 6px 0; }
   background: var(--inconclusive-bg); color: var(--inconclusive); }
 .badge.edited { background: var(--edited-bg); color: var(--edited); }
 .badge.authentic { background: var(--authentic-bg); color: var(--authentic); }
+.badge.ai-generated, .badge.ai-edited { background: var(--edited-bg); color: var(--edited); }
 .score { font-weight: 600; }
 .facts { font-size: 13.5px; margin: 2px 0 6px; }
 ul.paths { list-style: none; margin: 0; padding: 0; }
@@ -170,23 +174,26 @@ def _page(store: ResultStore, root: Path | None, n: int, max_thumbnails: int, ma
 
     # Summary.
     yield '<section id="summary" aria-label="Summary"><h2>Summary</h2><div class="counts">'
-    boxes = [("images", "images (distinct contents)", ""), ("edited", "edited", "edited"),
-             ("authentic", "no evidence found", "authentic"), ("inconclusive", "inconclusive", "inconclusive"),
+    boxes = [("images", "images (distinct contents)", ""),
+             *((label, words.lower(), _label_class(label)) for label, words in _BADGES.items()),
              ("error", "errors (not analysed)", "error"), ("paths", "paths (file names)", "")]
     for key, words, cls in boxes:
         yield f'<div class="count {cls}"><b>{counts.get(key, 0):,}</b><span>{escape(words)}</span></div>'
     yield "</div>"
     yield ('<p class="note">Each distinct file content is analysed once; a copy under another name adds a path, '
            "not an image. A verdict of &ldquo;edited&rdquo; is a lead for a human check, not proof; "
-           "&ldquo;no evidence found&rdquo; means the detectors that ran found none.</p>")
+           "&ldquo;no evidence found&rdquo; means the detectors that ran found none, which is not proof of "
+           "authenticity; &ldquo;authentic&rdquo; needs evidence (an intact publisher watermark, trusted Content "
+           "Credentials of a capture, or a calibrated probability of manipulation below the stated level).</p>")
     yield "</section>\n"
 
     # The most suspicious images.
     yield '<section id="top" aria-label="Most suspicious images">'
     yield f"<h2>Most suspicious images ({len(ranked):,} of {analysed:,} analysed)</h2>"
-    yield ('<p class="note">Highest manipulation score first: the strongest single detector\'s score, from 0 (no '
-           "evidence) to 1, not a calibrated probability. Thumbnails show the detectors' heatmap over the image; "
-           "regions counted are the largest ones the scan kept.</p>")
+    yield ('<p class="note">Highest manipulation score first: the calibrated probability that the image was '
+           "manipulated where the fusion is calibrated (else the strongest single detector's score), from 0 to 1. "
+           "Thumbnails show the fused heatmap over the image; regions counted are the largest ones the scan "
+           "kept.</p>")
     if not ranked:
         yield "<p>No analysed image in this database.</p>"
     cards, rest = ranked[:max(0, max_thumbnails)], ranked[max(0, max_thumbnails):]

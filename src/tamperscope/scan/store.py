@@ -4,6 +4,14 @@ Rows are written and committed as each image finishes (WAL journal), so a scan
 killed at any moment loses at most the images in flight, and a rerun skips
 every content hash already done. Paths are kept in their own table: the same
 content under two names is analysed once and listed under both.
+
+Store version 2 (report schema 2.0) keeps each image's calibrated class
+probabilities and the labels of the calibrated fusion. A version-1 store is
+migrated when opened (:func:`migrate`): the column is added, and its
+"authentic" rows, which then meant "no evidence of manipulation found", become
+"no-evidence" unless provenance attested authenticity (trusted Content
+Credentials of a capture, ``c2pa``, or an intact publisher watermark,
+``watermark``, scoring >= 0.5: the only ways v1 reached "authentic" with evidence).
 """
 
 from __future__ import annotations
@@ -16,7 +24,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+#: Provenance detectors whose score >= 0.5 on a version-1 "authentic" row meant authenticity was attested.
+ATTESTING = ("c2pa", "watermark")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -27,6 +37,7 @@ CREATE TABLE IF NOT EXISTS images (
     status      TEXT NOT NULL,          -- 'done' or 'error'
     label       TEXT,                   -- verdict label for 'done'
     score       REAL,                   -- manipulation score (NULL when no detector decided)
+    class_scores TEXT,                  -- JSON: calibrated probability per class (NULL when not calibrated)
     width       INTEGER,
     height      INTEGER,
     format      TEXT,
@@ -45,9 +56,9 @@ CREATE TABLE IF NOT EXISTS paths (path TEXT PRIMARY KEY, sha256 TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS paths_sha ON paths(sha256);
 """
 
-COLUMNS = ("sha256", "path", "file_size", "status", "label", "score", "width", "height", "format", "regions",
-           "provenance", "detectors", "error", "error_kind", "seconds", "artifact", "profile", "finished_at")
-JSON_COLUMNS = ("regions", "provenance", "detectors")
+COLUMNS = ("sha256", "path", "file_size", "status", "label", "score", "class_scores", "width", "height", "format",
+           "regions", "provenance", "detectors", "error", "error_kind", "seconds", "artifact", "profile", "finished_at")
+JSON_COLUMNS = ("class_scores", "regions", "provenance", "detectors")
 
 
 @dataclass
@@ -60,6 +71,7 @@ class Row:
     file_size: int | None = None
     label: str | None = None
     score: float | None = None
+    class_scores: dict[str, float | None] | None = None
     width: int | None = None
     height: int | None = None
     format: str | None = None
@@ -87,9 +99,14 @@ class ResultStore:
         self._db = sqlite3.connect(self.path, timeout=30.0)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(_SCHEMA)
-        self._db.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
-        self._db.commit()
+        fresh = self._db.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'images'").fetchone() is None
+        self._db.executescript(_SCHEMA)  # creates what is missing: a new store gets every column
+        with self._db:
+            if fresh:
+                self._db.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+            else:
+                migrate(self._db)
 
     def close(self) -> None:
         self._db.close()
@@ -150,3 +167,37 @@ class ResultStore:
             out[key] = out.get(key, 0) + count
         out["paths"] = self._db.execute("SELECT COUNT(*) FROM paths").fetchone()[0]
         return out
+
+
+def migrate(db: sqlite3.Connection) -> int:
+    """Bring a store of an earlier version to :data:`SCHEMA_VERSION` (see the module doc); the rows changed."""
+    row = db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+    version = int(row[0]) if row is not None else 1
+    changed = relabel_v1(db, "images", "sha256") if version < 2 else 0
+    db.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+    return changed
+
+
+def relabel_v1(db: sqlite3.Connection, table: str, key: str) -> int:
+    """Add ``class_scores`` to ``table`` and turn its unattested "authentic" rows into "no-evidence".
+
+    Shared by the scan store and the service's job store, whose rows describe an image the same way.
+    """
+    names = {r[1] for r in db.execute(f"PRAGMA table_info({table})")}
+    if "class_scores" not in names:
+        db.execute(f"ALTER TABLE {table} ADD COLUMN class_scores TEXT")
+    changed = 0
+    for ident, detectors in db.execute(f"SELECT {key}, detectors FROM {table} WHERE label = 'authentic'").fetchall():
+        if not _attested(detectors):
+            db.execute(f"UPDATE {table} SET label = 'no-evidence' WHERE {key} = ?", (ident,))
+            changed += 1
+    return changed
+
+
+def _attested(detectors: str | None) -> bool:
+    try:
+        scores = json.loads(detectors) if detectors else {}
+    except ValueError:
+        return False
+    return isinstance(scores, dict) and any(isinstance(scores.get(n), (int, float)) and not isinstance(
+        scores.get(n), bool) and scores[n] >= 0.5 for n in ATTESTING)

@@ -1,0 +1,268 @@
+"""The images the calibrated fusion is fitted on, and the held-apart images it is judged on.
+
+Every development image goes to one *part*, decided once by a rule written
+here, so that no judged image can leak into a fit:
+
+* ``fit``: the class probabilities are fitted on these.
+* ``eval``: held apart; calibration (ECE), false alarms and label
+  distributions are measured on these only.
+* ``excluded``: another model trained on it (see below), so its detector
+  scores there are optimistic; neither fitted nor judged.
+
+Rules per set of ``shared/data/dev`` (see that folder's README.md):
+
+* **casia1**: the learned localizer's split by source photo (branch
+  ``issue16``, ``train/localizer_data.py``): the connected components of
+  "shares a source photo" go, by a hash of the component's smallest source
+  id, 60% to the localizer's ``train`` (``excluded`` here), 10% to
+  ``calibrate`` (``fit``) and 30% to ``test`` (``eval``). The rule is
+  repeated in :func:`casia_groups` and :func:`localizer_split` with the same
+  hash, so the two always agree.
+* **exif-camera**: the localizer's split of camera JPEGs (75% ``train``,
+  used as hosts of its synthetic forgeries -> ``fit`` here; 25% ``test`` ->
+  ``eval``). HEIC files are not read by the loader and are left out.
+* **micc-f220**, **sentry-ai**, **comfyui-ai**, **faces-gan-vs-real**: no
+  model trained on them; half ``fit``, half ``eval`` by a hash of the source
+  photo (MICC: the photo an attack was made from, so an original and its
+  clones stay together) or of the file name.
+* **synthetic forgeries** (:func:`synthetic_samples`): ``tamperscope synth``
+  forgeries with exact masks, and re-saved authentic controls, made from the
+  authentic ``fit`` photos above (-> ``fit``) and from the authentic
+  ``eval`` photos (-> ``eval``).
+* **c2pa-testfiles**, **exiftool-fixtures**, **faces-real-lfw**,
+  **faces-real-utkface**: label distributions only (``eval``; the two face
+  sets trained the face-swap model, so they are not fitted on).
+
+Classes: ``no-manipulation`` (authentic photos and controls), ``edited``
+(CASIA and MICC forgeries, synthetic forgeries), ``ai-generated`` (sentry-ai,
+comfyui-ai, StyleGAN2 faces). No development set holds ``ai-edited`` images.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+#: The verdict classes of manipulation, and the class of images without any.
+MANIPULATIONS = ("edited", "ai-generated", "ai-edited")
+NO_MANIPULATION = "no-manipulation"
+PARTS = ("fit", "eval", "excluded")
+
+#: The localizer's shares of CASIA source-photo components (issue16's ``CASIA_SPLIT``), and what each is here.
+CASIA_SPLIT = (("train", 0.6), ("calibrate", 0.1), ("test", 0.3))
+CASIA_PART = {"train": "excluded", "calibrate": "fit", "test": "eval"}
+#: The localizer's split of exif-camera photos: its ``train`` hosts are fitted on here, its ``test`` judged.
+EXIF_SPLIT = (("train", 0.75), ("test", 0.25))
+EXIF_PART = {"train": "fit", "test": "eval"}
+#: At most this many fitting images per (set, class), so one large set does not set the prior of a class alone.
+MAX_FIT_PER_GROUP = 150
+
+_CASIA_SOURCE = re.compile(r"([a-z]{3}\d{4})")
+_MICC_SUFFIX = re.compile(r"(_scale.*|tamp\d+.*|_tamp.*|_copy_move.*)$", re.IGNORECASE)
+_IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".webp", ".bmp")
+
+
+@dataclass(frozen=True)
+class FitSample:
+    """One image for fitting or judging the fusion."""
+
+    path: Path
+    dataset: str
+    klass: str  # "no-manipulation", "edited", "ai-generated", "ai-edited"; else the set's own label (c2pa tests)
+    part: str  # "fit", "eval" or "excluded"
+    group: str  # what the part was decided by (a source photo, a file name)
+    mask: Path | None = None
+
+    @property
+    def manipulated(self) -> bool:
+        return self.klass != NO_MANIPULATION
+
+
+def _unit(text: str) -> float:
+    return int(hashlib.sha256(text.encode()).hexdigest()[:16], 16) / 2**64
+
+
+def localizer_split(group: str, shares=CASIA_SPLIT) -> str:
+    """The localizer's split of a group (issue16's ``split_of_group``: the same salt and hash)."""
+    u = _unit(f"tamperscope-localizer-split:{group}")
+    edge = 0.0
+    for name, share in shares:
+        edge += share
+        if u < edge:
+            return name
+    return shares[-1][0]
+
+
+def half(key: str) -> str:
+    """``fit`` or ``eval`` by a hash of ``key`` (sets no model trained on)."""
+    return "fit" if _unit(f"tamperscope-fusion-split:{key}") < 0.5 else "eval"
+
+
+def casia_sources(name: str) -> set[str]:
+    """The source photo ids a CASIA v1 file name encodes (``Au_ani_0004.jpg`` -> ``{"ani0004"}``)."""
+    stem = Path(name).name.rsplit(".", 1)[0]
+    if stem.startswith("Au_"):
+        parts = stem.split("_")
+        return {parts[1] + parts[2]} if len(parts) >= 3 else {stem}
+    return set(_CASIA_SOURCE.findall(stem)) or {stem}
+
+
+def casia_groups(names: Iterable[str]) -> dict[str, str]:
+    """Each name's group: the smallest source id of its connected component (shared sources join)."""
+    names = list(names)
+    parent: dict[str, str] = {}
+
+    def root(x: str) -> str:
+        while parent.setdefault(x, x) != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    for name in names:
+        ids = sorted(casia_sources(name))
+        for other in ids[1:]:
+            a, b = root(ids[0]), root(other)
+            if a != b:
+                parent[max(a, b)] = min(a, b)
+    members: dict[str, list[str]] = {}
+    for name in names:
+        members.setdefault(root(sorted(casia_sources(name))[0]), []).append(name)
+    return {name: min(i for n in group for i in casia_sources(n)) for group in members.values() for name in group}
+
+
+def micc_group(name: str) -> str:
+    """The source photo of a MICC-F220 file (``sony_61tamp131.jpg`` and ``sony_61_scale.jpg`` -> ``sony_61``)."""
+    return _MICC_SUFFIX.sub("", Path(name).stem)
+
+
+def _rows(folder: Path) -> list[dict[str, str]]:
+    manifest = folder / "manifest.csv"
+    if not manifest.is_file():
+        return []
+    with manifest.open(newline="", encoding="utf-8") as handle:
+        return list(csv.DictReader(handle))
+
+
+def _klass(label: str, ai_set: bool) -> str | None:
+    label = label.strip().lower()
+    if label in ("authentic", "real"):
+        return NO_MANIPULATION
+    if label in ("synthetic", "fake", "ai-generated"):
+        return "ai-generated"
+    if label in ("tampered", "edited"):
+        return "ai-generated" if ai_set else "edited"
+    return None
+
+
+def development_samples(data_root: Path) -> list[FitSample]:
+    """Every usable image of the development sets, with its class and part (module docstring)."""
+    data_root = Path(data_root)
+    found: list[FitSample] = []
+
+    casia = data_root / "casia1"
+    rows = _rows(casia)
+    groups = casia_groups(r["image_path"] for r in rows)
+    for row in rows:
+        klass = _klass(row["label"], False)
+        if klass is None:
+            continue
+        group = groups[row["image_path"]]
+        mask = casia / row["mask_path"] if row.get("mask_path") else None
+        found.append(FitSample(casia / row["image_path"], "casia1", klass, CASIA_PART[localizer_split(group)], group,
+                               mask))
+
+    exif = data_root / "exif-camera"
+    for row in _rows(exif):
+        if row.get("format") != "jpeg" or _klass(row["label"], False) != NO_MANIPULATION:
+            continue
+        split = localizer_split("exif:" + row["image_path"], EXIF_SPLIT)
+        found.append(FitSample(exif / row["image_path"], "exif-camera", NO_MANIPULATION, EXIF_PART[split],
+                               row["image_path"]))
+
+    micc = data_root / "micc-f220"
+    for row in _rows(micc):
+        klass = _klass(row["label"], False)
+        if klass is not None:
+            group = micc_group(row["image_path"])
+            found.append(FitSample(micc / row["image_path"], "micc-f220", klass, half("micc:" + group), group))
+
+    for name in ("sentry-ai", "comfyui-ai", "faces-gan-vs-real"):
+        folder = data_root / name
+        for row in _rows(folder):
+            label = row.get("label", "")
+            if name == "comfyui-ai" and row["image_path"].startswith("inpaint_source/"):
+                continue  # a photo with a region erased to transparency: an inpainting input, neither class
+            klass = _klass(label, True)
+            if klass is None:
+                continue
+            found.append(FitSample(folder / row["image_path"], name, klass, half(f"{name}:{row['image_path']}"),
+                                   row["image_path"]))
+
+    for name in ("c2pa-testfiles", "exiftool-fixtures", "faces-real-lfw", "faces-real-utkface"):
+        folder = data_root / name
+        rows = _rows(folder)
+        if rows:
+            for row in rows:
+                # c2pa-testfiles and exiftool-fixtures are provenance and metadata tests: no class of their own.
+                klass = _klass(row.get("label", ""), False) or row.get("label", "") or "unlabelled"
+                found.append(FitSample(folder / row["image_path"], name, klass, "eval", row["image_path"]))
+        elif folder.is_dir():
+            for path in sorted(p for p in folder.iterdir() if p.suffix.lower() in _IMAGE_SUFFIXES):
+                found.append(FitSample(path, name, "unlabelled", "eval", path.name))
+    return found
+
+
+def hosts(samples: Iterable[FitSample], part: str) -> list[Path]:
+    """Authentic camera photos of a part (CASIA, exif-camera, MICC): hosts of that part's synthetic forgeries."""
+    return sorted(s.path for s in samples if s.part == part and s.klass == NO_MANIPULATION
+                  and s.dataset in ("casia1", "exif-camera", "micc-f220") and s.path.is_file())
+
+
+def synthetic_samples(samples: list[FitSample], work: Path, count: int, seed: int = 0,
+                      log=lambda line: None) -> list[FitSample]:
+    """Synthetic forgeries (and re-saved authentic controls) made from each part's authentic photos.
+
+    ``count`` images per part, in ``work/synth-fit`` and ``work/synth-eval``; made once and reused
+    (the set is deterministic in the photos, ``count`` and ``seed``).
+    """
+    from ..synth import ALL_KINDS, Manifest, make_dataset
+
+    kinds = [k for k in ALL_KINDS if k != "authentic"] + ["authentic"] * 2
+    found = []
+    for part in ("fit", "eval"):
+        folder = Path(work) / f"synth-{part}"
+        photos = hosts(samples, part)
+        if not photos:
+            continue
+        try:
+            manifest = Manifest.read(folder)
+            if len(manifest) != count:
+                raise FileNotFoundError
+        except (OSError, ValueError, KeyError):
+            log(f"making {count} synthetic images from {len(photos)} {part} photos in {folder}")
+            manifest = make_dataset(photos, folder, count=count, seed=seed, kinds=kinds, split=(1.0, 0.0, 0.0),
+                                    overwrite=True)
+        for item in manifest:
+            klass = NO_MANIPULATION if item.label == "authentic" else "edited"
+            found.append(FitSample(folder / item.image, f"synthetic-{part}", klass, part, item.source,
+                                   folder / item.mask if item.mask else None))
+    return found
+
+
+def fitting_subset(samples: list[FitSample], part: str = "fit") -> list[FitSample]:
+    """The samples of ``part``, at most :data:`MAX_FIT_PER_GROUP` per (set, class) when fitting (a hash decides)."""
+    chosen = [s for s in samples if s.part == part]
+    if part != "fit":
+        return chosen
+    by_group: dict[tuple[str, str], list[FitSample]] = {}
+    for sample in chosen:
+        by_group.setdefault((sample.dataset, sample.klass), []).append(sample)
+    kept = []
+    for group in by_group.values():
+        group.sort(key=lambda s: _unit(f"tamperscope-fusion-cap:{s.path.name}"))
+        kept += group[:MAX_FIT_PER_GROUP]
+    return sorted(kept, key=lambda s: (s.dataset, str(s.path)))
