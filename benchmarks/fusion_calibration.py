@@ -11,8 +11,8 @@ of docs/accuracy.md (``_machine.replace_section``) and the reliability diagrams
 ``docs/fusion-reliability.png``:
 
 * expected calibration error (10 equal-width bins, Guo et al. ICML 2017) per
-  class, one-vs-rest, with each side weighing half (the prior the model is
-  fitted for) and with the images as they come;
+  class, one-vs-rest, weighted to the prior the model is fitted for (the
+  class 0.2, the rest 0.8) and with the images as they come;
 * the distribution of labels per development set and class;
 * false alarms at the decision thresholds: authentic images labelled a
   manipulation class (or inconclusive);
@@ -66,7 +66,7 @@ def main() -> None:
     args = parser.parse_args()
 
     from tamperscope.fusion import ANY, MANIPULATIONS, NO_MANIPULATION, FusionParams, fuse, load_model
-    from tamperscope.train.fusion import balanced_weights, class_outcomes, deciding, ece, gather, reliability
+    from tamperscope.train.fusion import PRIOR, class_outcomes, deciding, ece, gather, prior_weights, reliability
     from tamperscope.train.fusion_data import development_samples, synthetic_samples
 
     models = load_model()
@@ -96,21 +96,26 @@ def main() -> None:
         names = deciding(profile)
         records = gather(held, names, args.work, args.workers, log=lambda line: print(line, file=sys.stderr))
         model = next((m for m in models["models"] if m["name"] == profile), None)
-        labels = []
+        labels, strongest = [], []
         for record in records:
             if record.error is not None:
                 labels.append("error")
+                strongest.append(None)
                 continue
             fused = fuse(list(record.evidence.values()), record.shape, params)
             labels.append(fused.label)
+            known = [v for k, v in (fused.class_scores or {}).items() if k in MANIPULATIONS and v is not None]
+            strongest.append(max(known) if known else None)
         lines += [f"### Profile `{profile}` ({', '.join(names)})", ""]
         if model is not None:
             calibration = [r for r in records if r.sample.klass in (*MANIPULATIONS, NO_MANIPULATION)
                            and not r.sample.dataset.startswith("faces-real")]
             outcomes = class_outcomes(calibration, model)
-            lines += ["Calibration (held-apart images with a class; one-vs-rest; ECE-balanced weighs each side "
-                      "half, the prior the model is fitted for):", "",
-                      "| class | images | positives | ECE-balanced | ECE as is |", "|---|---:|---:|---:|---:|"]
+            lines += [f"Calibration (held-apart images with a class; one-vs-rest; \"at the prior\" weighs the class "
+                      f"{PRIOR} and the rest {1 - PRIOR:.1f}, the population the model is fitted for; \"as is\" "
+                      "counts every image once, so it also measures how far the sets' own share of each class is "
+                      "from the prior):", "",
+                      "| class | images | positives | ECE at the prior | ECE as is |", "|---|---:|---:|---:|---:|"]
             for klass in (*MANIPULATIONS, ANY):
                 if klass not in outcomes:
                     lines.append(f"| {klass} | - | - | not modelled (no fitted detector looks for it) | - |")
@@ -119,7 +124,7 @@ def main() -> None:
                 if y.sum() == 0:
                     lines.append(f"| {klass} | {len(y)} | 0 | no positive held-apart image | - |")
                     continue
-                weights = balanced_weights(y)
+                weights = prior_weights(y)
                 lines.append(f"| {klass} | {len(y)} | {int(y.sum())} | {ece(p, y, weights):.3f} | {ece(p, y):.3f} |")
                 figure_rows.append((profile, klass, reliability(p, y, weights)))
             lines.append("")
@@ -137,12 +142,16 @@ def main() -> None:
                          + " |")
         lines.append("")
         alarms = Counter()
-        authentic_total = 0
+        authentic_total = coin_flips = 0
         wrong_authentic = []
-        for record, label in zip(records, labels):
+        # A probability at the prior 0.2 reaches 0.2 where the likelihood ratio reaches 1: where an even-prior
+        # model would decide at 0.5 (a coin flip), the decision this prior avoids.
+        even = params.decision * PRIOR / (params.decision * PRIOR + (1 - params.decision) * (1 - PRIOR))
+        for record, label, top in zip(records, labels, strongest):
             if record.sample.klass == NO_MANIPULATION and label != "error":
                 authentic_total += 1
                 alarms[label] += 1
+                coin_flips += int(top is not None and top >= even)
             if record.sample.manipulated and record.sample.klass in MANIPULATIONS and label == "authentic":
                 wrong_authentic.append(record.sample.path.name)
         flagged = sum(alarms[k] for k in MANIPULATIONS)
@@ -150,7 +159,9 @@ def main() -> None:
             f"False alarms at the decision thresholds: of {authentic_total} held-apart authentic images, "
             f"{flagged} ({flagged / max(authentic_total, 1):.1%}) are labelled a manipulation class "
             f"({', '.join(f'{k} {alarms[k]}' for k in MANIPULATIONS)}), {alarms['inconclusive']} inconclusive, "
-            f"{alarms['authentic']} authentic, {alarms['no-evidence']} no-evidence.",
+            f"{alarms['authentic']} authentic, {alarms['no-evidence']} no-evidence. Deciding at an even prior "
+            f"(a likelihood ratio of 1: class probability >= {even:.2f} here) would flag {coin_flips} "
+            f"({coin_flips / max(authentic_total, 1):.1%}).",
             "",
             f"Manipulated held-apart images labelled `authentic`: {len(wrong_authentic)}"
             + (f" ({', '.join(wrong_authentic[:10])})." if wrong_authentic else "."),
@@ -179,9 +190,9 @@ def _figure(rows, png: Path) -> None:
             x = [p for p, _, n in points if n >= 3]
             y = [q for _, q, n in points if n >= 3]
             axis.plot(x, y, marker="o", ms=3, label=klass)
-        axis.set_title(f"{profile}: held-apart, balanced")
+        axis.set_title(f"{profile}: held-apart, at the prior")
         axis.set_xlabel("predicted probability (bin mean)")
-        axis.set_ylabel("share of the class (each side weighs half)")
+        axis.set_ylabel("share of the class (weighted to the prior)")
         axis.set_xlim(0, 1)
         axis.set_ylim(0, 1)
         axis.legend(fontsize=8)

@@ -213,6 +213,21 @@ def _deciding(evidence: list[Evidence]) -> list[Evidence]:
     return [e for e in evidence if e.ok and e.score is not None]
 
 
+class _FullMaps(dict):
+    """Each detector's map at full resolution, expanded once however many steps read it (None without a map)."""
+
+    def __init__(self, evidence: list[Evidence], shape: tuple[int, int]):
+        super().__init__()
+        self._evidence = {e.detector: e for e in evidence}
+        self._shape = shape
+
+    def __missing__(self, name: str) -> np.ndarray | None:
+        item = self._evidence.get(name)
+        value = None if item is None or not item.ok else item.heatmap_full(self._shape)
+        self[name] = value
+        return value
+
+
 # --------------------------------------------------------------------------
 # The calibrated rule
 
@@ -224,7 +239,8 @@ def _fuse_calibrated(evidence, signals, model, shape, params) -> Fusion:
     unchecked = unchecked_classes(by_name, model)
     deciding = _deciding(evidence)
     unmodelled = [e for e in deciding if e.kind != "provenance" and e.detector not in modelled]
-    conditional = pixel_probability(by_name, shape, model)
+    maps = _FullMaps(evidence, shape)
+    conditional = pixel_probability(by_name, shape, model, maps)
 
     label, decided_by, drivers, outranked = _provenance_decision(deciding, params.threshold)
     if label is None:
@@ -237,17 +253,17 @@ def _fuse_calibrated(evidence, signals, model, shape, params) -> Fusion:
 
     localizable = max((scores.get(c) or 0.0) for c in LOCALIZED)
     heatmap = (conditional * np.float32(localizable)).astype(np.float32)
-    own_masks = _own_masks([by_name[n] for n in modelled if n in by_name] + unmodelled, shape, params.threshold)
+    own_masks = _own_masks([by_name[n] for n in modelled if n in by_name] + unmodelled, maps, params.threshold)
     mask = conditional >= params.decision
     for item in unmodelled:  # an uncalibrated signal's own map counts as it does under v1
-        full = item.heatmap_full(shape)
+        full = maps[item.detector]
         if full is not None:
             np.maximum(heatmap, full * np.float32(item.score), out=heatmap)
             if item.score >= params.threshold:
                 mask |= full >= params.threshold
     if decided_by == "provenance":
-        mask = _provenance_mask(deciding, drivers, shape, params.threshold, mask)
-        heatmap = _with_provenance_map(deciding, drivers, shape, heatmap)
+        mask = _provenance_mask(deciding, drivers, maps, params.threshold, mask)
+        heatmap = _with_provenance_map(deciding, drivers, maps, heatmap)
     manipulated = scores[NO_MANIPULATION]
     score = None if manipulated is None else 1.0 - manipulated
     if decided_by == "provenance" and label in MANIPULATIONS:
@@ -404,8 +420,10 @@ def unchecked_classes(by_name: dict[str, Evidence], model: dict) -> list[str]:
     return missing
 
 
-def pixel_probability(by_name: dict[str, Evidence], shape: tuple[int, int], model: dict) -> np.ndarray:
+def pixel_probability(by_name: dict[str, Evidence], shape: tuple[int, int], model: dict,
+                      maps: dict | None = None) -> np.ndarray:
     """Per pixel, the probability that it was manipulated given that the image was (see :func:`pixel_features`)."""
+    maps = _FullMaps(list(by_name.values()), shape) if maps is None else maps
     fitted = model["pixel"]
     detectors = model["detectors"]
     logit = np.full(shape, fitted["intercept"], dtype=np.float32)
@@ -415,7 +433,7 @@ def pixel_probability(by_name: dict[str, Evidence], shape: tuple[int, int], mode
             continue
         weight = fitted["coef"][index] * float(item.score) + fitted["coef"][len(detectors) + index] * _strong(item)
         if weight:
-            logit += np.float32(weight) * item.heatmap_full(shape)
+            logit += np.float32(weight) * maps[name]
     return _sigmoid(logit).astype(np.float32)
 
 
@@ -454,21 +472,21 @@ def _provenance_decision(deciding: list[Evidence], threshold: float):
     return label, "provenance", drivers, []
 
 
-def _provenance_mask(deciding, drivers, shape, threshold, mask):
+def _provenance_mask(deciding, drivers, maps, threshold, mask):
     """The mask of a provenance decision: its own map where it has one (a broken watermark), else the signals'."""
-    found = np.zeros(shape, dtype=bool)
+    found = np.zeros(mask.shape, dtype=bool)
     mapped = False
     for item in deciding:
         if item.detector in drivers and item.heatmap is not None:
-            found |= item.heatmap_full(shape) >= threshold
+            found |= maps[item.detector] >= threshold
             mapped = True
     return found if mapped else mask
 
 
-def _with_provenance_map(deciding, drivers, shape, heatmap):
+def _with_provenance_map(deciding, drivers, maps, heatmap):
     for item in deciding:
         if item.detector in drivers and item.heatmap is not None:
-            np.maximum(heatmap, item.heatmap_full(shape) * np.float32(item.score), out=heatmap)
+            np.maximum(heatmap, maps[item.detector] * np.float32(item.score), out=heatmap)
     return heatmap
 
 
@@ -504,11 +522,12 @@ def _rank(indicates: str) -> int:
 
 def _fuse_v1(evidence: list[Evidence], shape: tuple[int, int], params: FusionParams) -> Fusion:
     deciding = _deciding(evidence)
+    maps = _FullMaps(evidence, shape)
     heatmap = np.zeros(shape, dtype=np.float32)
     mask = np.zeros(shape, dtype=bool)
     confidences = []
     for item in deciding:
-        full = item.heatmap_full(shape)
+        full = maps[item.detector]
         if full is None:
             continue
         np.maximum(heatmap, full * np.float32(item.score), out=heatmap)
@@ -516,14 +535,14 @@ def _fuse_v1(evidence: list[Evidence], shape: tuple[int, int], params: FusionPar
             mask |= full >= params.threshold
         if item.confidence is not None:
             confidences.append(item.confidence_full(shape))
-    own_masks = _own_masks(deciding, shape, params.threshold)
+    own_masks = _own_masks(deciding, maps, params.threshold)
     label, decided_by, drivers, outranked = classify(deciding, params.threshold)
     score = max((float(e.score) for e in deciding if e.indicates != "authentic" and _measures(e, params.threshold)),
                 default=None)
     if score is None and label == "no-evidence":
         score = 0.0
     if decided_by == "provenance":
-        mask = _provenance_mask(deciding, drivers, shape, params.threshold, mask)
+        mask = _provenance_mask(deciding, drivers, maps, params.threshold, mask)
     confidence = np.mean(confidences, axis=0).astype(np.float32) if confidences else None
     return _finish(label, score, heatmap, confidence, mask, own_masks, deciding, params, decided_by, drivers,
                    outranked, "classes-v1")
@@ -538,12 +557,9 @@ def _measures(item: Evidence, threshold: float) -> bool:
 # Regions
 
 
-def _own_masks(items: list[Evidence], shape: tuple[int, int], threshold: float) -> dict[str, np.ndarray]:
-    masks = {}
-    for item in items:
-        if item.ok and item.heatmap is not None:
-            masks[item.detector] = item.heatmap_full(shape) >= threshold
-    return masks
+def _own_masks(items: list[Evidence], maps: dict, threshold: float) -> dict[str, np.ndarray]:
+    return {item.detector: maps[item.detector] >= threshold for item in items
+            if item.ok and item.heatmap is not None}
 
 
 def _finish(label, score, heatmap, confidence, mask, own_masks, deciding, params, decided_by, drivers, outranked,

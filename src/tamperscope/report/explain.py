@@ -371,10 +371,10 @@ def _caveats(image: Image, evidence: list[Evidence], fusion: Fusion, title) -> l
             sentences.append(Sentence(f"{title(item.detector)} failed and gave no evidence ({item.reason}).",
                                       [evidence_id(item.detector)]))
     if fusion.class_scores is not None:
-        text = ("The class probabilities come from a model fitted on held-apart development images (CASIA v1, "
-                "MICC-F220, camera photos, AI images, synthetic forgeries), each for a population where half the "
-                "images are of that class; on other kinds of images they can be off. Provenance strengths are "
-                "fixed by what each check proves, not measured rates.")
+        text = ("The class probabilities come from a model fitted on development images (CASIA v1, MICC-F220, "
+                "camera photos, AI images, synthetic forgeries), each for a population where one image in five is "
+                "of that class; on other kinds of images they can be off. Provenance strengths are fixed by what "
+                "each check proves, not measured rates.")
         if fusion.unmodelled:
             text += (f" {_join([title(n) for n in fusion.unmodelled])} "
                      f"{'is' if len(fusion.unmodelled) == 1 else 'are'} outside the fitted model and decide"

@@ -47,6 +47,7 @@ import json
 import os
 import shutil
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
@@ -420,7 +421,7 @@ def train(data: Path, out: Path, work: Path, *, profiles: tuple[str, ...] = PROF
           synthetic: int = SYNTHETIC_COUNT, workers: int = 1, resume: bool = True, log: Log = print) -> dict:
     """Fit one model per profile and write ``out`` (models/fusion.json); returns a summary."""
     from ..detectors import PROFILES as NAMED
-    from ..errors import InputError
+    from ..errors import InputError, OutputError
 
     started = time.time()
     data, work, out = Path(data), Path(work), Path(out)
@@ -430,9 +431,16 @@ def train(data: Path, out: Path, work: Path, *, profiles: tuple[str, ...] = PROF
     samples = development_samples(data)
     if not any(s.part == "fit" for s in samples):
         raise InputError(f"{data}: no development set found (expected casia1/, micc-f220/, ... with manifest.csv)")
+    try:  # both folders are written: say so before hours of evidence, not after
+        work.mkdir(parents=True, exist_ok=True)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        for folder in (work, out.parent):
+            with tempfile.NamedTemporaryFile(dir=folder):
+                pass
+    except OSError as exc:
+        raise OutputError(f"cannot write to {exc.filename or out.parent}: {exc.strerror or exc}") from None
     if not resume and (work / "evidence").exists():
         shutil.rmtree(work / "evidence")
-    work.mkdir(parents=True, exist_ok=True)
     samples += synthetic_samples(samples, work, synthetic, seed, log) if synthetic else []
     fit_samples = fitting_subset(samples, "fit")
     eval_samples = fitting_subset(samples, "eval")
@@ -472,7 +480,6 @@ def train(data: Path, out: Path, work: Path, *, profiles: tuple[str, ...] = PROF
             "seconds": round(time.time() - started, 1),
         },
     }
-    out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_suffix(".tmp")
     tmp.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
     os.replace(tmp, out)
