@@ -67,7 +67,7 @@ def main() -> None:
 
     from tamperscope.fusion import ANY, MANIPULATIONS, NO_MANIPULATION, FusionParams, fuse, load_model
     from tamperscope.train.fusion import PRIOR, class_outcomes, deciding, ece, gather, prior_weights, reliability
-    from tamperscope.train.fusion_data import development_samples, synthetic_samples
+    from tamperscope.train.fusion_data import ai_edited_samples, development_samples, synthetic_samples
 
     models = load_model()
     if models is None:
@@ -75,7 +75,9 @@ def main() -> None:
     recipe = models.get("recipe", {})
     started = time.time()
     samples = development_samples(args.data)
-    samples += synthetic_samples(samples, args.work, recipe.get("synthetic_per_part", 280), recipe.get("seed", 0))
+    made = synthetic_samples(samples, args.work, recipe.get("synthetic_per_part", 280), recipe.get("seed", 0))
+    made += ai_edited_samples(samples, args.work, recipe.get("ai_edited_per_part", 0), recipe.get("seed", 0))
+    samples += made
     held = _subset([s for s in samples if s.part == "eval"], SUBSET)
     params = FusionParams()
     lines = [HEADING, ""]

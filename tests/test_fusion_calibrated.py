@@ -139,6 +139,13 @@ def test_a_class_probability_above_the_decision_sets_the_label_and_the_region():
     assert probe.label == "ai-generated" and not probe.regions  # the whole image: no region singled out
 
 
+def test_ai_edited_refines_edited():
+    models = toy_models()
+    fused = _run({"splice": 0.95, "inpaint": 0.7}, models, heat=_heat())
+    assert fused.class_scores["edited"] > fused.class_scores["ai-edited"] >= 0.5
+    assert fused.label == "ai-edited" and fused.regions  # the AI edit is located like any edit
+
+
 def test_conflicting_evidence_is_inconclusive():
     models = toy_models()
     # Two classes each below the decision, while manipulation at all is more likely than not.

@@ -10,7 +10,8 @@ detectors of the run, a model fitted on held-apart development images
 (``models/fusion.json``; :mod:`tamperscope.train.fusion`, ``tamperscope train
 fusion``) gives, one-vs-rest, the probability that the image is ``edited``,
 ``ai-generated`` and ``ai-edited``, and the probability that it is manipulated
-at all; ``no-manipulation`` is one minus the largest of these. Each is a
+at all (``edited`` counts AI edits too: an AI edit is an edit, and ``ai-edited``
+refines it); ``no-manipulation`` is one minus the largest of these. Each is a
 logistic regression (Cox 1958; the calibration sense of Guo et al., "On
 calibration of modern neural networks", ICML 2017) on two terms per detector,
 its score toward that class and the score's excess over 0.5, with weights
@@ -33,7 +34,7 @@ was not checked. One model is fitted per detector set (each profile's;
    watermark or trusted Content Credentials of a camera capture give
    ``authentic`` this way.
 2. *Signals*: the class whose probability is >= ``decision`` (0.5: more likely
-   than not), the largest if several. A deciding signal outside the model (a
+   than not): ``ai-edited`` when it is, else the largest if several. A deciding signal outside the model (a
    detector named by hand) decides at its own score >= ``threshold``, and the
    verdict is then not calibrated.
 3. ``inconclusive`` when the evidence conflicts (manipulation is more likely
@@ -88,6 +89,9 @@ MANIPULATIONS = ("edited", "ai-generated", "ai-edited")
 NO_MANIPULATION = "no-manipulation"
 #: Provenance classes, most specific first: the tie-break order.
 CLASSES = ("ai-edited", "ai-generated", "edited", "authentic")
+#: What each class probability answers: is the image's class one of these? An AI edit inside a real photo is an
+#: edit too (the splice detectors see it as one); "ai-edited" asks whether the edit brought AI content.
+COVERS = {"edited": ("edited", "ai-edited"), "ai-generated": ("ai-generated",), "ai-edited": ("ai-edited",)}
 #: Every verdict label.
 LABELS = ("edited", "ai-generated", "ai-edited", "authentic", "no-evidence", "inconclusive")
 #: Labels that say where (regions may exist).
@@ -298,8 +302,11 @@ def _signal_decision(scores, contributions, unmodelled, by_name, model, unchecke
         if item.score >= params.threshold and item.indicates in MANIPULATIONS:
             candidates.append((float(item.score), item.indicates, {item.detector: 1.0}))
     if candidates:
-        _, label, parts = max(candidates, key=lambda c: (c[0], -CLASSES.index(c[1])))
-        drivers = [name for name, value in sorted(parts.items(), key=lambda kv: -kv[1]) if value > 0]
+        # "ai-edited" refines "edited" (an AI edit is an edit): when it decides it names the edit; otherwise the
+        # most probable class, ties to the more specific.
+        refined = [c for c in candidates if c[1] == "ai-edited"]
+        _, label, parts = max(refined or candidates, key=lambda c: (c[0], -CLASSES.index(c[1])))
+        drivers = _drivers(parts)
         drivers += [e.detector for e in unmodelled if e.indicates == label and e.score >= params.threshold
                     and e.detector not in drivers]
         return label, drivers
@@ -315,13 +322,20 @@ def _signal_decision(scores, contributions, unmodelled, by_name, model, unchecke
     return "no-evidence", []
 
 
+def _drivers(parts: dict[str, float]) -> list[str]:
+    """Detectors that raised a class's logit by a tenth of the total rise or more (and by 0.05), strongest first."""
+    total = sum(v for v in parts.values() if v > 0)
+    return [name for name, value in sorted(parts.items(), key=lambda kv: -kv[1])
+            if value > 0.05 and value >= 0.1 * total]
+
+
 def _outranked(label, scores, contributions, unmodelled, params) -> list[str]:
     """Signals that pointed to a class other than the provenance label (their class probability >= decision)."""
     names = []
     for klass in MANIPULATIONS:
         p = scores.get(klass)
         if klass != label and p is not None and p >= params.decision:
-            names += [n for n, v in sorted(contributions[klass].items(), key=lambda kv: -kv[1]) if v > 0]
+            names += _drivers(contributions[klass])
     names += [e.detector for e in unmodelled if e.score >= params.threshold and e.indicates != label]
     return list(dict.fromkeys(names))
 

@@ -57,9 +57,9 @@ from pathlib import Path
 import numpy as np
 
 from ..evidence import Evidence
-from ..fusion import ANY, MANIPULATIONS, NO_MANIPULATION, TERMS, class_probabilities, columns, image_features
+from ..fusion import ANY, COVERS, MANIPULATIONS, NO_MANIPULATION, TERMS, class_probabilities, columns, image_features
 from ..fusion import pixel_features
-from .fusion_data import FitSample, development_samples, fitting_subset, synthetic_samples
+from .fusion_data import FitSample, ai_edited_samples, development_samples, fitting_subset, synthetic_samples
 
 VERSION = "3"
 #: The profiles fitted by default (each gets its own model: the detector set it runs).
@@ -71,8 +71,9 @@ PRIOR = 0.2
 #: A class needs at least this many fitting images to get a model.
 MIN_POSITIVES = 8
 PIXELS_PER_IMAGE = 2000
-#: Synthetic images made per part (fit, eval).
+#: Synthetic images made per part (fit, eval): forgeries and controls, and AI edits.
 SYNTHETIC_COUNT = 280
+AI_EDITED_COUNT = 60
 BINS = 10
 
 Log = Callable[[str], None]
@@ -274,7 +275,7 @@ def balanced_weights(y: np.ndarray) -> np.ndarray:
 
 
 def _target(record: Record, klass: str) -> int:
-    return int(record.sample.manipulated) if klass == ANY else int(record.sample.klass == klass)
+    return int(record.sample.manipulated) if klass == ANY else int(record.sample.klass in COVERS[klass])
 
 
 def fit_image_models(records: list[Record], detectors: list[str], curves: dict) -> dict:
@@ -395,7 +396,7 @@ def class_outcomes(records: list[Record], model: dict) -> dict[str, tuple[np.nda
         for klass in MANIPULATIONS:
             if scores[klass] is not None:
                 found.setdefault(klass, ([], []))[0].append(scores[klass])
-                found[klass][1].append(int(record.sample.klass == klass))
+                found[klass][1].append(_target(record, klass))
         if scores[NO_MANIPULATION] is not None:
             found.setdefault(ANY, ([], []))[0].append(1.0 - scores[NO_MANIPULATION])
             found[ANY][1].append(int(record.sample.manipulated))
@@ -441,7 +442,9 @@ def train(data: Path, out: Path, work: Path, *, profiles: tuple[str, ...] = PROF
         raise OutputError(f"cannot write to {exc.filename or out.parent}: {exc.strerror or exc}") from None
     if not resume and (work / "evidence").exists():
         shutil.rmtree(work / "evidence")
-    samples += synthetic_samples(samples, work, synthetic, seed, log) if synthetic else []
+    if synthetic:
+        samples += synthetic_samples(samples, work, synthetic, seed, log) + ai_edited_samples(
+            samples, work, AI_EDITED_COUNT, seed, log)
     fit_samples = fitting_subset(samples, "fit")
     eval_samples = fitting_subset(samples, "eval")
     eval_samples = [s for s in eval_samples if s.klass in (*MANIPULATIONS, NO_MANIPULATION)
@@ -475,6 +478,7 @@ def train(data: Path, out: Path, work: Path, *, profiles: tuple[str, ...] = PROF
             "profiles": list(profiles),
             "seed": seed,
             "synthetic_per_part": synthetic,
+            "ai_edited_per_part": AI_EDITED_COUNT if synthetic else 0,
             "images": {"fit": len(fit_samples), "eval": len(eval_samples), "unreadable": len(failed)},
             "sets": _counts(fit_samples),
             "seconds": round(time.time() - started, 1),

@@ -29,13 +29,19 @@ Rules per set of ``shared/data/dev`` (see that folder's README.md):
   forgeries with exact masks, and re-saved authentic controls, made from the
   authentic ``fit`` photos above (-> ``fit``) and from the authentic
   ``eval`` photos (-> ``eval``).
+* **synthetic AI edits** (:func:`ai_edited_samples`): a square of an AI image
+  of the same part (45% of the host's short side, feathered edges) pasted
+  into an authentic photo of that part, saved like the synthetic forgeries:
+  a proxy for inpainting (the ``aigen`` branch measures its map the same
+  way), and the only ``ai-edited`` images there are.
 * **c2pa-testfiles**, **exiftool-fixtures**, **faces-real-lfw**,
   **faces-real-utkface**: label distributions only (``eval``; the two face
   sets trained the face-swap model, so they are not fitted on).
 
 Classes: ``no-manipulation`` (authentic photos and controls), ``edited``
 (CASIA and MICC forgeries, synthetic forgeries), ``ai-generated`` (sentry-ai,
-comfyui-ai, StyleGAN2 faces). No development set holds ``ai-edited`` images.
+comfyui-ai, StyleGAN2 faces), ``ai-edited`` (the synthetic AI edits only: no
+development set holds real ones).
 """
 
 from __future__ import annotations
@@ -251,6 +257,84 @@ def synthetic_samples(samples: list[FitSample], work: Path, count: int, seed: in
             found.append(FitSample(folder / item.image, f"synthetic-{part}", klass, part, item.source,
                                    folder / item.mask if item.mask else None))
     return found
+
+
+def ai_edited_samples(samples: list[FitSample], work: Path, count: int, seed: int = 0,
+                      log=lambda line: None) -> list[FitSample]:
+    """``count`` photos per part with a pasted AI region (module docstring), in ``work/ai-edited-PART``; made once."""
+    import io
+
+    import cv2
+    import numpy as np
+    from PIL import Image as PILImage
+
+    from ..synth.kinds import draw_save, encode
+
+    found = []
+    for part in ("fit", "eval"):
+        photos = hosts(samples, part)
+        donors = sorted(s.path for s in samples if s.part == part and s.klass == "ai-generated" and s.path.is_file())
+        if not photos or not donors or count <= 0:
+            continue
+        folder = Path(work) / f"ai-edited-{part}"
+        manifest = folder / "manifest.csv"
+        if not manifest.is_file() or len(_rows(folder)) != count:
+            log(f"making {count} AI-edited images from {len(photos)} {part} photos and {len(donors)} AI images")
+            (folder / "images").mkdir(parents=True, exist_ok=True)
+            (folder / "masks").mkdir(parents=True, exist_ok=True)
+            rows = []
+            for index in range(count):
+                rng = np.random.default_rng([seed, index, PARTS.index(part), 21])
+                host, donor = photos[int(rng.integers(len(photos)))], donors[int(rng.integers(len(donors)))]
+                pixels, mask = _paste(_pixels(host, 1024), _pixels(donor, None), rng, cv2)
+                save = draw_save(rng)
+                name = f"{index:04d}-ai-edited.{'png' if save['format'] == 'PNG' else 'jpg'}"
+                (folder / "images" / name).write_bytes(encode(pixels, save))
+                buffer = io.BytesIO()
+                PILImage.fromarray(mask.astype(np.uint8) * 255).save(buffer, format="PNG")
+                (folder / "masks" / f"{index:04d}.png").write_bytes(buffer.getvalue())
+                rows.append({"image_path": f"images/{name}", "mask_path": f"masks/{index:04d}.png",
+                             "label": "ai-edited", "host": host.name, "donor": donor.name})
+            with manifest.open("w", newline="", encoding="utf-8") as handle:
+                writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+                writer.writeheader()
+                writer.writerows(rows)
+        for row in _rows(folder):
+            found.append(FitSample(folder / row["image_path"], f"ai-edited-{part}", "ai-edited", part, row["host"],
+                                   folder / row["mask_path"]))
+    return found
+
+
+def _pixels(path: Path, size: int | None):
+    """RGB pixels as stored (no EXIF rotation), the long side capped at ``size``."""
+    import cv2
+    import numpy as np
+    from PIL import Image as PILImage
+
+    with PILImage.open(path) as handle:
+        pixels = np.asarray(handle.convert("RGB"))
+    scale = 1.0 if size is None else min(1.0, size / max(pixels.shape[:2]))
+    if scale < 1.0:
+        pixels = cv2.resize(pixels, (round(pixels.shape[1] * scale), round(pixels.shape[0] * scale)),
+                            interpolation=cv2.INTER_AREA)
+    return np.ascontiguousarray(pixels)
+
+
+def _paste(photo, donor, rng, cv2):
+    """A square of ``donor`` at native resolution, 45% of the photo's short side, pasted with a feathered edge."""
+    import numpy as np
+
+    h, w = photo.shape[:2]
+    side = min(int(0.45 * min(h, w)), donor.shape[0], donor.shape[1])
+    dy, dx = int(rng.integers(0, donor.shape[0] - side + 1)), int(rng.integers(0, donor.shape[1] - side + 1))
+    y, x = int(rng.integers(0, h - side + 1)), int(rng.integers(0, w - side + 1))
+    mask = np.zeros((h, w), np.float32)
+    mask[y : y + side, x : x + side] = 1
+    soft = cv2.GaussianBlur(mask, (0, 0), 3)[..., None]
+    patch = np.zeros_like(photo, dtype=np.float32)
+    patch[y : y + side, x : x + side] = donor[dy : dy + side, dx : dx + side]
+    out = photo.astype(np.float32) * (1 - soft) + patch * soft
+    return np.clip(out + 0.5, 0, 255).astype(np.uint8), mask.astype(bool)
 
 
 def fitting_subset(samples: list[FitSample], part: str = "fit") -> list[FitSample]:
