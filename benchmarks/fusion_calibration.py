@@ -65,6 +65,7 @@ def main() -> None:
     parser.add_argument("--png", type=Path, default=Path("docs/fusion-reliability.png"))
     args = parser.parse_args()
 
+    from tamperscope.bench.metrics import image_auc
     from tamperscope.fusion import ANY, MANIPULATIONS, NO_MANIPULATION, FusionParams, fuse, load_model
     from tamperscope.train.fusion import PRIOR, class_outcomes, deciding, ece, gather, prior_weights, reliability
     from tamperscope.train.fusion_data import ai_edited_samples, development_samples, synthetic_samples
@@ -116,18 +117,20 @@ def main() -> None:
             lines += [f"Calibration (held-apart images with a class; one-vs-rest; \"at the prior\" weighs the class "
                       f"{PRIOR} and the rest {1 - PRIOR:.1f}, the population the model is fitted for; \"as is\" "
                       "counts every image once, so it also measures how far the sets' own share of each class is "
-                      "from the prior):", "",
-                      "| class | images | positives | ECE at the prior | ECE as is |", "|---|---:|---:|---:|---:|"]
+                      "from the prior; AUC: how well the probability ranks the class above the rest, 0.5 = "
+                      "chance. A small ECE with an AUC near 0.5 means honest but uninformative probabilities):", "",
+                      "| class | images | positives | ECE at the prior | ECE as is | AUC |", "|---|---:|---:|---:|---:|---:|"]
             for klass in (*MANIPULATIONS, ANY):
                 if klass not in outcomes:
-                    lines.append(f"| {klass} | - | - | not modelled (no fitted detector looks for it) | - |")
+                    lines.append(f"| {klass} | - | - | not modelled (no fitted detector looks for it) | - | - |")
                     continue
                 p, y = outcomes[klass]
                 if y.sum() == 0:
-                    lines.append(f"| {klass} | {len(y)} | 0 | no positive held-apart image | - |")
+                    lines.append(f"| {klass} | {len(y)} | 0 | no positive held-apart image | - | - |")
                     continue
                 weights = prior_weights(y)
-                lines.append(f"| {klass} | {len(y)} | {int(y.sum())} | {ece(p, y, weights):.3f} | {ece(p, y):.3f} |")
+                lines.append(f"| {klass} | {len(y)} | {int(y.sum())} | {ece(p, y, weights):.3f} | {ece(p, y):.3f} | "
+                             f"{image_auc(p, y):.3f} |")
                 figure_rows.append((profile, klass, reliability(p, y, weights)))
             lines.append("")
         else:

@@ -82,12 +82,13 @@ def test_more_evidence_never_lowers_a_probability_of_manipulation(models):
                 before = {n: _ev(n, base[n], status=states[n]) for n in names}
                 raised = dict(before)
                 raised[name] = _ev(name, min(1.0, base[name] + float(rng.uniform(0.05, 0.6))))
-                low, _ = class_probabilities(before, model)
-                high, _ = class_probabilities(raised, model)
+                low, _, _ = class_probabilities(before, model)
+                high, _, _ = class_probabilities(raised, model)
                 for klass in MANIPULATIONS:
                     if low[klass] is not None:
                         assert high[klass] >= low[klass] - 1e-12, (model["name"], name, klass)
-                assert high[NO_MANIPULATION] <= low[NO_MANIPULATION] + 1e-12
+                if low[NO_MANIPULATION] is not None:
+                    assert high[NO_MANIPULATION] <= low[NO_MANIPULATION] + 1e-12
 
 
 def test_shipped_weights_of_evidence_are_not_negative():
@@ -124,6 +125,7 @@ def test_authentic_only_when_every_class_was_checked_and_the_probability_is_low(
     # A detector that could not judge the image leaves its class unchecked: no longer authentic.
     blind = _run({}, models, statuses={"probe": "not-applicable"})
     assert blind.label == "no-evidence" and blind.unchecked == ["ai-generated"]
+    assert blind.class_scores["ai-generated"] is None and blind.class_scores["edited"] is not None
     # Some evidence, below the decision: not low enough for authentic either.
     assert _run({"splice": 0.3}, models).label == "no-evidence"
 
@@ -154,7 +156,8 @@ def test_conflicting_evidence_is_inconclusive():
     assert max(fused.class_scores[k] for k in MANIPULATIONS) < 0.5 <= 1 - fused.class_scores[NO_MANIPULATION]
     assert fused.label == "inconclusive"
     nothing = _run({}, models, statuses={n: "not-applicable" for n in ("splice", "probe", "inpaint")})
-    assert nothing.label == "inconclusive"
+    assert nothing.label == "inconclusive" and nothing.score is None  # a base rate is no score
+    assert set(nothing.class_scores.values()) == {None}
 
 
 def test_provenance_outranks_the_calibrated_signals():

@@ -239,8 +239,7 @@ class _FullMaps(dict):
 def _fuse_calibrated(evidence, signals, model, shape, params) -> Fusion:
     by_name = {e.detector: e for e in evidence}
     modelled = model["detectors"]
-    scores, contributions = class_probabilities(by_name, model)
-    unchecked = unchecked_classes(by_name, model)
+    scores, contributions, unchecked = class_probabilities(by_name, model)
     deciding = _deciding(evidence)
     unmodelled = [e for e in deciding if e.kind != "provenance" and e.detector not in modelled]
     maps = _FullMaps(evidence, shape)
@@ -391,12 +390,18 @@ def _sigmoid(z):
     return 1.0 / (1.0 + np.exp(-np.clip(z, -30.0, 30.0)))
 
 
-def class_probabilities(by_name: dict[str, Evidence], model: dict) -> tuple[dict[str, float | None], dict]:
-    """Calibrated probabilities per class, and each detector's share of each class's logit.
+def class_probabilities(by_name: dict[str, Evidence], model: dict) -> tuple[dict[str, float | None], dict, list]:
+    """Calibrated probabilities per class, each detector's share of each class's logit, and the unchecked classes.
 
     ``no-manipulation`` is one minus the largest of the "manipulated" probability and the class
-    probabilities, so it never exceeds what any class leaves (and it falls as any evidence rises).
+    probabilities, so it never exceeds what any class leaves (and it falls as any evidence rises). A class no
+    applicable detector looked for in this image (:func:`unchecked_classes`) has no probability: its model would
+    only give its base rate. When no modelled detector could judge the image at all, nothing has one.
     """
+    unchecked = unchecked_classes(by_name, model)
+    if not any(by_name[n].ok for n in model["detectors"] if n in by_name):
+        return {**{k: None for k in MANIPULATIONS}, NO_MANIPULATION: None}, {k: {} for k in (*MANIPULATIONS, ANY)}, \
+            list(MANIPULATIONS)
     x = image_features(by_name, model["detectors"])
     cols = columns(model["detectors"])
     scores: dict[str, float | None] = {}
@@ -413,11 +418,13 @@ def class_probabilities(by_name: dict[str, Evidence], model: dict) -> tuple[dict
         for (name, _, _), value in zip(cols, terms):
             parts[name] = parts.get(name, 0.0) + float(value)
         contributions[klass] = parts
+    for klass in unchecked:
+        scores[klass] = None
     known = [p for p in (scores[ANY], *(scores[c] for c in MANIPULATIONS)) if p is not None]
     any_manipulation = max(known) if known else None
     del scores[ANY]
     scores[NO_MANIPULATION] = None if any_manipulation is None else 1.0 - any_manipulation
-    return scores, contributions
+    return scores, contributions, unchecked
 
 
 def unchecked_classes(by_name: dict[str, Evidence], model: dict) -> list[str]:

@@ -392,7 +392,7 @@ def class_outcomes(records: list[Record], model: dict) -> dict[str, tuple[np.nda
     for record in records:
         if record.error is not None or record.sample.klass not in (*MANIPULATIONS, NO_MANIPULATION):
             continue
-        scores, _ = class_probabilities(record.evidence, model)
+        scores, _, _ = class_probabilities(record.evidence, model)
         for klass in MANIPULATIONS:
             if scores[klass] is not None:
                 found.setdefault(klass, ([], []))[0].append(scores[klass])
