@@ -362,7 +362,7 @@ def test_the_gallery_pages_and_filters_without_drawing_more_than_a_page(tmp_path
     page.goto(out.as_uri())
     drawn = _drawn(page)
     loaded = lambda: sorted({u.rsplit("/", 1)[1] for u in requests if u.endswith(".js")})  # noqa: E731
-    ranks = lambda: page.evaluate("Array.from(document.querySelectorAll('.card .rank')).map(e => e.textContent)")  # noqa: E731
+    ranks = lambda: page.locator(".card .rank").all_text_contents()  # noqa: E731
     assert ranks() == [f"#{i}" for i in range(1, PAGE_SIZE + 1)]
     assert loaded() == ["rows-00000.js"]  # one data file, no filter index, for the first page
     assert "of 1,100" in page.text_content("#shown")
@@ -375,7 +375,8 @@ def test_the_gallery_pages_and_filters_without_drawing_more_than_a_page(tmp_path
     page.click("#last")
     drawn = _drawn(page, drawn)
     pages = -(-count // PAGE_SIZE)
-    assert page.input_value("#page") == str(pages) and page.locator("article.card").count() == count - (pages - 1) * PAGE_SIZE
+    assert page.input_value("#page") == str(pages)
+    assert page.locator("article.card").count() == count - (pages - 1) * PAGE_SIZE
     assert "rows-00002.js" in loaded()
 
     # Filters: by label, then label and detector together; the order reversed; each page stays one page.

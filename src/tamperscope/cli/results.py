@@ -179,7 +179,9 @@ def gallery_command(
 
     first = guarded(prepare)
     if first:
-        _write_reports(db, first, workers=workers, timeout=300.0, memory_mb=4096, quiet_existing=True)
+        _write_reports(db, first, workers=workers, timeout=300.0, memory_mb=4096,
+                       announce="Writing the full reports of the {count} images on the first page that have none "
+                       "(--reports 0 skips this)...")
 
     def action():
         with open_results(db) as store:
@@ -197,7 +199,9 @@ def report_command(
     top_n: Optional[int] = typer.Option(None, "--top", min=1, help="Also the N most suspicious images."),
     workers: int = typer.Option(1, "--workers", min=1, help="Worker processes (one analysis each)."),
     timeout: float = typer.Option(300.0, "--timeout", help="Seconds one image may take before it is given up."),
-    memory_mb: int = typer.Option(4096, "--memory-mb", help="Memory each worker may add to its start, MiB (0: no cap)."),
+    memory_mb: int = typer.Option(
+        4096, "--memory-mb", help="Memory each worker may add to its start, MiB (0: no cap)."
+    ),
 ) -> None:
     """Write the full report (HTML, JSON, maps) of scanned images, beside the previews, where the gallery links it.
 
@@ -218,16 +222,19 @@ def report_command(
     rows = guarded(resolve)
     failures = _write_reports(db, rows, workers=workers, timeout=timeout, memory_mb=memory_mb or None)
     if failures:
-        internal = any(kind not in ("missing", "bad-input", "unreadable", "unsupported-format", "truncated",
-                                    "too-large", "decompression-bomb", "timeout", "memory") for kind in failures)
+        # A file gone, changed, unreadable, too slow or too large is the input's problem; a crash or a bug is ours.
+        internal = any(kind in ("internal", "crashed") for kind in failures)
         fail(f"{len(failures)} of {len(rows)} reports could not be written",
              EXIT_INTERNAL if internal else EXIT_BAD_INPUT)
 
 
 def _write_reports(db: Path, rows, *, workers: int, timeout: float, memory_mb: int | None,
-                   quiet_existing: bool = False) -> list[str]:
-    """Write the reports of ``rows``, printing one line each; returns the error kinds of those that failed."""
-    from ..scan.reports import write_reports
+                   announce: str | None = None) -> list[str]:
+    """Write the reports of ``rows``, one line each; returns the error kinds of those that failed.
+
+    With ``announce`` (the gallery's first page) only reports written now are listed, after that line.
+    """
+    from ..scan.reports import report_page, write_reports
     from ..scan.results import open_results, visible
 
     failures: list[str] = []
@@ -238,7 +245,7 @@ def _write_reports(db: Path, rows, *, workers: int, timeout: float, memory_mb: i
             failures.append(item.error_kind or "internal")
             typer.echo(f"tamperscope: error: {name}: {visible(item.error or 'no report')}", err=True)
             return
-        if quiet_existing and not item.label_changed and not fresh.get(item.row.sha256):
+        if announce is not None and not item.fresh:
             return
         line = f"Report of {name}: {item.page}"
         if item.label_changed:
@@ -248,17 +255,11 @@ def _write_reports(db: Path, rows, *, workers: int, timeout: float, memory_mb: i
 
     def action():
         with open_results(db) as store:
-            from ..scan.reports import report_page
+            missing = sum(1 for row in rows if not report_page(store, row.sha256).is_file())
+            if announce is not None and missing:
+                typer.echo(announce.format(count=missing))
+            write_reports(store, rows, workers=workers, timeout_s=timeout, memory_mb=memory_mb, on_done=show)
 
-            for row in rows:
-                fresh[row.sha256] = not report_page(store, row.sha256).is_file()
-            missing = sum(fresh.values())
-            if quiet_existing and missing:
-                typer.echo(f"Writing the full reports of the first page's {missing} images "
-                           "(--reports 0 skips this)...")
-            return write_reports(store, rows, workers=workers, timeout_s=timeout, memory_mb=memory_mb, on_done=show)
-
-    fresh: dict[str, bool] = {}
     guarded(action)
     return failures
 

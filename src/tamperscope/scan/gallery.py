@@ -252,7 +252,10 @@ _SCRIPT = r"""
       if (state.detector) { lists.push(own(index.detector, state.detector) ? index.detector[state.detector] : []); }
       var list = lists.length === 1 ? lists[0] : intersect(lists[0], lists[1]);
       var scored = 0, low = 0, high = list.length;
-      while (low < high) { var mid = (low + high) >> 1; if (list[mid] < meta.scored) { low = mid + 1; } else { high = mid; } }
+      while (low < high) {
+        var mid = (low + high) >> 1;
+        if (list[mid] < meta.scored) { low = mid + 1; } else { high = mid; }
+      }
       scored = low;
       done(ordered(list, list.length, scored, state.order));
     });
@@ -282,7 +285,9 @@ _SCRIPT = r"""
     if (ok && kind && meta.previews) {
       thumb = document.createElement(reportUrl ? "a" : "div");
       thumb.className = "thumb";
-      if (reportUrl) { thumb.href = reportUrl; thumb.target = "_blank"; thumb.rel = "noopener"; thumb.title = "Open the full report"; }
+      if (reportUrl) {
+        thumb.href = reportUrl; thumb.target = "_blank"; thumb.rel = "noopener"; thumb.title = "Open the full report";
+      }
       var frame = text("div", "frame");
       var image = document.createElement("img");
       var imageUrl = meta.previews + sha.slice(0, 2) + "/" + sha + ".jpg";
@@ -312,7 +317,9 @@ _SCRIPT = r"""
     body.appendChild(text("p", "facts", row[3]));
     var paths = text("ul", "paths mono");
     row[4].forEach(function (path) { paths.appendChild(text("li", "", path)); });
-    if (row[5] > row[4].length) { paths.appendChild(text("li", "small", "and " + (row[5] - row[4].length) + " more paths")); }
+    if (row[5] > row[4].length) {
+      paths.appendChild(text("li", "small", "and " + (row[5] - row[4].length) + " more paths"));
+    }
     body.appendChild(paths);
     body.appendChild(text("p", "small mono", (ok ? sha.slice(0, 16) : "?") + "\u2026"));
     var actions = text("div", "actions");
@@ -357,7 +364,10 @@ _SCRIPT = r"""
       var page = Math.min(state.page, pages);
       var first = (page - 1) * meta.pageSize, last = Math.min(chosen.count, first + meta.pageSize);
       var rows = [], needed = {};
-      for (var i = first; i < last; i++) { rows.push(chosen.row(i)); needed[Math.floor(chosen.row(i) / meta.chunkRows)] = true; }
+      for (var i = first; i < last; i++) {
+        rows.push(chosen.row(i));
+        needed[Math.floor(chosen.row(i) / meta.chunkRows)] = true;
+      }
       var numbers = Object.keys(needed), left = numbers.length;
       function render() {
         if (ticket !== drawn) { return; }
@@ -387,13 +397,17 @@ _SCRIPT = r"""
     change(state);
     writeHash(state);
   }
-  $("label").addEventListener("change", function () { var v = this.value; go(function (s) { s.label = v; s.page = 1; }); });
-  $("detector").addEventListener("change", function () { var v = this.value; go(function (s) { s.detector = v; s.page = 1; }); });
-  $("order").addEventListener("change", function () { var v = this.value; go(function (s) { s.order = v; s.page = 1; }); });
+  ["label", "detector", "order"].forEach(function (name) {
+    $(name).addEventListener("change", function () {
+      var value = this.value;
+      go(function (s) { s[name] = value; s.page = 1; });
+    });
+  });
   $("first").addEventListener("click", function () { go(function (s) { s.page = 1; }); });
   $("previous").addEventListener("click", function () { go(function (s) { s.page = Math.max(1, s.page - 1); }); });
-  $("next").addEventListener("click", function () { var max = Number($("page").max) || 1; go(function (s) { s.page = Math.min(max, s.page + 1); }); });
-  $("last").addEventListener("click", function () { var max = Number($("page").max) || 1; go(function (s) { s.page = max; }); });
+  function lastPage() { return Number($("page").max) || 1; }
+  $("next").addEventListener("click", function () { go(function (s) { s.page = Math.min(lastPage(), s.page + 1); }); });
+  $("last").addEventListener("click", function () { go(function (s) { s.page = lastPage(); }); });
   $("page").addEventListener("change", function () {
     var v = parseInt(this.value, 10);
     if (v > 0) { go(function (s) { s.page = v; }); }
@@ -522,8 +536,9 @@ def _write_data(store: ResultStore, folder: Path, root: Path, n: int | None) -> 
     if batch:
         flush((total - 1) // CHUNK_ROWS, batch)
     _write_script(folder / "index.js", "tamperscopeGallery.index(", {"label": by_label, "detector": by_detector})
-    labels = [{"key": key, "words": LABEL_WORDS.get(key, key or "no label"), "cls": _LABEL_CLASS.get(key, "inconclusive"),
-               "count": len(ranks)} for key, ranks in sorted(by_label.items(), key=lambda item: -len(item[1]))]
+    labels = [{"key": key, "words": LABEL_WORDS.get(key, key or "no label"),
+               "cls": _LABEL_CLASS.get(key, "inconclusive"), "count": len(ranks)}
+              for key, ranks in sorted(by_label.items(), key=lambda item: -len(item[1]))]
     detectors = [{"key": key, "title": names.get(key, key), "count": len(ranks)}
                  for key, ranks in sorted(by_detector.items(), key=lambda item: (-len(item[1]), item[0]))]
     return {"total": total, "scored": scored, "labels": labels, "detectors": detectors,
@@ -654,7 +669,8 @@ def _page(store: ResultStore, target: Path, root: Path, data_root: Path, build: 
            'value="1"></label><span id="pages"></span><button type="button" id="next">Next</button>'
            '<button type="button" id="last">Last</button></div>')
     yield "</div>"
-    yield f'<p class="note">A detector flags an image when its score is at least {FLAG_SCORE:.1f} or it supports one of its regions.</p>'
+    yield (f'<p class="note">A detector flags an image when its score is at least {FLAG_SCORE:.1f} or it supports '
+           "one of its regions.</p>")
     yield '<p id="shown" aria-live="polite"></p><div id="grid" class="grid"></div>'
     yield ('<noscript><p>This page draws its cards with its own script (it loads nothing from the network); '
            "<code>tamperscope results top</code> lists the same images in a terminal.</p></noscript>")

@@ -95,6 +95,8 @@ class Written:
     error_kind: str | None = None
     #: The report's verdict when it differs from the scan's (a newer tamperscope, another profile's models...).
     label_changed: str | None = None
+    #: True when this call wrote it (False: it was already there, or it failed).
+    fresh: bool = False
 
 
 def write_reports(
@@ -175,7 +177,7 @@ def _settle(item: Written, result: Row, root: Path) -> None:
         shutil.rmtree(folder, ignore_errors=True)
         item.error, item.error_kind = "the file changed while it was analysed; try again", "missing"
         return
-    item.page = folder / REPORT_PAGE
+    item.page, item.fresh = folder / REPORT_PAGE, True
     if result.label != item.row.label:
         item.label_changed = result.label
 

@@ -16,8 +16,9 @@ def analyze_to_row(path: str, sha256: str, settings: dict[str, Any]) -> Row:
     """Analyse ``path``; any failure becomes an error row instead of an exception.
 
     ``settings`` keys: ``profile``, ``limits`` (:class:`~tamperscope.image.Limits` fields), ``previews`` (True:
-    the row carries its encoded previews, :func:`~tamperscope.scan.previews.render_previews`), ``reports`` (folder: the full report files of each image go to ``reports/<sha256>``,
-    as :func:`~tamperscope.report.write_report` writes them, in ``report_formats``).
+    the row carries its encoded previews, :func:`~tamperscope.scan.previews.render_previews`), ``reports``
+    (folder: the full report files of each image go to ``reports/<sha256>``, as
+    :func:`~tamperscope.report.write_report` writes them, in ``report_formats``).
     """
     from ..api import analyze
     from ..errors import InputError, OutputError

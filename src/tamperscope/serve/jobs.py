@@ -7,9 +7,9 @@ recorded as failed and a fresh worker takes the slot) and its worker function
 report folder (``report.json``, ``report.html``, the maps) exactly as
 ``tamperscope analyze -o`` does, and the small previews a scan keeps
 (:mod:`~tamperscope.scan.previews`), which the page's history shows:
-``preview.jpg`` and, with a region, ``preview.mask.png`` in the same folder. Each slot is one backend of one worker, fed by
-a thread that blocks on the shared queue, so a slot takes a job only when it is
-free.
+``preview.jpg`` and, with a region, ``preview.mask.png`` in the same folder.
+Each slot is one backend of one worker, fed by a thread that blocks on the
+shared queue, so a slot takes a job only when it is free.
 
 Worker processes start from a fork server, not by forking the service: the
 service has threads (the event loop, these feeders), and a forked child could
