@@ -385,6 +385,7 @@ _SCRIPT = r"""
         $("pages").textContent = "of " + pages.toLocaleString();
         $("first").disabled = $("previous").disabled = page <= 1;
         $("next").disabled = $("last").disabled = page >= pages;
+        document.body.setAttribute("data-drawn-at", String(Math.round(performance.now())));
         document.body.setAttribute("data-page-drawn", String(ticket));
       }
       if (!left) { render(); return; }
