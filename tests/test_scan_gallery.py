@@ -480,3 +480,18 @@ def test_results_top_prints_each_preview_path(scanned, monkeypatch):
     assert Path(records[0]["preview_mask"]).is_file() and Path(records[0]["report"]).is_file()
     with Image.open(records[0]["preview"]) as picture:
         assert picture.format == "JPEG"
+
+
+def test_a_preview_that_fails_costs_the_image_its_thumbnail_not_its_verdict(tmp_path, monkeypatch):
+    from tamperscope.scan import previews as previews_module
+
+    def broken(report, long_side=PREVIEW_LONG_SIDE):
+        raise RuntimeError("a bug in the preview code")
+
+    monkeypatch.setattr(previews_module, "render_previews", broken)
+    make_photos(tmp_path / "photos")
+    with ResultStore(tmp_path / "s.sqlite") as store:
+        summary = scan([tmp_path / "photos" / "flat.png"], store)
+        (row,) = store.rows()
+        assert row.status == "done" and store.previews([row.sha256]) == {}
+    assert summary.preview_errors == [f"{tmp_path / 'photos' / 'flat.png'}: RuntimeError: a bug in the preview code"]

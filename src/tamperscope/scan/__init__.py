@@ -159,7 +159,10 @@ def scan(
         preview = None
         if folder is not None and row.status == "done" and row.previews:
             try:
-                preview = save_previews(folder, row.sha256, row.previews)
+                if "error" in row.previews:
+                    summary.preview_errors.append(f"{row.path}: {row.previews['error']}")
+                else:
+                    preview = save_previews(folder, row.sha256, row.previews)
             except OSError as exc:  # the row is the result; a preview that cannot be written is noted, not fatal
                 summary.preview_errors.append(f"{row.path}: {exc.strerror or exc}")
         row.previews = None

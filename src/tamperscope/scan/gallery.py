@@ -609,8 +609,9 @@ def _page(store: ResultStore, target: Path, root: Path, data_root: Path, build: 
         "data": _url_to(data_root / build, page_folder), "dataFolder": data_root.name,
         "previews": _url_to(root, page_folder) if root.is_dir() else None,
         "reports": _url_to(reports, page_folder), "reportPage": REPORT_PAGE,
-        "reportsShown": str(reports) + os.sep,
-        "reportCommand": f"{command} results report --db {shlex.quote(str(store.path))}",
+        # Absolute: the reader may run the command, or look for the file, from anywhere.
+        "reportsShown": str(reports.absolute()) + os.sep,
+        "reportCommand": f"{command} results report --db {shlex.quote(str(store.path.absolute()))}",
         "labels": facts["labels"], "detectors": facts["detectors"], "noPreview": _NO_PREVIEW,
     }
     # The meta JSON sits in the page: '<', '>' and '&' escaped so that no text in it can close the element.

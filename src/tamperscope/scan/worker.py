@@ -63,8 +63,8 @@ def analyze_to_row(path: str, sha256: str, settings: dict[str, Any]) -> Row:
 
         try:
             row.previews = render_previews(report)
-        except MemoryError:
-            row.previews = None  # the verdict stands without its thumbnail
+        except Exception as exc:  # the verdict stands without its thumbnail; the scan reports why there is none
+            row.previews = {"error": f"{type(exc).__name__}: {exc}"}
     row.seconds = time.perf_counter() - start
     return row
 

@@ -137,7 +137,9 @@ class JobPool:
         with self._lock:
             self._running -= 1
         current.clear()
-        if row.status == "done" and row.previews:
+        if row.status == "done" and row.previews and "error" in row.previews:
+            log.warning("no preview for job %s: %s", row.sha256, row.previews["error"])
+        elif row.status == "done" and row.previews:
             try:  # written before the job is marked done, so a done job's previews are whole
                 save_previews(self.settings.analyses / row.sha256, row.sha256, row.previews, names=PREVIEW_NAMES)
             except OSError:
