@@ -298,7 +298,7 @@ def test_the_gallery_shows_every_preview_and_opens_every_report(scanned, browser
     page.wait_for_function("() => Array.from(document.images).some(i => i.src.endsWith('.mask.png') && "
                            "i.complete && i.naturalWidth > 0)")
     assert page.get_by_text(HOSTILE, exact=False).count() == 1
-    # Every card opens its report (the gallery wrote the first page's), and it is that image's report.
+    # Every card opens its report (the gallery wrote those of the 100 most suspicious), and it is that image's report.
     links = page.evaluate("Array.from(document.querySelectorAll('.card .actions a')).map(a => a.href)")
     assert len(links) == 4
     for link in links:

@@ -2,7 +2,7 @@
 
 Every command opens the database read-only and never creates one: a missing or
 foreign file is a one-line error with exit code 2, like any bad input. ``report``
-(and ``gallery``, for its first page) write full reports into the previews
+(and ``gallery``, for the most suspicious images) write full reports into the previews
 folder beside the database, never into the database.
 """
 
@@ -160,16 +160,15 @@ def gallery_command(
     n: Optional[int] = typer.Option(None, "--n", min=1, help="Show only the N most suspicious images (default: all)."),
     reports: Optional[int] = typer.Option(
         None, "--reports", min=0,
-        help="Write the full reports of the N most suspicious images first, where missing (default: the first page; "
-        "0: none).",
+        help="Write the full reports of the N most suspicious images first, where missing (default: 100; 0: none).",
     ),
     workers: int = typer.Option(1, "--workers", min=1, help="Worker processes for those reports."),
 ) -> None:
     """A page to browse the scan: previews with their regions, filters, pages; each card opens its report."""
-    from ..scan.gallery import PAGE_SIZE, gallery_folder, write_gallery
+    from ..scan.gallery import DEFAULT_REPORTS, gallery_folder, write_gallery
     from ..scan.results import open_results, top
 
-    count = PAGE_SIZE if reports is None else reports
+    count = DEFAULT_REPORTS if reports is None else reports
     if n is not None:
         count = min(count, n)
 
@@ -180,8 +179,8 @@ def gallery_command(
     first = guarded(prepare)
     if first:
         _write_reports(db, first, workers=workers, timeout=300.0, memory_mb=4096,
-                       announce="Writing the full reports of the {count} images on the first page that have none "
-                       "(--reports 0 skips this)...")
+                       announce=f"Writing the full reports of the most suspicious images that have none "
+                       f"({{count}} of the first {count}; --reports 0 skips this)...")
 
     def action():
         with open_results(db) as store:
@@ -232,7 +231,7 @@ def _write_reports(db: Path, rows, *, workers: int, timeout: float, memory_mb: i
                    announce: str | None = None) -> list[str]:
     """Write the reports of ``rows``, one line each; returns the error kinds of those that failed.
 
-    With ``announce`` (the gallery's first page) only reports written now are listed, after that line.
+    With ``announce`` (the gallery's own reports) only reports written now are listed, after that line.
     """
     from ..scan.reports import report_page, write_reports
     from ..scan.results import open_results, visible

@@ -54,6 +54,9 @@ from .worker import TOP_REGIONS
 
 #: Cards on one page of the gallery.
 PAGE_SIZE = 24
+#: Reports ``tamperscope results gallery`` writes before the page, where missing: the most suspicious images
+#: (about four pages), so that the cards a moderator opens first open at once; any other is one command away.
+DEFAULT_REPORTS = 100
 #: Rows per data file (a page needs one, or two where it straddles a boundary).
 CHUNK_ROWS = 500
 #: Errors listed in the page (the count is always complete).
@@ -723,4 +726,5 @@ def _text(value: object) -> str:
     return escape(visible(value))
 
 
-__all__ = ["CHUNK_ROWS", "FLAG_SCORE", "LABEL_WORDS", "MAX_ERRORS", "PAGE_SIZE", "gallery_folder", "write_gallery"]
+__all__ = ["CHUNK_ROWS", "DEFAULT_REPORTS", "FLAG_SCORE", "LABEL_WORDS", "MAX_ERRORS", "PAGE_SIZE", "gallery_folder",
+           "write_gallery"]
