@@ -67,7 +67,7 @@ def test_ray_scan_matches_local_scan(tmp_path, monkeypatch):
         assert summary.labels == local.labels
         assert rows == expected  # same label, score, detectors, regions, error for every content hash
         # Previews travel back with the rows and the driver writes them: no folder shared with the workers needed.
-        assert store.previews(list(rows)) == local_previews and len(local_previews) == 19
+        assert store.previews(list(rows)) == local_previews and len(local_previews) == 18  # 19 contents, 1 error
         for sha in local_previews:
             assert (tmp_path / "ray.db.artifacts" / image_name(sha)).read_bytes() == (
                 tmp_path / "local.db.artifacts" / image_name(sha)).read_bytes()
