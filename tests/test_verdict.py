@@ -18,7 +18,7 @@ from forgeries import authentic_jpeg, double_jpeg_splice
 from tamperscope import analyze, protect, verify, write_report
 from tamperscope.report.present import score_line
 from tamperscope.report.schema import LABEL_SHORT, LABEL_WORDS
-from tamperscope.scan.gallery import write_gallery
+from tamperscope.scan.gallery import gallery_folder, write_gallery
 from tamperscope.scan.store import ResultStore
 from tamperscope.scan.worker import row_from_report
 
@@ -62,8 +62,12 @@ def test_every_output_format_shows_the_same_label_scores_and_regions(written, tm
         store.record(row)
         (stored,) = list(store.rows())
         assert stored.label == report.label and stored.class_scores == verdict["class_scores"]
-        gallery = write_gallery(store, tmp_path / "gallery.html").read_text()
-    assert f'class="badge {report.label}">{LABEL_SHORT[report.label]}</span>' in gallery
+        page = write_gallery(store, tmp_path / "gallery.html")
+    gallery = page.read_text()
+    words = LABEL_SHORT[report.label]
+    assert f"<span>{words.lower()}</span>" in gallery  # the summary's count of this label
+    data = " ".join(f.read_text() for f in gallery_folder(page).rglob("*.js"))
+    assert f'"key":"{report.label}","words":"{words}"' in data  # what each card's badge says
     from tamperscope.serve.store import Job, JobStore
 
     jobs = JobStore(tmp_path / "jobs.sqlite")

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InputError, OutputError
-from .store import COLUMNS, SCHEMA_VERSION, ResultStore, Row
+from .store import _CHUNK, COLUMNS, SCHEMA_VERSION, ResultStore, Row, upgrade_label
 
 #: Rows per Parquet row group (and per batch read from the store).
 BATCH_ROWS = 10_000
@@ -31,8 +31,6 @@ BATCH_ROWS = 10_000
 EXPORT_COLUMNS = (*COLUMNS, "paths")
 #: Separator of the paths in the CSV ``paths`` column.
 PATH_SEPARATOR = "|"
-#: SQLite host parameters per ``IN (...)`` query (well under every SQLite's limit).
-_CHUNK = 500
 
 
 class ResultsUnavailable(InputError):
@@ -78,6 +76,8 @@ class ReadOnlyResultStore(ResultStore):
                 f"{self.path} was written by a newer tamperscope (schema {version}; this one reads "
                 f"{SCHEMA_VERSION}): upgrade tamperscope"
             )
+        # Opened read-only, an older store cannot be migrated: it is read as the current version instead.
+        self.read_legacy(int(version) if version is not None and version.isdigit() else 1)
 
     def _close_quietly(self) -> None:
         db = getattr(self, "_db", None)
@@ -121,22 +121,51 @@ def paths_for(store: ResultStore, shas: Iterable[str]) -> dict[str, list[str]]:
     return found
 
 
+def files_of(store: ResultStore, rows: Iterable[Row]) -> dict[str, dict[str, Path | None]]:
+    """The files of each row that exist: ``preview`` (JPEG), ``preview_mask`` (PNG) and ``report`` (HTML page).
+
+    Paths are the previews folder the store records joined with the names
+    :mod:`~tamperscope.scan.previews` gives (relative when the store was given
+    by a relative path, so they open from the same working folder).
+    """
+    from .previews import default_folder, image_name, mask_name
+    from .reports import report_page
+
+    rows = list(rows)
+    root = store.artifacts_folder() or default_folder(store.path)
+    records = store.previews([row.sha256 for row in rows])
+    found: dict[str, dict[str, Path | None]] = {}
+    for row in rows:
+        record = records.get(row.sha256)
+        image = root / image_name(row.sha256)
+        mask = root / mask_name(row.sha256)
+        page = report_page(store, row.sha256)
+        found[row.sha256] = {
+            "preview": image if record is not None and image.is_file() else None,
+            "preview_mask": mask if record is not None and record.mask and mask.is_file() else None,
+            "report": page if page.is_file() else None,
+        }
+    return found
+
+
 def export_rows(store: ResultStore) -> Iterator[tuple[list[Any], list[str]]]:
     """(column values as stored, paths) per image, most suspicious first, streamed.
 
     JSON columns stay the JSON text the store holds. One query joins the paths
     (SQLite builds a temporary index for the join and sorts on disk when it must).
+    A version-1 store opened read-only exports as version 2 (``class_scores`` empty, labels upgraded).
     """
-    columns = ", ".join(f"i.{name}" for name in COLUMNS)
     sql = (
-        f"SELECT {columns}, p.path FROM images AS i LEFT JOIN paths AS p ON p.sha256 = i.sha256 "
+        f"SELECT {store.select_list('i.')}, p.path FROM images AS i LEFT JOIN paths AS p ON p.sha256 = i.sha256 "
         "ORDER BY i.score IS NULL, i.score DESC, i.path, i.sha256, p.path"
     )
-    sha_at = COLUMNS.index("sha256")
+    sha_at, label_at, detectors_at = (COLUMNS.index(name) for name in ("sha256", "label", "detectors"))
     current: list[Any] | None = None
     paths: list[str] = []
     for record in store._db.execute(sql):
         values, path = list(record[:-1]), record[-1]
+        if store._legacy:
+            values[label_at] = upgrade_label(values[label_at], values[detectors_at])
         if current is None or values[sha_at] != current[sha_at]:
             if current is not None:
                 yield current, paths
@@ -243,8 +272,11 @@ def detector_titles() -> dict[str, str]:
 
 def visible(text: object) -> str:
     """``text`` with every non-printable character (controls, bidi overrides, ...) written as an escape."""
+    text = str(text)
+    if text.isprintable():  # nearly every name: one C-speed check instead of a loop per character
+        return text
     out = []
-    for ch in str(text):
+    for ch in text:
         if ch.isprintable():
             out.append(ch)
         else:
@@ -282,6 +314,7 @@ def _atomic_write(target: Path, write) -> None:
 
 __all__ = [
     "BATCH_ROWS", "EXPORT_COLUMNS", "MissingDependency", "PARQUET_NEEDS", "ReadOnlyResultStore", "ResultsUnavailable",
-    "detector_titles", "errors", "export_csv", "export_parquet", "export_rows", "open_results", "paths_for", "top",
+    "detector_titles", "errors", "export_csv", "export_parquet", "export_rows", "files_of", "open_results",
+    "paths_for", "top",
     "top_detectors", "visible",
 ]
