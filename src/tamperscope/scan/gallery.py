@@ -655,7 +655,7 @@ def _page(store: ResultStore, target: Path, root: Path, data_root: Path, build: 
 
     yield '<section id="images" aria-label="Images"><h2>Images, most suspicious first</h2>'
     yield ('<p class="note">Score: the manipulation score, from 0 to 1: the calibrated probability that the image '
-           "was manipulated where the fusion is calibrated, else the strongest single detector's score. '
+           "was manipulated where the fusion is calibrated, else the strongest single detector's score. "
            "A preview with a region shows the detectors' heatmap over the image, the mask outlined and the largest "
            "regions boxed; the others are plain thumbnails. A card opens the image's full report.</p>")
     yield '<div class="controls" role="group" aria-label="Filters">'
