@@ -209,6 +209,10 @@ def test_model_choice_follows_the_deciding_signals_that_ran():
     assert choose_model(models, {"dq", "blk", "noise", "zero"})["name"] == "b"
     assert choose_model(models, {"dq", "blk"})["name"] == "a"
     assert choose_model(models, {"dq"}) is None and choose_model(None, {"dq"}) is None
+    # A model fitted on another version of a detector is stale: the next one that fits is used.
+    models["models"][1]["versions"] = {"dq": "2", "blk": "1", "noise": "1"}
+    assert choose_model(models, {"dq", "blk", "noise"}, {"dq": "3", "blk": "1", "noise": "1"})["name"] == "a"
+    assert choose_model(models, {"dq", "blk", "noise"}, {"dq": "2", "blk": "1", "noise": "1"})["name"] == "b"
 
 
 # ---------------------------------------------------------------- fitting

@@ -183,7 +183,8 @@ def fuse(evidence: list[Evidence], shape: tuple[int, int], params: FusionParams 
         raise ValueError(f"unknown fusion rule {params.rule!r}; known: {', '.join(RULES)}")
     signals = deciding_signals(evidence)
     fitted = load_model() if models is None else models
-    model = choose_model(fitted, set(signals)) if params.rule == "calibrated-v3" else None
+    versions = {e.detector: e.version for e in evidence}
+    model = choose_model(fitted, set(signals), versions) if params.rule == "calibrated-v3" else None
     if model is None:
         return _fuse_v1(evidence, shape, params)
     return _fuse_calibrated(evidence, signals, model, shape, params)
@@ -353,15 +354,19 @@ def load_model(path: Path = MODEL_PATH) -> dict | None:
     return _read_model(str(path))
 
 
-def choose_model(models: dict | None, ran: set[str]) -> dict | None:
+def choose_model(models: dict | None, ran: set[str], versions: dict[str, str] | None = None) -> dict | None:
     """The fitted model for the deciding signals that ran: the largest fitted set they all belong to.
 
     A detector that ran but did not apply (a JPEG check on a PNG) is a state the fit has seen; one that did
-    not run at all is not, so each model is fitted for one set of detectors (each profile's).
+    not run at all is not, so each model is fitted for one set of detectors (each profile's). A model fitted
+    on another version of one of its detectors (``versions``: name -> version of the evidence) is stale and
+    not used: its probabilities would not be calibrated for what the detector now says.
     """
     if models is None:
         return None
-    fitting = [m for m in models["models"] if set(m["detectors"]) <= ran and m["detectors"]]
+    versions = versions or {}
+    fitting = [m for m in models["models"] if m["detectors"] and set(m["detectors"]) <= ran
+               and all(versions.get(name, fitted) == fitted for name, fitted in m.get("versions", {}).items())]
     return max(fitting, key=lambda m: len(m["detectors"]), default=None)
 
 

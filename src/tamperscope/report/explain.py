@@ -210,7 +210,7 @@ def _class_sentences(fusion: Fusion, drivers: list[Evidence]) -> list[Sentence]:
     ids = [evidence_id(e.detector) for e in drivers]
     probability = (fusion.class_scores or {}).get(fusion.label)
     if fusion.decided_by == "signal" and probability is not None and probability >= fusion.params.decision:
-        head = (f"{_CLASS_WORDS[fusion.label]}: calibrated probability {probability:.2f} (decides at "
+        head = (f"{_CLASS_WORDS[fusion.label]} (calibrated probability {probability:.2f}; the label needs "
                 f"{fusion.params.decision:.2f}), from {named or 'the modelled detectors'}.")
         top = max(drivers, key=lambda e: e.score) if drivers else None
         reason = top.notes[0] if top is not None and top.notes else ""

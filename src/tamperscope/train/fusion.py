@@ -351,6 +351,7 @@ def fit_model(records: list[Record], name: str, detectors: list[str]) -> tuple[d
     curves: dict[str, list[float]] = {}
     usable = [r for r in records if r.error is None]
     model = {"name": name, "detectors": list(detectors), "terms": list(TERMS),
+             "versions": {d: _spec(d)["version"] for d in detectors},
              "image": fit_image_models(usable, detectors, curves),
              "pixel": fit_pixel_model(usable, detectors, curves)}
     return model, curves
