@@ -71,9 +71,12 @@ DCT_CLIP = 20
 #: Quantization steps are given as log2(q) / Q_LOG (q = 1 -> 0, q = 256 -> 1).
 Q_LOG = 8.0
 BLOCK = 8
+#: The network's input sizes are multiples of this (its backbone's largest stride; see prepare()).
+ALIGN = 16
 #: Global inputs: 64 table entries, "is a JPEG with a DCT stream", one "applied" flag per map.
 N_GLOBAL = 64 + 1 + len(CONSUMES)
-#: Long side of the working copy (see the module docstring); tiles and their context, in working pixels.
+#: Long side of the working copy (see the module docstring); tiles and their context, in working pixels
+#: (multiples of ALIGN, so every tile's size is too).
 WORK_SIDE = 1024
 TILE = 1024
 OVERLAP = 128
@@ -84,7 +87,7 @@ MIN_SIDE = 64
 class Inputs:
     """The network's inputs for one image (or one tile), float32, batch of one.
 
-    ``rgb`` ``(1, 3, H, W)`` in [0, 1] with H, W multiples of 8; ``dct`` ``(1, 64, H/8, W/8)``;
+    ``rgb`` ``(1, 3, H, W)`` in [0, 1] with H, W multiples of :data:`ALIGN`; ``dct`` ``(1, 64, H/8, W/8)``;
     ``maps`` ``(1, len(CONSUMES), H/8, W/8)``; ``globals`` ``(1, N_GLOBAL)``. ``factor`` is ``k``, ``shape``
     the working copy's size before padding.
     """
@@ -174,7 +177,9 @@ def prepare(image: Image, prior: Mapping[str, Evidence], work_side: int = WORK_S
     else:
         working = pixels
     wh, ww = working.shape[:2]
-    rows, cols = math.ceil(wh / BLOCK), math.ceil(ww / BLOCK)
+    # Padded (edge) to a multiple of ALIGN: every stride-2 stage of the backbone then sees an even size, the
+    # case its exported padding was traced for. The grid keeps whole 8x8 JPEG blocks.
+    rows, cols = math.ceil(wh / ALIGN) * ALIGN // BLOCK, math.ceil(ww / ALIGN) * ALIGN // BLOCK
     padded = np.pad(working, ((0, rows * BLOCK - wh), (0, cols * BLOCK - ww), (0, 0)), mode="edge")
     rgb = np.moveaxis(padded, 2, 0)[None].astype(np.float32) * np.float32(1 / 255)
     with_dct = factor == 1 and image.jpeg is not None and "Y" in image.jpeg.coefficients

@@ -307,6 +307,9 @@ def build_net(width: int = 48, dilations: tuple[int, ...] = (1, 2, 4, 8), pretra
         def semantic(self, rgb):
             """The frozen backbone's strides 4, 8 and 16 brought to stride 8 (its output is cached in training)."""
             rows, cols = rgb.shape[2] // BLOCK, rgb.shape[3] // BLOCK
+            # Sizes are multiples of ALIGN (prepare() pads so): Lite0's TensorFlow-style "same" padding is
+            # computed from the input size in Python, which ONNX tracing freezes, and it is the same for every
+            # size whose stride-2 stages all see even sizes.
             f4, f8, f16 = self.backbone(normalize(rgb))
             f4 = F.avg_pool2d(f4, 2)[:, :, :rows, :cols]
             f8 = f8[:, :, :rows, :cols]
