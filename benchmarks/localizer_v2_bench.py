@@ -19,8 +19,9 @@ Sets (all held apart from training, thresholds and calibration):
   made only from held-apart authentic photos (CASIA ``test``, MICC-F220,
   exif-camera ``test``);
 * ``micc-f220``: the MICC-F220 development half (copy-moves; image labels only);
-* ``authentic-test``: every held-apart authentic development photo, for the
-  verdict's false-alarm rate.
+* ``exif-test``: the held-apart camera JPEGs of dev/exif-camera (authentic only);
+  with the authentic images of ``casia-test`` and ``micc-f220`` they are every
+  held-apart authentic development photo: the verdict's false-alarm set.
 
 Conditions ``clean`` and ``social`` (long side to 2048, JPEG 80 twice).
 Writes ``OUT/summary.json`` and the section "Learned localizer v2 (issue 16)" of
@@ -73,43 +74,93 @@ def make_sets(data: Path, out: Path) -> dict[str, str]:
         hosts = [Path(r["image"]) for r in authentic_rows(data, "test")]
         make_dataset(hosts, synth, count=380, seed=1, kinds=SYNTH_KINDS, size=SYNTH_SIZE, split=(0.0, 0.0, 1.0),
                      overwrite=True)
+    exif = out / "sets" / "exif-test.csv"
+    with written["authentic-test"].open() as source, exif.open("w") as target:
+        lines = source.read().splitlines()
+        target.write("\n".join([lines[0], *[line for line in lines[1:] if "/exif-camera/" in line]]) + "\n")
     return {"casia-test": f"csv:{written['casia-test']}", "synth-test": f"csv:{synth / 'manifest.csv'}",
-            "micc-f220": f"devset:{data / 'micc-f220'}", "authentic-test": f"csv:{written['authentic-test']}"}
+            "micc-f220": f"devset:{data / 'micc-f220'}", "exif-test": f"csv:{exif}"}
+
+
+CLASSICAL = [d for d in DETECTORS if d != "localizer"]
+
+
+def classical_pass(name: str, spec: str, out: Path, workers: int, conditions: list[str], log=print) -> None:
+    """Pass 1 (needs no model): every classical detector's evidence, cached by the bench runner's cache."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    from tamperscope.bench.datasets import open_dataset
+    from tamperscope.bench.runner import BenchConfig, _ensure_cached
+    from tamperscope.detectors import resolve
+
+    config = BenchConfig(spec, out / name / "classical", CLASSICAL, conditions, PROTOCOLS, seed=0, workers=workers)
+    samples = list(open_dataset(spec).samples())
+    specs = [{"name": d.name, "version": d.version, "params": d.params()} for d in resolve(CLASSICAL)]
+    for condition in conditions:
+        started = time.perf_counter()
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            list(pool.map(_ensure_cached, [(config, condition, s, specs) for s in samples], chunksize=4))
+        log(f"{name} {condition}: classical evidence of {len(samples)} images in {time.perf_counter() - started:.0f} s")
+
+
+def _with_localizer(job):
+    """Pass 2 for one image: the localizer on the cached classical evidence (as the runner would give it)."""
+    from tamperscope.bench import cache
+    from tamperscope.bench.runner import _ensure_cached, _entry, _prepare
+    from tamperscope.detectors import create
+    from tamperscope.image import load
+
+    config, condition, sample, specs, local_config, local_specs = job
+    sample_, error, key, mask = _ensure_cached((config, condition, sample, specs))
+    if error:
+        return sample, error, None, None, None
+    shape, evidence = cache.load(_entry(config, condition, sample), key)
+    data, _ = _prepare(config, condition, sample)
+    local_key = cache.cache_key(data, local_specs)
+    entry = _entry(local_config, condition, sample)
+    stored = cache.load(entry, local_key)
+    if stored is None:
+        prior = {e.detector: e for e in evidence}
+        localizer = create("localizer").run(load(data), prior=prior)
+        cache.save(entry, local_key, shape, [localizer])
+        stored = (shape, [localizer])
+    return sample, None, shape, [*evidence, *stored[1]], mask
 
 
 def evaluate(name: str, spec: str, out: Path, workers: int, conditions: list[str], log=print) -> dict:
-    """Cache the evidence of every image and condition, then score each method."""
+    """Pass 2: the localizer on each image given the cached classical evidence, then every method scored."""
     from concurrent.futures import ProcessPoolExecutor
 
-    from tamperscope.bench import cache
     from tamperscope.bench.datasets import open_dataset
     from tamperscope.bench.metrics import MetricSuite, align
-    from tamperscope.bench.runner import BenchConfig, _ensure_cached, _entry
+    from tamperscope.bench.runner import BenchConfig
     from tamperscope.detectors import resolve
+    from tamperscope.detectors.localizer import CALIBRATION_PATH
     from tamperscope.fusion import FusionParams, fuse
 
-    config = BenchConfig(spec, out / name, DETECTORS, conditions, PROTOCOLS, seed=0, workers=workers)
+    config = BenchConfig(spec, out / name / "classical", CLASSICAL, conditions, PROTOCOLS, seed=0, workers=workers)
+    local_config = BenchConfig(spec, out / name / "localizer", ["localizer"], conditions, PROTOCOLS, seed=0)
     samples = list(open_dataset(spec).samples())
-    specs = [{"name": d.name, "version": d.version, "params": d.params()} for d in resolve(DETECTORS)]
+    specs = [{"name": d.name, "version": d.version, "params": d.params()} for d in resolve(CLASSICAL)]
+    model = json.loads(CALIBRATION_PATH.read_text())["model_sha256"]
+    local_specs = [{"name": "localizer", "version": "2", "params": {"model_sha256": model}}]
     fusions = {"fusion v1, old default": OLD_DEFAULT, "fusion v1, new default": new_default()}
     results = {}
     for condition in conditions:
         started = time.perf_counter()
-        jobs = [(config, condition, s, specs) for s in samples]
+        jobs = [(config, condition, s, specs, local_config, local_specs) for s in samples]
         with ProcessPoolExecutor(max_workers=workers) as pool:
-            outcomes = list(pool.map(_ensure_cached, jobs, chunksize=4))
-        log(f"{name} {condition}: {len(outcomes)} images cached/read in {time.perf_counter() - started:.0f} s")
+            outcomes = list(pool.map(_with_localizer, jobs, chunksize=4))
+        log(f"{name} {condition}: {len(outcomes)} images in {time.perf_counter() - started:.0f} s")
         suites = {m: MetricSuite(PROTOCOLS) for m in [*MAPS, *fusions]}
         kinds: dict[tuple[str, str], MetricSuite] = {}
         authentic: dict[str, list[float]] = {m: [] for m in suites}
         verdicts = {m: [] for m in fusions}
         refused = 0
-        for sample, error, key, mask in outcomes:
-            loaded = None if error else cache.load(_entry(config, condition, sample), key)
-            if loaded is None:
+        for sample, error, shape, evidence, mask in outcomes:
+            if error:
                 refused += 1
                 continue
-            shape, evidence = loaded
             by_name = {e.detector: e for e in evidence}
             truth = mask if mask is not None and sample.label == 1 else None
             for method in suites:
@@ -172,6 +223,50 @@ def _cell(value) -> str:
     return "–" if value is None else f"{value:.3f}"
 
 
+def curve_lines() -> list[str]:
+    """The shipped model's learning curve (from models/localizer.json) and what it says about more steps."""
+    from tamperscope.detectors.localizer import CALIBRATION_PATH
+
+    stored = json.loads(CALIBRATION_PATH.read_text())
+    curve, recipe = stored["curve"], stored["recipe"]
+    lines = [f"**Learning curve** of the shipped weights ({recipe['steps']} steps of {recipe['batch']} crops, "
+             f"{recipe['train_seconds'] / 60:.0f} min of training on the shared 2-core CPU; validation = whole "
+             "CASIA `calibrate` and synthetic `val` forgeries, cell-level best F1; plot: docs/localizer-curve.png):", "",
+             "| step | train BCE + Dice | val BCE | val cell F1-best |", "|---:|---:|---:|---:|"]
+    for point in curve:
+        lines.append(f"| {point['step']} | {point['train_loss']:.3f} | {point['val_bce']:.3f} | "
+                     f"{point['val_cell_f1_best']:.3f} |")
+    if len(curve) >= 2:
+        first, last = curve[len(curve) // 2], curve[-1]
+        slope = (last["val_cell_f1_best"] - first["val_cell_f1_best"]) / max(1, last["step"] - first["step"]) * 100
+        lines += ["", f"Over the second half of the run the validation F1 moved {slope:+.4f} per 100 steps "
+                  f"(the learning rate decays to zero at the last step, which flattens the end of any run); "
+                  "see the reading below for what more steps would buy."]
+    return lines + [""]
+
+
+def verdict_lines(summary: dict) -> list[str]:
+    """The issue's bar: forgeries of casia-test flagged, against every held-apart authentic photo flagged."""
+    lines = ["**Default verdict** (`edited`) on the held-apart real forgeries (casia-test) against every held-apart "
+             "authentic development photo (the authentic images of casia-test, micc-f220 and exif-test):", "",
+             "| condition | method | CASIA forgeries flagged | authentic photos flagged |", "|---|---|---:|---:|"]
+    sets = summary["sets"]
+    for condition in CONDITIONS:
+        if "casia-test" not in sets or condition not in sets["casia-test"]:
+            continue
+        for method in ("fusion v1, old default", "fusion v1, new default"):
+            found = sets["casia-test"][condition]["verdict"][method]
+            flagged, total = 0, 0
+            for name in ("casia-test", "micc-f220", "exif-test"):
+                if name in sets and condition in sets[name]:
+                    v = sets[name][condition]["verdict"][method]
+                    flagged, total = flagged + v["authentic_flagged"], total + v["authentic"]
+            lines.append(f"| {condition} | {method} | {found['tampered_flagged']}/{found['tampered']} "
+                         f"({found['tampered_flagged'] / max(found['tampered'], 1):.1%}) | {flagged}/{total} "
+                         f"({flagged / max(total, 1):.1%}) |")
+    return lines + [""]
+
+
 def markdown(summary: dict, command: str) -> str:
     lines = [HEADING, ""]
     lines += [
@@ -184,6 +279,8 @@ def markdown(summary: dict, command: str) -> str:
         "metrics on forgeries with masks, per-image means; image metrics on all images (definitions above).",
         "",
     ]
+    lines += verdict_lines(summary)
+    lines += curve_lines()
     v1 = summary.get("v1", {})
     for name, per_condition in summary["sets"].items():
         for condition, result in per_condition.items():
@@ -223,10 +320,11 @@ def main(argv=None) -> int:
     parser.add_argument("--data", type=Path, default=Path("../shared/data/dev"))
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--sets", default="casia-test,synth-test,micc-f220,authentic-test")
+    parser.add_argument("--sets", default="casia-test,micc-f220,exif-test,synth-test")
     parser.add_argument("--conditions", default="clean,social")
     parser.add_argument("--v1", action="append", default=[], help="SET=FOLDER of a tamperscope bench run of localizer v1")
     parser.add_argument("--doc", type=Path, help="docs/benchmarks.md: rewrite its section")
+    parser.add_argument("--classical-only", action="store_true", help="only pass 1 (the classical evidence cache)")
     args = parser.parse_args(argv)
     import os
     import platform
@@ -235,6 +333,10 @@ def main(argv=None) -> int:
     specs = make_sets(args.data, args.out)
     summary = {"date": time.strftime("%Y-%m-%d"), "machine": f"{cpu_model()}, {os.cpu_count()} cores, "
                f"Python {platform.python_version()}", "sets": {}}
+    for name in args.sets.split(","):
+        classical_pass(name, specs[name], args.out, args.workers, args.conditions.split(","))
+    if args.classical_only:
+        return 0
     for name in args.sets.split(","):
         summary["sets"][name] = evaluate(name, specs[name], args.out, args.workers, args.conditions.split(","))
     summary["v1"] = v1_rows({k: Path(v) for k, v in (item.split("=", 1) for item in args.v1)})

@@ -28,8 +28,8 @@ The recipe (also in ``src/tamperscope/models/README.md``):
    Loss: BCE of the anomaly logits against each cell's forged share + soft Dice
    on forged crops + TruFor's confidence loss (MSE between the confidence and
    the probability given to the true class, detached).
-4. **Optimiser.** AdamW (lr 1e-3, weight decay 1e-4), cosine decay over ``steps``
-   steps of ``batch`` crops; the constrained filters are projected after every
+4. **Optimiser.** AdamW (lr 1e-3 after a 5% warm-up, weight decay 1e-4), cosine
+   decay to zero at ``steps`` (:func:`learning_rate`), ``batch`` crops per step; the constrained filters are projected after every
    step. A checkpoint (weights, optimiser, step, RNG state, curve) is written
    every :data:`CHECKPOINT_EVERY` steps; ``--resume`` continues from it.
 5. **Detection head and calibration.** The pooled statistics of the anomaly and
@@ -69,6 +69,8 @@ SYNTH_SIZE = 640
 CROP = 192
 CALIBRATION_PERCENTILE = 98.0
 CHECKPOINT_EVERY = 50
+#: Synthetic training versions that join the sampler per step (see schedule_size).
+GROWTH = 4
 VAL_EVERY = 100
 
 
@@ -198,25 +200,49 @@ def plan_versions(data_root: Path, synth_root: Path, seed: int) -> list[dict]:
     return versions
 
 
-def build_cache(versions: list[dict], cache: Path, workers: int = 2, log=print) -> list[str]:
-    """Compute every version not yet cached (in ``workers`` processes); return the errors."""
-    from concurrent.futures import ProcessPoolExecutor
+class CacheBuilder:
+    """Computes the versions not yet cached in ``workers`` background processes, in plan order.
 
-    cache.mkdir(parents=True, exist_ok=True)
-    jobs = [(v["source"], v["mask"], v["label"], v["chain"], v["seed"], str(cache / v["cache"]))
-            for v in versions if not (cache / v["cache"]).is_file()]
-    errors = []
-    log(f"cache: {len(versions) - len(jobs)} of {len(versions)} versions ready, computing {len(jobs)}")
-    if not jobs:
-        return errors
-    started = time.perf_counter()
-    with ProcessPoolExecutor(max_workers=workers) as pool:
-        for index, error in enumerate(pool.map(cache_one, jobs, chunksize=4)):
+    Training starts while it runs: :meth:`wait_for` blocks until the first ``n``
+    versions of a list are done (cached, or failed and reported), so which data a
+    step sees never depends on timing, only on the schedule of :class:`CropSampler`.
+    """
+
+    def __init__(self, versions: list[dict], cache: Path, workers: int = 2, log=print):
+        from concurrent.futures import ProcessPoolExecutor
+
+        cache.mkdir(parents=True, exist_ok=True)
+        self.cache, self.log, self.errors = cache, log, []
+        self.pending = {}
+        todo = [v for v in versions if not (cache / v["cache"]).is_file()]
+        log(f"cache: {len(versions) - len(todo)} of {len(versions)} versions ready, computing {len(todo)}")
+        self.pool = ProcessPoolExecutor(max_workers=workers) if todo else None
+        for v in todo:
+            job = (v["source"], v["mask"], v["label"], v["chain"], v["seed"], str(cache / v["cache"]))
+            self.pending[v["cache"]] = self.pool.submit(cache_one, job)
+        self.started, self.total, self.reported = time.perf_counter(), len(todo), 0
+
+    def wait_for(self, versions: list[dict]) -> None:
+        for v in versions:
+            future = self.pending.pop(v["cache"], None)
+            if future is not None:
+                error = future.result()
+                if error:
+                    self.errors.append(error)
+                    self.log("  cache skipped: " + error)
+        done = self.total - len(self.pending)
+        if done - self.reported >= 200 or (done == self.total and self.reported != done):
+            self.reported = done
+            self.log(f"  cache {done}/{self.total} ({time.perf_counter() - self.started:.0f} s)")
+
+    def close(self) -> None:
+        for future in self.pending.values():
+            error = future.result()
             if error:
-                errors.append(error)
-            if (index + 1) % 200 == 0:
-                log(f"  cache {index + 1}/{len(jobs)} ({time.perf_counter() - started:.0f} s)")
-    return errors
+                self.errors.append(error)
+        self.pending = {}
+        if self.pool is not None:
+            self.pool.shutdown()
 
 
 # --------------------------------------------------------------------------
@@ -365,19 +391,33 @@ def losses(net, batch):
 
 
 class CropSampler:
-    """Random crops of the cached versions of one split, held in memory as uint8."""
+    """Random crops of the cached versions of one split, held in memory as uint8.
+
+    The versions join in plan order on a fixed schedule (:meth:`grow`), so the
+    data of every step is the same whatever the speed of the cache builder.
+    """
 
     def __init__(self, cache: Path, versions: list[dict], crop: int = CROP):
-        self.items = []
-        for v in versions:
-            path = cache / v["cache"]
+        self.cache, self.versions, self.crop = cache, versions, crop
+        self.items: list[dict] = []
+        self.loaded = 0
+
+    def grow(self, count: int, builder: CacheBuilder | None = None) -> None:
+        """Hold the first ``count`` versions (waiting for the builder to cache them)."""
+        count = min(count, len(self.versions))
+        if count <= self.loaded:
+            return
+        if builder is not None:
+            builder.wait_for(self.versions[self.loaded : count])
+        for v in self.versions[self.loaded : count]:
+            path = self.cache / v["cache"]
             if not path.is_file():
                 continue
             with np.load(path) as stored:
                 item = {k: stored[k] for k in stored.files}
             item["origin"], item["kind"] = v["origin"], v["kind"]
             self.items.append(item)
-        self.crop = crop
+        self.loaded = count
         self.weights = np.array([2.0 if i["origin"] == "casia" else 1.0 for i in self.items])
         self.weights /= self.weights.sum()
 
@@ -458,17 +498,19 @@ def train(data_root: Path, out: Path, work: Path, seed: int = 0, steps: int = 15
         make_dataset(hosts, synth_root, count=synth_count, seed=seed, kinds=SYNTH_KINDS, size=SYNTH_SIZE,
                      split=(0.9, 0.1, 0.0), overwrite=True)
     versions = plan_versions(data_root, synth_root, seed)
-    errors = build_cache(versions, work / "cache", workers, log)
-    for line in errors[:5]:
-        log("  skipped: " + line)
     train_versions = [v for v in versions if v["split"] == "train"]
     val_versions = [v for v in versions if v["split"] == "val" and v["label"] == 1]
+    # Validation and CASIA versions first, then the synthetic ones in plan order (the schedule of grow()).
+    casia = [v for v in train_versions if v["origin"] == "casia"]
+    train_versions = casia + [v for v in train_versions if v["origin"] != "casia"]
+    first = val_versions[:60] + train_versions
+    named = {v["cache"] for v in first}
+    builder = CacheBuilder(first + [v for v in versions if v["cache"] not in named], work / "cache", workers, log)
+    builder.wait_for(val_versions[:60])
     sampler = CropSampler(work / "cache", train_versions)
-    log(f"{len(sampler)} training versions in memory ({sum(v['origin'] == 'casia' for v in train_versions)} CASIA)")
 
     net = build_net().to(device)
     optimiser = torch.optim.AdamW([p for p in net.parameters() if p.requires_grad], lr=1e-3, weight_decay=1e-4)
-    schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, max_lr=1e-3, total_steps=steps, pct_start=0.05)
     rng = np.random.default_rng(seed)
     curve, step = [], 0
     checkpoint = work / "checkpoint.pt"
@@ -476,7 +518,6 @@ def train(data_root: Path, out: Path, work: Path, seed: int = 0, steps: int = 15
         state = torch.load(checkpoint, map_location=device, weights_only=False)
         net.load_state_dict(state["net"])
         optimiser.load_state_dict(state["optimiser"])
-        schedule.load_state_dict(state["schedule"])
         rng.bit_generator.state = state["rng"]
         torch.set_rng_state(state["torch_rng"])
         step, curve = state["step"], state["curve"]
@@ -485,16 +526,18 @@ def train(data_root: Path, out: Path, work: Path, seed: int = 0, steps: int = 15
     train_seconds = curve[-1]["seconds"] if curve else 0.0
     last = time.perf_counter()
     while step < steps:
+        sampler.grow(schedule_size(step, len(casia), len(train_versions)), builder)
         net.train()
         batch_arrays = [t.to(device) for t in sampler.batch(batch, rng)]
         bce, dice, conf, _, _ = losses(net, batch_arrays)
+        for group in optimiser.param_groups:
+            group["lr"] = learning_rate(step, steps)
         optimiser.zero_grad()
         (bce + dice + conf).backward()
         optimiser.step()
-        schedule.step()
         net.residuals.project()
         step += 1
-        running.append(float(bce + dice))
+        running.append(float(bce.detach() + dice.detach()))
         if step % VAL_EVERY == 0 or step == steps:
             now = time.perf_counter()
             train_seconds += now - last
@@ -505,11 +548,14 @@ def train(data_root: Path, out: Path, work: Path, seed: int = 0, steps: int = 15
             curve.append(point)
             log(json.dumps(point))
         if step % CHECKPOINT_EVERY == 0 or step == steps:
-            torch.save({"net": net.state_dict(), "optimiser": optimiser.state_dict(), "schedule": schedule.state_dict(),
+            torch.save({"net": net.state_dict(), "optimiser": optimiser.state_dict(),
                         "rng": rng.bit_generator.state, "torch_rng": torch.get_rng_state(), "step": step,
                         "curve": curve}, checkpoint.with_suffix(".tmp"))
             checkpoint.with_suffix(".tmp").replace(checkpoint)
 
+    builder.close()
+    sampler.grow(len(train_versions))
+    log(f"{len(sampler)} training versions in all ({len(casia)} CASIA); {len(builder.errors)} could not be cached")
     net = net.to("cpu").eval()
     out.mkdir(parents=True, exist_ok=True)
     model_path = out / "localizer.onnx"
@@ -532,6 +578,24 @@ def train(data_root: Path, out: Path, work: Path, seed: int = 0, steps: int = 15
     (out / "localizer.json").write_text(json.dumps(
         {**calibration, "detection": head, "model_sha256": digest, "recipe": recipe, "curve": curve}, indent=1) + "\n")
     return {**recipe, **calibration, "model_sha256": digest}
+
+
+def learning_rate(step: int, steps: int, peak: float = 1e-3, warmup: float = 0.05) -> float:
+    """Linear warm-up over the first 5% of ``steps``, then cosine decay to zero at ``steps``.
+
+    A function of the step alone (no scheduler state), so ``--resume`` with another ``--steps``
+    continues on the new curve from where the run stopped.
+    """
+    ramp = max(1, int(warmup * steps))
+    if step < ramp:
+        return peak * (step + 1) / ramp
+    return 0.5 * peak * (1 + math.cos(math.pi * min(1.0, (step - ramp) / max(1, steps - ramp))))
+
+
+def schedule_size(step: int, first: int, total: int) -> int:
+    """How many training versions (plan order) the sampler holds at ``step``: the CASIA ones and 200
+    synthetic ones at first, then :data:`GROWTH` more per step until all are in."""
+    return min(total, first + 200 + GROWTH * step)
 
 
 def validate(net, cache: Path, versions: list[dict], device: str = "cpu", limit: int = 60) -> dict:
