@@ -63,7 +63,7 @@ def new_default() -> tuple[str, ...]:
     return PROFILES["default"]
 
 
-def make_sets(data: Path, out: Path) -> dict[str, str]:
+def make_sets(data: Path, out: Path, synth_limit: int | None = None) -> dict[str, str]:
     from tamperscope.synth import make_dataset
     from tamperscope.train.localizer import SYNTH_KINDS, SYNTH_SIZE
     from tamperscope.train.localizer_data import authentic_rows, write_eval_manifests
@@ -74,11 +74,18 @@ def make_sets(data: Path, out: Path) -> dict[str, str]:
         hosts = [Path(r["image"]) for r in authentic_rows(data, "test")]
         make_dataset(hosts, synth, count=380, seed=1, kinds=SYNTH_KINDS, size=SYNTH_SIZE, split=(0.0, 0.0, 1.0),
                      overwrite=True)
+    synth_spec = f"csv:{synth / 'manifest.csv'}"
+    if synth_limit:
+        rows = (synth / "manifest.csv").read_text().splitlines()
+        subset = out / "sets" / "synth-test.csv"
+        subset.write_text("\n".join([rows[0], *[r.replace("images/", f"{synth}/images/", 1).replace(
+            ",masks/", f",{synth}/masks/", 1) for r in rows[1 : synth_limit + 1]]]) + "\n")
+        synth_spec = f"csv:{subset}"
     exif = out / "sets" / "exif-test.csv"
     with written["authentic-test"].open() as source, exif.open("w") as target:
         lines = source.read().splitlines()
         target.write("\n".join([lines[0], *[line for line in lines[1:] if "/exif-camera/" in line]]) + "\n")
-    return {"casia-test": f"csv:{written['casia-test']}", "synth-test": f"csv:{synth / 'manifest.csv'}",
+    return {"casia-test": f"csv:{written['casia-test']}", "synth-test": synth_spec,
             "micc-f220": f"devset:{data / 'micc-f220'}", "exif-test": f"csv:{exif}"}
 
 
@@ -234,7 +241,8 @@ def curve_lines() -> list[str]:
              "CASIA `calibrate` and synthetic `val` forgeries, cell-level best F1; plot: docs/localizer-curve.png):", "",
              "| step | train BCE + Dice | val BCE | val cell F1-best |", "|---:|---:|---:|---:|"]
     for point in curve:
-        lines.append(f"| {point['step']} | {point['train_loss']:.3f} | {point['val_bce']:.3f} | "
+        loss = "–" if point["train_loss"] is None else f"{point['train_loss']:.3f}"
+        lines.append(f"| {point['step']} | {loss} | {point['val_bce']:.3f} | "
                      f"{point['val_cell_f1_best']:.3f} |")
     if len(curve) >= 2:
         first, last = curve[len(curve) // 2], curve[-1]
@@ -322,6 +330,8 @@ def main(argv=None) -> int:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--sets", default="casia-test,micc-f220,exif-test,synth-test")
     parser.add_argument("--conditions", default="clean,social")
+    parser.add_argument("--synth-limit", type=int, default=190, help="the first N images of synth-test (all kinds)")
+    parser.add_argument("--synth-conditions", default="clean")
     parser.add_argument("--v1", action="append", default=[], help="SET=FOLDER of a tamperscope bench run of localizer v1")
     parser.add_argument("--doc", type=Path, help="docs/benchmarks.md: rewrite its section")
     parser.add_argument("--classical-only", action="store_true", help="only pass 1 (the classical evidence cache)")
@@ -330,20 +340,23 @@ def main(argv=None) -> int:
     import platform
 
     started = time.perf_counter()
-    specs = make_sets(args.data, args.out)
+    specs = make_sets(args.data, args.out, args.synth_limit)
+    conditions = {name: (args.synth_conditions if name == "synth-test" else args.conditions).split(",")
+                  for name in args.sets.split(",")}
     summary = {"date": time.strftime("%Y-%m-%d"), "machine": f"{cpu_model()}, {os.cpu_count()} cores, "
                f"Python {platform.python_version()}", "sets": {}}
     for name in args.sets.split(","):
-        classical_pass(name, specs[name], args.out, args.workers, args.conditions.split(","))
+        classical_pass(name, specs[name], args.out, args.workers, conditions[name])
     if args.classical_only:
         return 0
     for name in args.sets.split(","):
-        summary["sets"][name] = evaluate(name, specs[name], args.out, args.workers, args.conditions.split(","))
+        summary["sets"][name] = evaluate(name, specs[name], args.out, args.workers, conditions[name])
     summary["v1"] = v1_rows({k: Path(v) for k, v in (item.split("=", 1) for item in args.v1)})
     summary["seconds"] = time.perf_counter() - started
     summary["load"] = " / ".join(f"{x:.1f}" for x in os.getloadavg())
     (args.out / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
     command = "python benchmarks/localizer_v2_bench.py --data ../shared/data/dev --out OUT --workers 2 " + \
+              f"--synth-limit {args.synth_limit} --synth-conditions {args.synth_conditions} " + \
               " ".join(f"--v1 {item.split('=')[0]}=V1_{item.split('=')[0].upper().replace('-', '_')}" for item in args.v1) + \
               (f" --doc {args.doc}" if args.doc else "")
     text = markdown(summary, command.strip())

@@ -236,13 +236,10 @@ class CacheBuilder:
             self.log(f"  cache {done}/{self.total} ({time.perf_counter() - self.started:.0f} s)")
 
     def close(self) -> None:
-        for future in self.pending.values():
-            error = future.result()
-            if error:
-                self.errors.append(error)
+        """Stop: versions the schedule never reached are not computed."""
         self.pending = {}
         if self.pool is not None:
-            self.pool.shutdown()
+            self.pool.shutdown(wait=True, cancel_futures=True)
 
 
 # --------------------------------------------------------------------------
@@ -553,23 +550,28 @@ def train(data_root: Path, out: Path, work: Path, seed: int = 0, steps: int = 15
                         "curve": curve}, checkpoint.with_suffix(".tmp"))
             checkpoint.with_suffix(".tmp").replace(checkpoint)
 
+    if not curve or curve[-1]["step"] != step:  # resumed at the end with fewer --steps: one last point
+        curve.append({"step": step, "seconds": round(train_seconds, 1), "train_loss": None,
+                      **validate(net, work / "cache", val_versions, device)})
+        log(json.dumps(curve[-1]))
     builder.close()
-    sampler.grow(len(train_versions))
-    log(f"{len(sampler)} training versions in all ({len(casia)} CASIA); {len(builder.errors)} could not be cached")
+    seen = train_versions[: schedule_size(step, len(casia), len(train_versions))]
+    sampler.grow(len(seen))
+    log(f"{len(sampler)} training versions seen ({len(casia)} CASIA); {len(builder.errors)} could not be cached")
     net = net.to("cpu").eval()
     out.mkdir(parents=True, exist_ok=True)
     model_path = out / "localizer.onnx"
     parity = export(net, model_path)
     save_state(net, out / "localizer-weights.npz")
     log(f"exported {model_path} (torch vs onnxruntime max |diff| {parity:.2e})")
-    head, head_report = fit_detection_head(net, work / "cache", train_versions, seed, log)
-    calibration = calibrate(model_path, head, data_root, work, versions, log)
+    head, head_report = fit_detection_head(net, work / "cache", seen, seed, log)
+    calibration = calibrate(model_path, head, data_root, work, versions, log, workers)
     recipe = {
         "command": f"tamperscope train localizer --data {data_root} --seed {seed} --steps {steps} --out {out}",
         "seed": seed, "steps": steps, "batch": batch, "crop": CROP, "threads": threads, "device": device,
         "synthetic": {"count": synth_count, "size": SYNTH_SIZE, "kinds": SYNTH_KINDS, "split": [0.9, 0.1, 0.0]},
         "augmentations": list(AUGMENTATIONS),
-        "train_versions": len(sampler), "casia_train_forgeries": sum(v["origin"] == "casia" for v in train_versions) // 2,
+        "train_versions": len(sampler), "casia_train_forgeries": len(casia) // 2,
         "parameters": all_parameters(net), "trainable_parameters": trainable_parameters(net),
         "train_seconds": round(train_seconds, 1), "total_seconds": round(time.perf_counter() - started, 1),
         "onnx_max_abs_diff": parity, "torch": torch.__version__, "detection_head": head_report,
@@ -699,7 +701,7 @@ def export(net, path: Path) -> float:
 
 
 def fit_detection_head(net, cache: Path, versions: list[dict], seed: int, log=print,
-                       limit: int = 900) -> tuple[dict, dict]:
+                       limit: int = 300) -> tuple[dict, dict]:
     """Logistic regression of the pooled map statistics, tampered vs authentic training versions."""
     from sklearn.linear_model import LogisticRegression
 
@@ -726,29 +728,41 @@ def fit_detection_head(net, cache: Path, versions: list[dict], seed: int, log=pr
     return head, report
 
 
-def calibrate(model_path: Path, head: dict, data_root: Path, work: Path, versions: list[dict], log=print) -> dict:
+def _calibration_features(job) -> list[np.ndarray]:
+    """Detection features of one authentic photo, as saved and after the social chain (runs in a worker)."""
+    from ..bench.perturb import apply
+    from ..detectors.localizer import predict_maps
+    from ..image import load
+
+    index, source, model_path = job
+    data = Path(source).read_bytes()
+    found = []
+    for version in (data, apply("social", data, None, seed=index)[0]):
+        image = load(version)
+        inputs = prepare(image, classical_evidence(image))
+        found.append(detection_features(*predict_maps(inputs, model=Path(model_path))))
+    return found
+
+
+def calibrate(model_path: Path, head: dict, data_root: Path, work: Path, versions: list[dict], log=print,
+              workers: int = 2) -> dict:
     """0.5 of the score = the 98th percentile of the detection probability on held-apart authentic photos.
 
     The photos: the CASIA ``calibrate`` split's authentic images and the synthetic
     ``val`` controls, each as saved and after the social chain (the detectors and the
-    network run exactly as in ``analyze``).
+    network run exactly as in ``analyze``, in ``workers`` processes).
     """
-    from ..bench.perturb import apply
-    from ..detectors.localizer import detection_probability, predict_maps
-    from ..image import load
+    from concurrent.futures import ProcessPoolExecutor
+
+    from ..detectors.localizer import detection_probability
     from .localizer_data import casia_rows
 
     sources = [r["image"] for r in casia_rows(data_root) if r["label"] == "authentic" and r["split"] == "calibrate"]
     sources += [v["source"] for v in versions if v["split"] == "val" and v["label"] == 0 and v["chain"] == "clean"]
-    probabilities = []
-    for index, source in enumerate(sources):
-        data = Path(source).read_bytes()
-        for version in (data, apply("social", data, None, seed=index)[0]):
-            image = load(version)
-            inputs = prepare(image, classical_evidence(image))
-            probabilities.append(detection_probability(detection_features(*predict_maps(inputs, model=model_path)),
-                                                       head))
-    values = np.asarray(probabilities)
+    jobs = [(index, source, str(model_path)) for index, source in enumerate(sources)]
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        features = [f for found in pool.map(_calibration_features, jobs) for f in found]
+    values = np.asarray([detection_probability(f, head) for f in features])
     threshold = float(np.percentile(values, CALIBRATION_PERCENTILE))
     log(f"calibration on {values.size} authentic versions: threshold {threshold:.4f}")
     return {"threshold": threshold, "percentile": CALIBRATION_PERCENTILE, "calibration_images": int(values.size),
@@ -764,7 +778,8 @@ def plot_curve(calibration_json: Path, png: Path) -> None:
     curve = json.loads(calibration_json.read_text())["curve"]
     steps = [p["step"] for p in curve]
     fig, left = plt.subplots(figsize=(6, 3.5))
-    left.plot(steps, [p["train_loss"] for p in curve], label="train BCE + Dice")
+    trained = [p for p in curve if p["train_loss"] is not None]
+    left.plot([p["step"] for p in trained], [p["train_loss"] for p in trained], label="train BCE + Dice")
     left.plot(steps, [p["val_bce"] for p in curve], label="val BCE")
     left.set_xlabel("step")
     left.set_ylabel("loss")
