@@ -9,6 +9,7 @@ from forgeries import jpeg_bytes, noise_splice, photo
 from tamperscope.detectors import create, resolve, run_detectors
 from tamperscope.detectors.localizer import (
     BLOCK,
+    CALIBRATION_PATH,
     CONSUMES,
     MODEL_PATH,
     N_GLOBAL,
@@ -24,7 +25,8 @@ from tamperscope.detectors.localizer import (
 from tamperscope.evidence import Evidence
 from tamperscope.image import load
 
-needs_model = pytest.mark.skipif(not MODEL_PATH.is_file(), reason="models/localizer.onnx is not installed")
+needs_model = pytest.mark.skipif(not (MODEL_PATH.is_file() and CALIBRATION_PATH.is_file()),
+                                 reason="models/localizer.onnx or its calibration is not installed")
 
 
 def _prior(image):
