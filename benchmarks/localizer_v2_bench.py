@@ -4,9 +4,9 @@ Runs every detector that matters once per image and condition (the bench runner'
 cache, ``OUT/<set>/cache``), then scores several *methods* from the same evidence:
 
 * each map alone: ``ela``, ``dq``, ``blk``, ``noise``, ``adq2``, ``ghost`` and the new ``localizer``;
-* ``fusion v1, old default``: rule classes-v1 over the previous default profile
+* ``fusion v1, default profile``: rule classes-v1 over the previous default profile
   (c2pa, metadata, sdwm, ela, dq, blk, noise), what ``analyze`` reported before;
-* ``fusion v1, new default``: the same rule over the new default profile (the
+* ``fusion v1 + localizer``: the same rule over the new default profile (the
   localizer and the maps it reads added), what ``analyze`` reports now: the
   *default verdict*.
 
@@ -151,7 +151,7 @@ def evaluate(name: str, spec: str, out: Path, workers: int, conditions: list[str
     specs = [{"name": d.name, "version": d.version, "params": d.params()} for d in resolve(CLASSICAL)]
     model = json.loads(CALIBRATION_PATH.read_text())["model_sha256"]
     local_specs = [{"name": "localizer", "version": "2", "params": {"model_sha256": model}}]
-    fusions = {"fusion v1, old default": OLD_DEFAULT, "fusion v1, new default": new_default()}
+    fusions = {"fusion v1, default profile": OLD_DEFAULT, "fusion v1 + localizer": (*OLD_DEFAULT, "adq2", "localizer")}
     results = {}
     for condition in conditions:
         started = time.perf_counter()
@@ -262,7 +262,7 @@ def verdict_lines(summary: dict) -> list[str]:
     for condition in CONDITIONS:
         if "casia-test" not in sets or condition not in sets["casia-test"]:
             continue
-        for method in ("fusion v1, old default", "fusion v1, new default"):
+        for method in ("fusion v1, default profile", "fusion v1 + localizer"):
             found = sets["casia-test"][condition]["verdict"][method]
             flagged, total = 0, 0
             for name in ("casia-test", "micc-f220", "exif-test"):
@@ -281,8 +281,8 @@ def markdown(summary: dict, command: str) -> str:
         f"`{command}` on {summary['date']} ({summary['machine']}; {summary['seconds']:.0f} s, load average "
         f"{summary['load']}). All sets are held apart: no image of them, nor any image sharing a source photo with "
         "them, was trained on or used for a threshold. **CASIA v1 numbers are near in-domain**: the model trained on "
-        "the other CASIA v1 development forgeries (split by source-photo component). `fusion v1, new default` is "
-        "what `tamperscope analyze` reports now (default profile, rule classes-v1); `fusion v1, old default` what it "
+        "the other CASIA v1 development forgeries (split by source-photo component). `fusion v1 + localizer` is "
+        "what `tamperscope analyze` reports now (default profile, rule classes-v1); `fusion v1, default profile` what it "
         "reported before; `localizer v1 (286 k)` the previous shipped network (bench run from commit 8764e61). Pixel "
         "metrics on forgeries with masks, per-image means; image metrics on all images (definitions above).",
         "",
@@ -301,7 +301,7 @@ def markdown(summary: dict, command: str) -> str:
                 rows = {**{k: v for k, v in rows.items() if k != "localizer"},
                         "localizer v1 (286 k)": v1[name][condition], "localizer": rows["localizer"]}
             for method, values in rows.items():
-                label = f"**{method}**" if method in ("localizer", "fusion v1, new default") else method
+                label = f"**{method}**" if method in ("localizer", "fusion v1 + localizer") else method
                 lines.append(f"| {label} | " + " | ".join(_cell(values.get(p)) for p in PROTOCOLS) + " |")
             lines.append("")
             verdict = result["verdict"]
@@ -311,11 +311,11 @@ def markdown(summary: dict, command: str) -> str:
             lines.append("")
             if result["by_kind"] and name != "micc-f220":
                 lines += ["By kind, `pixel-F1-best` / `image-AUC` (each kind against all authentic images):", "",
-                          "| kind | " + " | ".join(MAPS + ["fusion v1, new default"]) + " |",
+                          "| kind | " + " | ".join(MAPS + ["fusion v1 + localizer"]) + " |",
                           "|---|" + "---:|" * (len(MAPS) + 1)]
                 for kind, methods in result["by_kind"].items():
                     cells = []
-                    for m in MAPS + ["fusion v1, new default"]:
+                    for m in MAPS + ["fusion v1 + localizer"]:
                         v = methods.get(m, {})
                         cells.append(f"{_cell(v.get('pixel-F1-best'))} / {_cell(v.get('image-AUC'))}")
                     lines.append(f"| {kind} | " + " | ".join(cells) + " |")

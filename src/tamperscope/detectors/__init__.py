@@ -122,7 +122,7 @@ _PROVENANCE = ("c2pa", "metadata", "sdwm")
 PROFILES.update(
     {
         "fast": ("c2pa", "metadata", "dq", "blk"),
-        "default": (*_PROVENANCE, "ela", "dq", "blk", "noise", "adq2", "localizer"),
+        "default": (*_PROVENANCE, "ela", "dq", "blk", "noise"),
         "thorough": (
             *_PROVENANCE, "ela", "dq", "blk", "noise",
             "adq2", "zero", "cagi",
