@@ -11,13 +11,12 @@ here, so that no judged image can leak into a fit:
 
 Rules per set of ``shared/data/dev`` (see that folder's README.md):
 
-* **casia1**: the learned localizer's split by source photo (branch
-  ``issue16``, ``train/localizer_data.py``): the connected components of
-  "shares a source photo" go, by a hash of the component's smallest source
-  id, 60% to the localizer's ``train`` (``excluded`` here), 10% to
-  ``calibrate`` (``fit``) and 30% to ``test`` (``eval``). The rule is
-  repeated in :func:`casia_groups` and :func:`localizer_split` with the same
-  hash, so the two always agree.
+* **casia1**: the learned localizer's split by source photo
+  (:mod:`tamperscope.train.localizer_data`, taken from there so the two
+  always agree): the connected components of "shares a source photo" go, by
+  a hash of the component's smallest source id, 60% to the localizer's
+  ``train`` (``excluded`` here), 10% to ``calibrate`` (``fit``) and 30% to
+  ``test`` (``eval``).
 * **exif-camera**: the localizer's split of camera JPEGs (75% ``train``,
   used as hosts of its synthetic forgeries -> ``fit`` here; 25% ``test`` ->
   ``eval``). HEIC files are not read by the loader and are left out.
@@ -53,21 +52,19 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from .localizer_data import casia_groups, exif_camera_split, split_of_group
+
 #: The verdict classes of manipulation, and the class of images without any.
 MANIPULATIONS = ("edited", "ai-generated", "ai-edited")
 NO_MANIPULATION = "no-manipulation"
 PARTS = ("fit", "eval", "excluded")
 
-#: The localizer's shares of CASIA source-photo components (issue16's ``CASIA_SPLIT``), and what each is here.
-CASIA_SPLIT = (("train", 0.6), ("calibrate", 0.1), ("test", 0.3))
+#: What each split of the localizer is here.
 CASIA_PART = {"train": "excluded", "calibrate": "fit", "test": "eval"}
-#: The localizer's split of exif-camera photos: its ``train`` hosts are fitted on here, its ``test`` judged.
-EXIF_SPLIT = (("train", 0.75), ("test", 0.25))
 EXIF_PART = {"train": "fit", "test": "eval"}
 #: At most this many fitting images per (set, class), so one large set does not set the prior of a class alone.
 MAX_FIT_PER_GROUP = 150
 
-_CASIA_SOURCE = re.compile(r"([a-z]{3}\d{4})")
 _MICC_SUFFIX = re.compile(r"(_scale.*|tamp\d+.*|_tamp.*|_copy_move.*)$", re.IGNORECASE)
 _IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".webp", ".bmp")
 
@@ -92,52 +89,9 @@ def _unit(text: str) -> float:
     return int(hashlib.sha256(text.encode()).hexdigest()[:16], 16) / 2**64
 
 
-def localizer_split(group: str, shares=CASIA_SPLIT) -> str:
-    """The localizer's split of a group (issue16's ``split_of_group``: the same salt and hash)."""
-    u = _unit(f"tamperscope-localizer-split:{group}")
-    edge = 0.0
-    for name, share in shares:
-        edge += share
-        if u < edge:
-            return name
-    return shares[-1][0]
-
-
 def half(key: str) -> str:
     """``fit`` or ``eval`` by a hash of ``key`` (sets no model trained on)."""
     return "fit" if _unit(f"tamperscope-fusion-split:{key}") < 0.5 else "eval"
-
-
-def casia_sources(name: str) -> set[str]:
-    """The source photo ids a CASIA v1 file name encodes (``Au_ani_0004.jpg`` -> ``{"ani0004"}``)."""
-    stem = Path(name).name.rsplit(".", 1)[0]
-    if stem.startswith("Au_"):
-        parts = stem.split("_")
-        return {parts[1] + parts[2]} if len(parts) >= 3 else {stem}
-    return set(_CASIA_SOURCE.findall(stem)) or {stem}
-
-
-def casia_groups(names: Iterable[str]) -> dict[str, str]:
-    """Each name's group: the smallest source id of its connected component (shared sources join)."""
-    names = list(names)
-    parent: dict[str, str] = {}
-
-    def root(x: str) -> str:
-        while parent.setdefault(x, x) != x:
-            parent[x] = parent[parent[x]]
-            x = parent[x]
-        return x
-
-    for name in names:
-        ids = sorted(casia_sources(name))
-        for other in ids[1:]:
-            a, b = root(ids[0]), root(other)
-            if a != b:
-                parent[max(a, b)] = min(a, b)
-    members: dict[str, list[str]] = {}
-    for name in names:
-        members.setdefault(root(sorted(casia_sources(name))[0]), []).append(name)
-    return {name: min(i for n in group for i in casia_sources(n)) for group in members.values() for name in group}
 
 
 def micc_group(name: str) -> str:
@@ -178,14 +132,14 @@ def development_samples(data_root: Path) -> list[FitSample]:
             continue
         group = groups[row["image_path"]]
         mask = casia / row["mask_path"] if row.get("mask_path") else None
-        found.append(FitSample(casia / row["image_path"], "casia1", klass, CASIA_PART[localizer_split(group)], group,
+        found.append(FitSample(casia / row["image_path"], "casia1", klass, CASIA_PART[split_of_group(group)], group,
                                mask))
 
     exif = data_root / "exif-camera"
     for row in _rows(exif):
         if row.get("format") != "jpeg" or _klass(row["label"], False) != NO_MANIPULATION:
             continue
-        split = localizer_split("exif:" + row["image_path"], EXIF_SPLIT)
+        split = exif_camera_split(row["image_path"])
         found.append(FitSample(exif / row["image_path"], "exif-camera", NO_MANIPULATION, EXIF_PART[split],
                                row["image_path"]))
 
