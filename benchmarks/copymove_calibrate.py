@@ -133,7 +133,7 @@ def main() -> None:
             record = {"path": str(path), "kind": kind, "label": label, "exact": [], "status": "ok"}
             try:
                 luma, _ = detector.working_luma(load(path))
-                found, _ = detector.candidates(luma)
+                found = detector.search(luma).candidates
                 record["exact"] = [c.exact_inliers for c in found if c.log10_nfa_geometric < 0 and not c.periodic]
             except NotApplicable as exc:
                 record["status"] = f"not applicable: {exc}"

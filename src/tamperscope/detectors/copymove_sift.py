@@ -129,7 +129,10 @@ from .base import Detector, Finding, NotApplicable
 #: authentic calibration images, and for each step ``(s, n)``: ``n`` of them hold a candidate (not chance, not
 #: periodic) with at least ``s`` exact inliers (until the next step's ``s``).
 NULL_IMAGES = 488
-NULL_STEPS: tuple[tuple[int, int], ...] = ((4, 50), (6, 27), (8, 20), (10, 15), (14, 10), (20, 5), (60, 0))
+NULL_STEPS: tuple[tuple[int, int], ...] = (
+    (4, 51), (5, 35), (6, 28), (7, 22), (8, 18), (9, 16), (10, 15), (11, 14), (13, 13), (15, 12), (16, 10), (17, 9),
+    (19, 8), (20, 7), (21, 6), (22, 5), (23, 3), (25, 2), (30, 1), (41, 0),
+)
 
 
 def keypoints(luma: np.ndarray, max_keypoints: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -312,6 +315,16 @@ class Candidate:
     extra: dict = field(default_factory=dict)
 
 
+@dataclass
+class Search:
+    """What the keypoint search found in the working luma: the candidates (strongest first) and its keypoints."""
+
+    candidates: list[Candidate]
+    points: np.ndarray
+    radii: np.ndarray
+    matches: int
+
+
 @register
 @dataclass
 class CopyMoveSift(Detector):
@@ -383,15 +396,14 @@ class CopyMoveSift(Detector):
             luma = cv2.resize(luma, (round(w * factor), round(h * factor)), interpolation=cv2.INTER_AREA)
         return luma, factor
 
-    def candidates(self, luma: np.ndarray) -> tuple[list[Candidate], dict]:
-        """Every candidate transformation of the working luma with its tests; and counts for the notes."""
+    def search(self, luma: np.ndarray) -> Search:
+        """Every candidate transformation of the working luma, with the outcome of the three tests."""
         gray = np.clip(luma + 0.5, 0, 255).astype(np.uint8)
         points, radii, descriptors = keypoints(gray, self.max_keypoints)
         if len(points) < 2 * self.min_cluster_points:
             raise NotApplicable(f"the image has too little texture: only {len(points)} SIFT keypoints")
         matches = g2nn_matches(points, descriptors, self.ratio, min_distance=self.min_match_distance)
         found = self._transforms(points, matches)
-        counts = {"keypoints": int(len(points)), "matches": int(len(matches))}
         out = []
         for pair, log_nfa_geo in found:
             if pair.support < self.min_inliers:
@@ -400,7 +412,7 @@ class CopyMoveSift(Detector):
             self._decide(candidate, luma, points, radii)
             out.append(candidate)
         out.sort(key=lambda c: (-c.score, -c.pair.support))
-        return out, counts | {"points": points, "radii": radii}
+        return Search(out, points, radii, int(len(matches)))
 
     def _decide(self, c: Candidate, luma: np.ndarray, points: np.ndarray, radii: np.ndarray) -> None:
         """Tests a, b, c of the module docstring; sets the candidate's NFA, score and verdict."""
@@ -451,8 +463,8 @@ class CopyMoveSift(Detector):
     def analyze(self, image: Image) -> Finding:
         h, w = image.shape
         luma, factor = self.working_luma(image)
-        found, counts = self.candidates(luma)
-        points, radii = counts.pop("points"), counts.pop("radii")
+        search = self.search(luma)
+        found, points, radii = search.candidates, search.points, search.radii
         best = found[0].score if found else 0.0
 
         heat = np.zeros(luma.shape, dtype=np.float32)
@@ -476,14 +488,15 @@ class CopyMoveSift(Detector):
         facts = {
             "pairs": pairs,
             "candidates": [_candidate_fact(c, factor) for c in found[:20]],
-            **counts,
+            "keypoints": int(len(points)),
+            "matches": search.matches,
             "best_inliers": int(max((c.pair.support for c in found), default=0)),
             "flagged_share": round(float((heat >= 0.5).mean()), 4),
             "working_scale": round(factor, 4),
             "epsilon": self.epsilon,
         }
         scaled = "" if factor == 1.0 else f" (analysed downscaled by {factor:.2f})"
-        notes = [f"{counts['keypoints']} SIFT keypoints, {counts['matches']} g2NN matches{scaled}; "
+        notes = [f"{len(points)} SIFT keypoints, {search.matches} g2NN matches{scaled}; "
                  f"{len(found)} candidate transformation{'s' if len(found) != 1 else ''}, "
                  f"{len(pairs)} called a clone (NFA <= {self.epsilon:g}: at most {self.epsilon:.0%} of authentic "
                  f"calibration photos hold a candidate as strong)."]
