@@ -129,7 +129,7 @@ from scipy.cluster.hierarchy import fcluster, linkage
 from scipy.special import gammaln
 
 from ..image import Image
-from . import register
+from .registry import register
 from ._copymove import ClonePair, bbox_of, pair_sentence, scaled_pair
 from .base import Detector, Finding, NotApplicable
 

@@ -54,9 +54,9 @@ from typing import ClassVar
 import cv2
 import numpy as np
 
-from .._jpeg import recompress
+from ._jpeg import recompress
 from ..image import Image, estimate_jpeg_quality
-from . import register
+from .registry import register
 from .base import Detector, Finding
 
 #: The lowest re-save quality the rule chooses (a file saved at 20 or less is re-saved at 20).
