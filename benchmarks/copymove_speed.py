@@ -41,9 +41,6 @@ def main() -> None:
     parser.add_argument("--photo", type=Path, default=None, help="a real photo to time as well")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--write", action="store_true", help="replace the section of docs/performance.md")
-    parser.add_argument("--reference", type=float, default=None,
-                        help="seconds of the 12 MP default analyze without copymove_sift on an idle machine "
-                             "(docs/performance.md's first table), to estimate the default profile there")
     args = parser.parse_args()
     os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
@@ -82,13 +79,6 @@ def main() -> None:
         timing[label] = best
         print(label, f"{best:.2f}", flush=True)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    ratio = timing["default profile"] / timing["default profile without copymove_sift"]
-    estimate = ""
-    if args.reference:
-        estimate = (f"\nWith copymove_sift the 12 MP default analyze took {ratio:.2f} times as long as without it. "
-                    f"Applied to the {args.reference:.2f} s measured without it on an idle machine (first table), "
-                    f"that is about {args.reference * ratio:.1f} s there (bar: 4 s): an estimate from this run's ratio, "
-                    "not a measurement on an idle machine; `benchmarks/speed.py` there replaces it.\n")
     load_average = os.getloadavg()[0]
     text = f"""{SECTION}
 
@@ -111,7 +101,7 @@ copymove_dense works at 1 MP. Their time per image is therefore bounded whatever
 {chr(10).join(f"| {k} ({', '.join(default if k == 'default profile' else without)}) | {v:.2f} |" for k, v in timing.items())}
 
 Peak resident memory of the whole run: {peak:.0f} MiB.
-{estimate}"""
+"""
     print(text)
     if args.write:
         replace_section(ROOT / "docs" / "performance.md", SECTION, text)

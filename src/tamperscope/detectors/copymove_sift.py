@@ -101,8 +101,8 @@ Our choices, beyond the paper
 *Size.* Images above ``max_pixels`` (2 MP) are analysed on a working copy
 downscaled by area averaging, and at most ``max_keypoints`` (the strongest by
 SIFT response) are kept, so time and memory stay bounded (docs/performance.md:
-1.5 to 1.9 CPU s at 12 MP on the busy development machine, 7 to 8 times the
-JPEG decode); boxes and transforms are given in stored pixels. The correlation
+0.6 s at 12 MP on an idle core, 1.3 to 1.9 CPU s on the busy development
+machine, 5 to 8 times the JPEG decode); boxes and transforms are given in stored pixels. The correlation
 steps work on crops around each candidate, never on the whole image.
 
 Limits
