@@ -35,7 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
-from _machine import replace_section
+from _machine import replace_section, shard_spec
 
 ROOT = Path(__file__).resolve().parent.parent
 RECIPE = ROOT / "benchmarks" / "copymove-calibration-recipe.csv"
@@ -57,7 +57,7 @@ def write_recipe(clones: Path) -> None:
     for repository, folder, licence in SOURCES:
         repo = find_repository(clones, repository)
         if repo is None:
-            raise SystemExit(f"no local clone of {repository} under {clones}")
+            raise SystemExit(f"error: no local clone of {repository} under {clones}")
         git_dir = repo / ".git" if (repo / ".git").exists() else repo
         commit = subprocess.run(["git", "--git-dir", str(git_dir), "rev-parse", "HEAD"], capture_output=True,
                                 text=True, check=True).stdout.strip()
@@ -86,7 +86,8 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=Path("/tmp/copymove-calibration"))
     parser.add_argument("--write-recipe", action="store_true")
     parser.add_argument("--write", action="store_true", help="replace the section of docs/benchmarks.md")
-    parser.add_argument("--shard", default="0/1", help="I/N: analyse every N-th image from the I-th (parallel runs)")
+    parser.add_argument("--shard", default="0/1", type=shard_spec,
+                        help="I/N: analyse every N-th image from the I-th (parallel runs)")
     args = parser.parse_args()
     if args.write_recipe:
         write_recipe(args.clones)
@@ -106,6 +107,8 @@ def main() -> None:
     photos, problems = materialize(entries, args.clones, args.work / "photos")
     if problems:
         print(f"{len(problems)} recipe files could not be rebuilt, e.g. {problems[0]}")
+    if not photos:
+        parser.error(f"no calibration photo could be rebuilt from the clones under {args.clones}")
     synth = args.work / "synth"
     if not (synth / "manifest.csv").is_file():
         make_dataset(photos, synth, count=2 * len(photos), seed=1, size=1024, kinds=["copy-move", "authentic"],
@@ -119,7 +122,7 @@ def main() -> None:
                for r in made]
 
     detector = create("copymove_sift")
-    shard, shards = (int(v) for v in args.shard.split("/"))
+    shard, shards = args.shard
     cache_path = args.work / f"candidates-{shard}.jsonl"
     done = {}
     for path in args.work.glob("candidates-*.jsonl"):

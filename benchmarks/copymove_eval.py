@@ -38,7 +38,7 @@ from pathlib import Path
 
 import numpy as np
 
-from _machine import cpu_model, replace_section
+from _machine import cpu_model, replace_section, shard_spec
 
 ROOT = Path(__file__).resolve().parent.parent
 WALLPAPER_DIRS = ("/usr/share/backgrounds", "/usr/share/wallpapers", "/usr/share/lxqt/wallpapers")
@@ -142,7 +142,8 @@ def main() -> None:
     parser.add_argument("--sets", default="micc,casia,synth,authentic")
     parser.add_argument("--limit", type=int, default=0, help="first N images per set (smoke test)")
     parser.add_argument("--no-write", action="store_true")
-    parser.add_argument("--shard", default="0/1", help="I/N: analyse every N-th image from the I-th (parallel runs)")
+    parser.add_argument("--shard", default="0/1", type=shard_spec,
+                        help="I/N: analyse every N-th image from the I-th (parallel runs)")
     args = parser.parse_args()
     if not args.data.is_dir():
         raise SystemExit(f"no data folder at {args.data} (expected ../shared/data/dev beside the repository)")
@@ -157,7 +158,7 @@ def main() -> None:
 
     detector = create("copymove_sift")
     args.work.mkdir(parents=True, exist_ok=True)
-    shard, shards = (int(v) for v in args.shard.split("/"))
+    shard, shards = args.shard
     cache_path = args.work / f"records-{detector.version}-{shard}.jsonl"
     records: dict[str, dict] = {}
     for path in args.work.glob(f"records-{detector.version}-*.jsonl"):

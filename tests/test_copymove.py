@@ -174,12 +174,15 @@ def test_the_score_follows_the_calibrated_number_of_false_alarms(forged):
 
 
 def test_a_small_exact_duplicate_is_a_candidate_not_a_clone():
-    # A 40x40 patch copied once holds a handful of matches: exact, but no more than genuine duplicates (a logo
+    # A 56x56 patch copied once holds a handful of matches: exact, but no more than genuine duplicates (a logo
     # printed twice) give on authentic photos, so the calibrated bound does not call it a clone.
-    image, _, _ = copy_move(photo(*SIZE), box=(60, 250, 40, 40), to=(420, 500))
-    ev = create("copymove_sift").run(load(image))
+    image, _, _ = copy_move(photo(*SIZE), box=(60, 250, 56, 56), to=(420, 500))
+    detector = create("copymove_sift")
+    ev = detector.run(load(image))
     assert ev.ok, ev.reason
-    assert ev.score < 0.5 and ev.facts["pairs"] == []
+    seen = [c for c in ev.facts["candidates"] if c["exact_inliers"] >= detector.min_inliers]
+    assert seen and all(c["exact_inliers"] < detector.clone_threshold() for c in seen)
+    assert 0.0 < ev.score < 0.5 and ev.facts["pairs"] == []
 
 
 def test_large_images_are_analysed_on_a_bounded_working_copy():
