@@ -256,3 +256,39 @@ def test_splits_keep_source_photos_together():
     assert micc_group("sony_61tamp131.jpg") == micc_group("sony_61_scale.jpg") == "sony_61"
     assert micc_group("DSC_0812tamp37_Multiple.jpg") == "DSC_0812"
     assert {half(f"micc:{n}") for n in ("a", "b", "c", "d", "e", "f", "g", "h")} == {"fit", "eval"}
+
+
+def test_images_another_model_trained_on_are_neither_fitted_nor_judged(tmp_path, monkeypatch):
+    from tamperscope.train import fusion_data
+
+    folder = tmp_path / "micc-f220"
+    folder.mkdir()
+    (folder / "manifest.csv").write_text("image_path,label\nalpha.jpg,authentic\nbeta.jpg,authentic\n"
+                                         "alphatamp1.jpg,tampered\n", encoding="utf-8")
+    before = {s.path.name: s.part for s in fusion_data.development_samples(tmp_path)}
+    assert set(before.values()) <= {"fit", "eval"}
+    monkeypatch.setattr(fusion_data, "trained_elsewhere", lambda root: {(folder / "beta.jpg").resolve(): "aigen"})
+    after = {s.path.name: s.part for s in fusion_data.development_samples(tmp_path)}
+    assert after == {**before, "beta.jpg": "excluded"}
+
+
+def test_synthetic_sets_are_remade_when_their_photos_change_and_reused_otherwise(tmp_path):
+    from PIL import Image as PILImage
+
+    from tamperscope.train.fusion_data import FitSample, synthetic_samples
+
+    rng = np.random.default_rng(0)
+    samples = []
+    for index in range(3):
+        path = tmp_path / f"photo{index}.jpg"
+        PILImage.fromarray(rng.integers(0, 255, (300, 320, 3), dtype=np.uint8)).save(path, quality=90)
+        samples.append(FitSample(path, "exif-camera", NO_MANIPULATION, "fit", path.name))
+    work = tmp_path / "work"
+    made = synthetic_samples(samples, work, 4)
+    first = {s.path.name: s.path.read_bytes() for s in made}
+    assert "photo2.jpg" in {s.group for s in made}
+    again = synthetic_samples(samples, work, 4)  # the same photos: reused, the same files
+    assert {s.path.name: s.path.read_bytes() for s in again} == first
+    changed = synthetic_samples(samples[:2], work, 4)  # a photo left the part (e.g. another model trained on it)
+    sources = {s.group for s in changed}
+    assert sources <= {"photo0.jpg", "photo1.jpg"}

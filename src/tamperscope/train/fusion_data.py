@@ -36,6 +36,13 @@ Rules per set of ``shared/data/dev`` (see that folder's README.md):
 * **c2pa-testfiles**, **exiftool-fixtures**, **faces-real-lfw**,
   **faces-real-utkface**: label distributions only (``eval``; the two face
   sets trained the face-swap model, so they are not fitted on).
+* **Images another model trained on** (:func:`trained_elsewhere`): the AI
+  probe ``aigen`` trains on the ``train`` split of its own rule
+  (:mod:`tamperscope.train.aigen_data`: a hash of ``set/path``) over the
+  authentic photos of most sets and the StyleGAN2 faces; those images are
+  ``excluded`` here whatever the rules above say (its score there is
+  optimistic), and so are never hosts of synthetic images. Its ``calibrate``
+  split (one threshold per crop count) stays usable.
 
 Classes: ``no-manipulation`` (authentic photos and controls), ``edited``
 (CASIA and MICC forgeries, synthetic forgeries), ``ai-generated`` (sentry-ai,
@@ -47,9 +54,10 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import json
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from .localizer_data import casia_groups, exif_camera_split, split_of_group
@@ -173,7 +181,34 @@ def development_samples(data_root: Path) -> list[FitSample]:
         elif folder.is_dir():
             for path in sorted(p for p in folder.iterdir() if p.suffix.lower() in _IMAGE_SUFFIXES):
                 found.append(FitSample(path, name, "unlabelled", "eval", path.name))
-    return found
+    seen = trained_elsewhere(data_root)
+    return [replace(s, part="excluded") if s.path.resolve() in seen else s for s in found]
+
+
+def trained_elsewhere(data_root: Path) -> dict[Path, str]:
+    """Development images (resolved paths) that another shipped model was trained on, and that model's name.
+
+    CASIA v1's localizer components are excluded by the split rule above; this covers models that draw their
+    training images by a rule of their own: the AI probe ``aigen`` (the ``train`` split of
+    :func:`tamperscope.train.aigen_data.dev_samples`).
+    """
+    try:
+        from .aigen_data import dev_samples as aigen_samples
+    except ImportError:  # a checkout without the AI probe (issue 17 not merged): nothing of it to exclude
+        return {}
+    return {s.path.resolve(): "aigen" for s in aigen_samples(Path(data_root)) if s.split == "train"}
+
+
+def _made_from(folder: Path, inputs: dict) -> bool:
+    """Whether ``folder`` was made from exactly ``inputs`` (the photos, counts and seed in ``inputs.json``)."""
+    try:
+        return json.loads((folder / "inputs.json").read_text(encoding="utf-8")) == inputs
+    except (OSError, ValueError):
+        return False
+
+
+def _record_inputs(folder: Path, inputs: dict) -> None:
+    (folder / "inputs.json").write_text(json.dumps(inputs, indent=0) + "\n", encoding="utf-8")
 
 
 def hosts(samples: Iterable[FitSample], part: str) -> list[Path]:
@@ -186,8 +221,9 @@ def synthetic_samples(samples: list[FitSample], work: Path, count: int, seed: in
                       log=lambda line: None) -> list[FitSample]:
     """Synthetic forgeries (and re-saved authentic controls) made from each part's authentic photos.
 
-    ``count`` images per part, in ``work/synth-fit`` and ``work/synth-eval``; made once and reused
-    (the set is deterministic in the photos, ``count`` and ``seed``).
+    ``count`` images per part, in ``work/synth-fit`` and ``work/synth-eval``; made once and reused while
+    the photos, ``count`` and ``seed`` stay the same (the set is deterministic in them: a remade set has the
+    same bytes, so the evidence cache still holds its images).
     """
     from ..synth import ALL_KINDS, Manifest, make_dataset
 
@@ -198,14 +234,17 @@ def synthetic_samples(samples: list[FitSample], work: Path, count: int, seed: in
         photos = hosts(samples, part)
         if not photos:
             continue
+        inputs = {"photos": [p.name for p in photos], "count": count, "seed": seed}
         try:
             manifest = Manifest.read(folder)
-            if len(manifest) != count:
+            if len(manifest) != count or not _made_from(folder, inputs):
                 raise FileNotFoundError
         except (OSError, ValueError, KeyError):
             log(f"making {count} synthetic images from {len(photos)} {part} photos in {folder}")
+            (folder / "inputs.json").unlink(missing_ok=True)  # a set made half-way is not reused
             manifest = make_dataset(photos, folder, count=count, seed=seed, kinds=kinds, split=(1.0, 0.0, 0.0),
                                     overwrite=True)
+            _record_inputs(folder, inputs)
         for item in manifest:
             klass = NO_MANIPULATION if item.label == "authentic" else "edited"
             found.append(FitSample(folder / item.image, f"synthetic-{part}", klass, part, item.source,
@@ -232,9 +271,12 @@ def ai_edited_samples(samples: list[FitSample], work: Path, count: int, seed: in
             continue
         folder = Path(work) / f"ai-edited-{part}"
         manifest = folder / "manifest.csv"
-        if not manifest.is_file() or len(_rows(folder)) != count:
+        inputs = {"photos": [p.name for p in photos], "donors": [p.name for p in donors], "count": count,
+                  "seed": seed}
+        if not manifest.is_file() or len(_rows(folder)) != count or not _made_from(folder, inputs):
             log(f"making {count} AI-edited images from {len(photos)} {part} photos and {len(donors)} AI images")
             (folder / "images").mkdir(parents=True, exist_ok=True)
+            (folder / "inputs.json").unlink(missing_ok=True)  # a set made half-way is not reused
             (folder / "masks").mkdir(parents=True, exist_ok=True)
             rows = []
             for index in range(count):
@@ -253,6 +295,7 @@ def ai_edited_samples(samples: list[FitSample], work: Path, count: int, seed: in
                 writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
                 writer.writeheader()
                 writer.writerows(rows)
+            _record_inputs(folder, inputs)
         for row in _rows(folder):
             found.append(FitSample(folder / row["image_path"], f"ai-edited-{part}", "ai-edited", part, row["host"],
                                    folder / row["mask_path"]))
