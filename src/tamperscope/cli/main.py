@@ -499,8 +499,9 @@ def train_fusion(
     out: Path = typer.Option(Path("src/tamperscope/models/fusion.json"), "--out", help="Model file to write."),
     work: Path = typer.Option(Path(".tamperscope-train/fusion"), "--work",
                               help="Folder for the synthetic sets and the evidence cache."),
-    profiles: str = typer.Option("fast,default,thorough", "--profiles",
-                                 help="Comma-separated profiles: one model per profile's detector set."),
+    profiles: str = typer.Option("fast,default", "--profiles",
+                                 help="Comma-separated profiles: one model per profile's detector set "
+                                      "(thorough: about 8 s of evidence per image, hours; docs/fusion.md)."),
     synthetic: int = typer.Option(280, "--synthetic", min=0, help="Synthetic images made per part (fit, eval)."),
     seed: int = typer.Option(0, "--seed", help="Seed of the synthetic sets and the pixel draws."),
     workers: int = typer.Option(1, "--workers", min=1, help="Processes computing detector evidence."),
