@@ -59,7 +59,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=Path("../shared/data/dev"))
     parser.add_argument("--work", type=Path, default=Path(".tamperscope-train/fusion"))
-    parser.add_argument("--profiles", default="default,thorough")
+    parser.add_argument("--profiles", default="default,fast")
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--doc", type=Path, default=Path("docs/accuracy.md"))
     parser.add_argument("--png", type=Path, default=Path("docs/fusion-reliability.png"))
@@ -88,7 +88,8 @@ def main() -> None:
         "`models/fusion.json` (fitted by `tamperscope train fusion`, docs/fusion.md). Only **held-apart** images: "
         "the `eval` part of each set (CASIA v1: the localizer's `test` components; exif-camera: its `test` photos; "
         "MICC-F220, sentry-ai, comfyui-ai, faces-gan-vs-real: the half no fit saw; synthetic: forgeries made from "
-        "held-apart photos), and the sets only judged (c2pa-testfiles, exiftool-fixtures, and 300 hash-chosen "
+        "held-apart photos; never an image another shipped model trained on: `fusion_data.trained_elsewhere`), and "
+        "the sets only judged (c2pa-testfiles, exiftool-fixtures, and 300 hash-chosen "
         "images of each real-face set). The decision thresholds: a class probability >= "
         f"{params.decision} decides; `authentic` needs P(manipulated) < {params.authentic_below} with every class "
         "checked; provenance >= 0.5 outranks signals.",
