@@ -36,13 +36,13 @@ Rules per set of ``shared/data/dev`` (see that folder's README.md):
 * **c2pa-testfiles**, **exiftool-fixtures**, **faces-real-lfw**,
   **faces-real-utkface**: label distributions only (``eval``; the two face
   sets trained the face-swap model, so they are not fitted on).
-* **Images another model trained on** (:func:`trained_elsewhere`): the AI
-  probe ``aigen`` trains on the ``train`` split of its own rule
+* **Images another model was fitted on** (:func:`trained_elsewhere`): the
+  AI probe ``aigen`` trains on the ``train`` split of its own rule
   (:mod:`tamperscope.train.aigen_data`: a hash of ``set/path``) over the
-  authentic photos of most sets and the StyleGAN2 faces; those images are
-  ``excluded`` here whatever the rules above say (its score there is
-  optimistic), and so are never hosts of synthetic images. Its ``calibrate``
-  split (one threshold per crop count) stays usable.
+  authentic photos of most sets and the StyleGAN2 faces, and fits its
+  Platt scaling, regularisation and thresholds on its ``calibrate`` split;
+  images of either are ``excluded`` here whatever the rules above say (its
+  score there is optimistic), and so are never hosts of synthetic images.
 
 Classes: ``no-manipulation`` (authentic photos and controls), ``edited``
 (CASIA and MICC forgeries, synthetic forgeries), ``ai-generated`` (sentry-ai,
@@ -186,17 +186,18 @@ def development_samples(data_root: Path) -> list[FitSample]:
 
 
 def trained_elsewhere(data_root: Path) -> dict[Path, str]:
-    """Development images (resolved paths) that another shipped model was trained on, and that model's name.
+    """Development images (resolved paths) that another shipped model was fitted on, and that model's name.
 
     CASIA v1's localizer components are excluded by the split rule above; this covers models that draw their
-    training images by a rule of their own: the AI probe ``aigen`` (the ``train`` split of
-    :func:`tamperscope.train.aigen_data.dev_samples`).
+    training images by a rule of their own: the AI probe ``aigen`` (the ``train`` and ``calibrate`` splits of
+    :func:`tamperscope.train.aigen_data.dev_samples`: its probes are trained on the first, their blend,
+    regularisation and thresholds fitted on the second).
     """
     try:
         from .aigen_data import dev_samples as aigen_samples
     except ImportError:  # a checkout without the AI probe (issue 17 not merged): nothing of it to exclude
         return {}
-    return {s.path.resolve(): "aigen" for s in aigen_samples(Path(data_root)) if s.split == "train"}
+    return {s.path.resolve(): "aigen" for s in aigen_samples(Path(data_root)) if s.split in ("train", "calibrate")}
 
 
 def _made_from(folder: Path, inputs: dict) -> bool:
