@@ -7,7 +7,7 @@
 
 __version__ = "0.1.0"
 
-from .api import analyze, protect, verify  # noqa: E402
+from .api import analyze, compare, protect, verify  # noqa: E402
 from .errors import InputError, TamperscopeError  # noqa: E402
 from .evidence import Evidence  # noqa: E402
 from .image import Image, Limits, load  # noqa: E402
@@ -24,6 +24,7 @@ __all__ = [
     "TamperscopeError",
     "__version__",
     "analyze",
+    "compare",
     "load",
     "protect",
     "verify",
