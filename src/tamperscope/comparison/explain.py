@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ..explain import Explanation, Section, Sentence, location_words
+from ..report.explain import Explanation, Section, Sentence, location_words
 
 if TYPE_CHECKING:  # pragma: no cover
     from .report import Comparison

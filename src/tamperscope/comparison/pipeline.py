@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 
 from ..image import DEFAULT_LIMITS, ImageSource, Limits, load
-from ..report import utc_now
+from ..report.schema import utc_now
 from .align import align
 from .calibration import Calibration, load_calibration
 from .changes import find_changes

@@ -16,8 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from .. import __version__
-from ..explain import Explanation
+from .._version import __version__
+from ..report.explain import Explanation
 from ..image import Image, Limits
 from .align import Alignment
 from .describe import ChangedRegion
