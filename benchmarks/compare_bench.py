@@ -142,7 +142,17 @@ def iou(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def run_pair(job: dict) -> dict:
-    """One pair: make it, compare it, score it."""
+    """One pair: make it, compare it, score it; an exception is recorded (and counted in the report), not raised."""
+    try:
+        return _run_pair(job)
+    except Exception as exc:  # a crash is a result to report, not a reason to lose the run
+        import traceback
+
+        return {k: job[k] for k in ("key", "split", "sha256", "transform", "edit")} | {
+            "label": "error", "error": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc()[-2000:]}
+
+
+def _run_pair(job: dict) -> dict:
     from tamperscope import compare
     from tamperscope.comparison.calibration import Calibration
     from tamperscope.synth.pairs import make_pair

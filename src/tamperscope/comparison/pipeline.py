@@ -168,7 +168,7 @@ def compare(
         overlap_facts=facts,
         analysis={"width": width, "height": height, "factor": round(frame.factor, 5),
                   "overlap_pixels": int(frame.valid.sum())},
-        tone=changes.tone.to_dict(),
+        tone=changes.tone,
         noise={"filters": changes.difference.filters,
                "models": {name: model.to_dict() for name, model in changes.noise.items()},
                "passes": changes.passes, "share_used_for_fits": round(changes.benign_share, 4)},

@@ -22,6 +22,7 @@ from ..image import Image, Limits
 from .align import Alignment
 from .describe import ChangedRegion
 from .hints import Hint, leaning
+from .tone import ToneModel
 
 COMPARISON_SCHEMA_VERSION = "1.0"
 COMPARISON_SCHEMA_ID = f"tamperscope.comparison/{COMPARISON_SCHEMA_VERSION}"
@@ -97,7 +98,7 @@ class Comparison:
     regions: list[ChangedRegion] = field(default_factory=list)
     overlap_facts: dict[str, Any] = field(default_factory=dict)
     analysis: dict[str, Any] = field(default_factory=dict)
-    tone: dict[str, Any] | None = None
+    tone: ToneModel | None = None
     noise: dict[str, Any] | None = None
     decision: dict[str, Any] = field(default_factory=dict)
     discounted: list[dict[str, str]] = field(default_factory=list)
@@ -130,7 +131,7 @@ class Comparison:
             "alignment": None if self.alignment is None else self.alignment.to_dict(),
             "overlap": self.overlap_facts,
             "analysis": self.analysis,
-            "tone": self.tone,
+            "tone": None if self.tone is None else self.tone.to_dict(),
             "noise": self.noise,
             "discounted": list(self.discounted),
             "decision": self.decision,
