@@ -69,6 +69,10 @@ OPENCV_PHOTOS = ("HappyFish.jpg", "aero1.jpg", "aero3.jpg", "apple.jpg", "baboon
 MICC_PHOTOS = 30
 EDIT_CYCLE = ("splice", "copy-move", "removal", "resample", "color")
 TARGET_FALSE_ALARM = 0.01
+#: Candidates recorded per pair: those with a statistic at least this (far below any threshold) or touching the edit.
+MIN_RECORDED = 100.0
+#: The strongest candidates of an edited pair whose change kind is recorded.
+KINDS_RECORDED = 3
 SECTION = "## Comparing two versions (`tamperscope compare`)"
 SPEED_SECTION = "## Comparing two versions (`tamperscope compare`)"
 
@@ -153,59 +157,75 @@ def run_pair(job: dict) -> dict:
 
 
 def _run_pair(job: dict) -> dict:
-    from tamperscope import compare
     from tamperscope.comparison.calibration import Calibration
+    from tamperscope.comparison.pipeline import decide, prepare
     from tamperscope.synth.pairs import make_pair
 
     side = job["side"]
     photo = load_photo(job["path"], side)
     record = {k: job[k] for k in ("key", "split", "sha256", "transform", "edit")}
     began = time.perf_counter()
-    calibration = None
-    if job["split"] == "calibrate":  # the threshold does not matter here: the candidates' statistic is recorded
-        calibration = Calibration("mass", float("inf"), TARGET_FALSE_ALARM, 0, "calibration run")
     if job["edit"] == "unrelated":
         other = load_photo(job["other"], side)
-        first = Image.fromarray(photo)
-        second = Image.fromarray(other)
         a, b = io.BytesIO(), io.BytesIO()
-        first.save(a, format="JPEG", quality=90)
-        second.save(b, format="JPEG", quality=85)
-        result = compare(a.getvalue(), b.getvalue(), calibration=calibration)
-        record.update(label=result.label, seconds=time.perf_counter() - began,
-                      log10_nfa=None if result.alignment is None else result.alignment.log10_nfa)
+        Image.fromarray(photo).save(a, format="JPEG", quality=90)
+        Image.fromarray(other).save(b, format="JPEG", quality=85)
+        prepared = prepare(a.getvalue(), b.getvalue())
+        record.update(label="not-comparable" if prepared.early is not None else "aligned",
+                      seconds=time.perf_counter() - began,
+                      log10_nfa=None if prepared.alignment is None else prepared.alignment.log10_nfa)
         return record
     donor = load_photo(job["other"], side) if job["edit"] == "splice" else None
     pair = make_pair(photo, np.random.default_rng(seed_of(job["sha256"], job["transform"], job["edit"])),
                      edit=job["edit"], transform=job["transform"], donor=donor)
-    result = compare(pair.original, pair.suspect, calibration=calibration)
-    record.update(
-        label=result.label,
-        seconds=time.perf_counter() - began,
-        suspect_size=list(pair.suspect_pixels.shape[:2]),
-        log10_nfa=None if result.alignment is None else round(result.alignment.log10_nfa, 1),
-        largest_candidate=result.decision.get("largest_candidate"),
-        regions=len(result.regions),
-        truth_share=float(pair.mask.mean()),
-    )
-    if result.mask is not None:
-        record["outlined_share"] = float(result.mask.mean())
-        if job["edit"] != "none":
-            record["iou"] = iou(result.mask, pair.mask)
-            best = max(result.regions, key=lambda r: _covered(r, pair.mask), default=None)
-            record["kind"] = None if best is None else best.kind
+    prepared = prepare(pair.original, pair.suspect)
+    record.update(seconds=time.perf_counter() - began, suspect_size=list(pair.suspect_pixels.shape[:2]),
+                  truth_share=float(pair.mask.mean()), truth_pixels=int(pair.mask.sum()))
+    if prepared.early is not None:
+        record.update(label="not-comparable", largest_candidate=None, candidates=[])
+        return record
+    changes = prepared.changes
+    record["label"] = "compared"
+    record["log10_nfa"] = round(prepared.alignment.log10_nfa, 1)
+    record["largest_candidate"] = round(max((c.mass for c in changes.candidates), default=0.0), 2)
+    # Every candidate's statistic, area and overlap with the truth in the suspect's frame: the report can then
+    # apply any threshold exactly (candidates are disjoint), and the calibration never reruns the pairs.
+    size = (pair.suspect_pixels.shape[1], pair.suspect_pixels.shape[0])
+    labels = cv2.resize(changes.labels.astype(np.int32).astype(np.float32), size, interpolation=cv2.INTER_NEAREST)
+    labels = labels.astype(np.int64)
+    count = len(changes.candidates) + 1
+    area = np.bincount(labels.ravel(), minlength=count)
+    hits = np.bincount(labels.ravel(), weights=pair.mask.ravel().astype(np.float64), minlength=count)
+    strong = sorted(changes.candidates, key=lambda c: -c.mass)[:KINDS_RECORDED]
+    kinds = {}
+    if job["edit"] != "none" and strong:
+        described = decide(prepared, Calibration("mass", strong[-1].mass, TARGET_FALSE_ALARM, 0, "bench"))
+        for c, region in zip(sorted(strong, key=lambda c: -c.mass), described.regions):
+            kinds[c.label] = region.kind
+    record["candidates"] = [
+        [round(c.mass, 2), int(area[c.label]), int(hits[c.label]), kinds.get(c.label)]
+        for c in changes.candidates if c.mass >= MIN_RECORDED or hits[c.label] > 0
+    ]
+    record["seconds"] = time.perf_counter() - began
     return record
 
 
-def _covered(region, mask: np.ndarray) -> float:
-    x, y, w, h = region.bbox_suspect
-    return float(mask[y : y + h, x : x + w].sum())
+def verdict(record: dict, threshold: float) -> dict:
+    """Label, IoU and kind of a recorded pair at ``threshold`` (exact: the candidates are disjoint)."""
+    if record["label"] in ("not-comparable", "error"):
+        return {"label": record["label"], "iou": 0.0, "kind": None}
+    kept = [c for c in record["candidates"] if c[0] >= threshold]
+    inter = sum(c[2] for c in kept)
+    union = record.get("truth_pixels", 0) + sum(c[1] for c in kept) - inter
+    best = max(kept, key=lambda c: c[2], default=None)
+    return {"label": "changed" if kept else "unchanged", "iou": inter / union if union else 1.0,
+            "kind": best[3] if best is not None and best[2] > 0 else None}
 
 
-def jobs_for(split: str, side: int) -> list[dict]:
+def jobs_for(split: str, side: int, limit: int | None = None) -> list[dict]:
     from tamperscope.synth.pairs import TRANSFORMS
 
-    chosen = [p for p in photos(side) if p["split"] == split]
+    chosen = [p for p in photos(side) if p["split"] == split][:limit]
     jobs = []
     for index, photo in enumerate(chosen):
         other = chosen[(index + 1) % len(chosen)]["path"]
@@ -246,8 +266,8 @@ def run_jobs(jobs: list[dict], out: Path, workers: int) -> list[dict]:
 
 
 def calibrate(args) -> None:
-    jobs = jobs_for("calibrate", args.side)
-    records = run_jobs(jobs, args.work / "calibrate.jsonl", args.workers)
+    jobs = jobs_for("calibrate", args.side, args.photos)
+    records = [r for r in run_jobs(jobs, args.work / "calibrate.jsonl", args.workers) if r["label"] != "error"]
     values = np.array([r["largest_candidate"] or 0.0 for r in records if r["label"] != "not-comparable"])
     threshold = float(np.quantile(values, 1 - TARGET_FALSE_ALARM))
     per_transform = {}
@@ -267,7 +287,8 @@ def calibrate(args) -> None:
         "pairs": int(len(values)),
         "rule": "threshold = quantile 1 - target_false_alarm (linear) of the largest candidate's mass over the "
                 "calibration pairs (benign only)",
-        "command": "PYTHONPATH=src python benchmarks/compare_bench.py calibrate --workers 2",
+        "command": "PYTHONPATH=src python benchmarks/compare_bench.py calibrate --workers 2"
+                   + (f" --photos {args.photos}" if args.photos else ""),
         "side": args.side,
         "per_transform": per_transform,
         "photos": [{"path": paths.get(s, "?"), "sha256": s} for s in used],
@@ -277,7 +298,7 @@ def calibrate(args) -> None:
 
 
 def evaluate(args) -> None:
-    run_jobs(jobs_for("evaluate", args.side), args.work / "evaluate.jsonl", args.workers)
+    run_jobs(jobs_for("evaluate", args.side, args.photos), args.work / "evaluate.jsonl", args.workers)
 
 
 def speed(args) -> None:
@@ -328,24 +349,26 @@ def _peak_rss_mb() -> float:
 
 
 def report(args) -> None:
-    calibration = json.loads(CALIBRATION.read_text())
-    records = [json.loads(x) for x in (args.work / "evaluate.jsonl").read_text().splitlines() if x.strip()]
-    calibration_records = [json.loads(x) for x in (args.work / "calibrate.jsonl").read_text().splitlines()
-                           if x.strip()]
     from tamperscope.synth.pairs import TRANSFORMS
 
+    calibration = json.loads(CALIBRATION.read_text())
+    threshold = calibration["threshold"]
+    raw = [json.loads(x) for x in (args.work / "evaluate.jsonl").read_text().splitlines() if x.strip()]
+    keys = {j["key"] for j in jobs_for("evaluate", args.side, args.photos)}
+    raw = [r for r in raw if r["key"] in keys]
+    records = [{**r, **verdict(r, threshold)} if r["edit"] != "unrelated" else r for r in raw]
+    errors = [r for r in records if r["label"] == "error"]
     lines = [SECTION, "",
              "Generated pairs (`tamperscope.synth.pairs`): an original file (JPEG 85-95 or PNG) and a suspect made "
              "from it by one benign transform (crop, resize, rotate, mirror, colour grade, up-scale, a platform's "
-             "crop + resize + JPEG + sharpening, or all of crop, rotation, scale, mirror and grade together), "
-             "saved as JPEG 60-90, with or without a local edit before the transform. Photos: Debian wallpaper "
-             "photos, OpenCV sample photos, the camera JPEGs of dev/exif-camera and the authentic MICC-F220 "
-             f"images, long side capped at {calibration['side']} px, split by file hash: the region threshold was "
-             f"calibrated on {calibration['pairs']} benign pairs of one half (threshold "
-             f"{calibration['threshold']:.0f}, the {1 - calibration['target_false_alarm']:.0%} quantile of the "
-             "largest candidate's statistic); every number below is on the other half, which no calibration "
-             "saw.", "",
-             "| transform | benign pairs | called changed | not comparable | edited pairs | edit found | "
+             "crop + resize + JPEG + sharpening, or crop, rotation, scale, mirror and grade together), saved as "
+             "JPEG 60-90, with or without a local edit before the transform. Photos: Debian wallpaper photos, "
+             "OpenCV sample photos, the camera JPEGs of dev/exif-camera and authentic MICC-F220 images, long side "
+             f"capped at {calibration['side']} px, split by file hash: the region threshold was calibrated on "
+             f"{calibration['pairs']} benign pairs of one half (statistic threshold {threshold:.0f}, the "
+             f"{1 - calibration['target_false_alarm']:.0%} quantile of the largest candidate region's statistic); "
+             "every number below is on the other half, which the calibration never saw.", "",
+             "| transform | benign pairs | called `changed` | not comparable | edited pairs | edit outlined | "
              "mean IoU | median IoU |", "|---|---|---|---|---|---|---|---|"]
     total_benign = total_false = 0
     for transform in TRANSFORMS:
@@ -354,15 +377,20 @@ def report(args) -> None:
         false = sum(r["label"] == "changed" for r in benign)
         total_benign += len(benign)
         total_false += false
-        ious = [r.get("iou", 0.0) for r in edited]
-        found = sum(r["label"] == "changed" and r.get("iou", 0) > 0 for r in edited)
+        ious = [r["iou"] for r in edited]
+        found = sum(r["label"] == "changed" and r["iou"] > 0 for r in edited)
         lines.append(f"| {transform} | {len(benign)} | {false} ({false / max(len(benign), 1):.1%}) | "
                      f"{sum(r['label'] == 'not-comparable' for r in benign + edited)} | {len(edited)} | "
                      f"{found} ({found / max(len(edited), 1):.0%}) | "
                      f"{statistics.mean(ious) if ious else 0:.2f} | {statistics.median(ious) if ious else 0:.2f} |")
-    lines.append(f"| **all** | {total_benign} | {total_false} ({total_false / max(total_benign, 1):.1%}) | | | | | |")
-    lines += ["", "By edit (all transforms): IoU and the change kind given to the region that covers most of the edit.",
-              "", "| edit | pairs | edit found | mean IoU | kinds given |", "|---|---|---|---|---|"]
+    edited_all = [r for r in records if r["edit"] not in ("none", "unrelated")]
+    lines.append(f"| **all** | {total_benign} | {total_false} ({total_false / max(total_benign, 1):.1%}) | "
+                 f"{sum(r['label'] == 'not-comparable' for r in records if r['edit'] != 'unrelated')} | "
+                 f"{len(edited_all)} | {sum(r['label'] == 'changed' and r['iou'] > 0 for r in edited_all)} | "
+                 f"{statistics.mean(r['iou'] for r in edited_all) if edited_all else 0:.2f} | "
+                 f"{statistics.median(r['iou'] for r in edited_all) if edited_all else 0:.2f} |")
+    lines += ["", "By edit (all transforms): IoU, and the change kind given to the outlined region that covers most "
+              "of the edit.", "", "| edit | pairs | edit outlined | mean IoU | kinds given |", "|---|---|---|---|---|"]
     for edit in EDIT_CYCLE:
         mine = [r for r in records if r["edit"] == edit]
         if not mine:
@@ -371,34 +399,40 @@ def report(args) -> None:
         for r in mine:
             if r.get("kind"):
                 kinds[r["kind"]] = kinds.get(r["kind"], 0) + 1
-        found = sum(r["label"] == "changed" and r.get("iou", 0) > 0 for r in mine)
-        lines.append(f"| {edit} | {len(mine)} | {found} | {statistics.mean(r.get('iou', 0.0) for r in mine):.2f} | "
+        found = sum(r["label"] == "changed" and r["iou"] > 0 for r in mine)
+        lines.append(f"| {edit} | {len(mine)} | {found} | {statistics.mean(r['iou'] for r in mine):.2f} | "
                      + ", ".join(f"{k} {v}" for k, v in sorted(kinds.items(), key=lambda kv: -kv[1])) + " |")
     unrelated = [r for r in records if r["edit"] == "unrelated"]
-    aligned = [r["log10_nfa"] for r in records if r["edit"] not in ("unrelated",) and r.get("log10_nfa") is not None]
+    aligned = [r["log10_nfa"] for r in records if r["edit"] != "unrelated" and r.get("log10_nfa") is not None]
+    calibration_records = [json.loads(x) for x in (args.work / "calibrate.jsonl").read_text().splitlines()
+                           if x.strip()]
     lines += ["", f"Unrelated photos (each evaluate photo against the next): {len(unrelated)} pairs, "
               f"{sum(r['label'] == 'not-comparable' for r in unrelated)} `not-comparable`, "
-              f"{sum(r['label'] != 'not-comparable' for r in unrelated)} aligned by mistake. Versions of one "
-              f"picture: largest (weakest) alignment log10 NFA {max(aligned) if aligned else float('nan'):.0f}, "
-              f"median {statistics.median(aligned) if aligned else float('nan'):.0f} (the decision is at -3).",
+              f"{sum(r['label'] != 'not-comparable' for r in unrelated)} aligned by mistake. Versions of one picture: "
+              f"weakest alignment log10 NFA {max(aligned) if aligned else float('nan'):.0f}, median "
+              f"{statistics.median(aligned) if aligned else float('nan'):.0f} (the decision is at -3)."
+              + (f" {len(errors)} pairs failed with an error." if errors else ""),
               "", f"Calibration half, for reference: {len(calibration_records)} benign pairs, "
-              f"{sum((r['largest_candidate'] or 0) >= calibration['threshold'] for r in calibration_records)} above "
-              "the threshold.", "",
-              "Commands (from the repository root; about "
-              f"{statistics.median(r['seconds'] for r in records):.1f} s per pair on the shared 2-core machine):",
+              f"{sum((r.get('largest_candidate') or 0) >= threshold for r in calibration_records)} above the "
+              "threshold (by construction about 1%).", "",
+              f"Commands (from the repository root; {statistics.median(r['seconds'] for r in records):.1f} s per pair "
+              "(median) on the shared 2-core machine under a load average of 20-35 from other jobs):",
               "", "```", calibration["command"],
-              "PYTHONPATH=src python benchmarks/compare_bench.py evaluate --workers 2",
-              "PYTHONPATH=src python benchmarks/compare_bench.py report", "```"]
+              "PYTHONPATH=src python benchmarks/compare_bench.py evaluate --workers 2"
+              + (f" --photos {args.photos}" if args.photos else ""),
+              "PYTHONPATH=src python benchmarks/compare_bench.py report"
+              + (f" --photos {args.photos}" if args.photos else ""), "```"]
     speed_file = args.work / "speed.json"
     if speed_file.is_file():
-        s = json.loads(speed_file.read_text())
+        sp = json.loads(speed_file.read_text())
         lines += ["", f"**Time for two 12 MP images** (4000 x 3000 original and suspect, JPEG): median "
-                  f"{s['median_seconds']:.1f} s over {len(s['seconds'])} runs (decoding the two files alone: "
-                  f"{s['median_decode_seconds']:.2f} s, ratio {s['median_seconds'] / s['median_decode_seconds']:.0f}x), "
-                  f"peak RSS {s['peak_rss_mb']:.0f} MiB, on {s['cpu']} ({s['cores']} cores) with load average "
-                  f"{s['load_average'][0]:.1f} from other jobs: an upper bound. Stages of the median run: "
-                  + ", ".join(f"{k} {v:.2f} s" for k, v in s["stages_of_median_run"].items()) + ". Command: "
-                  "`PYTHONPATH=src python benchmarks/compare_bench.py speed`."]
+                  f"{sp['median_seconds']:.1f} s over {len(sp['seconds'])} runs; decoding the two files alone takes "
+                  f"{sp['median_decode_seconds']:.2f} s in the same runs (ratio "
+                  f"{sp['median_seconds'] / sp['median_decode_seconds']:.0f}x); peak RSS {sp['peak_rss_mb']:.0f} MiB; "
+                  f"{sp['cpu']} ({sp['cores']} cores) with a load average of {sp['load_average'][0]:.1f} from other "
+                  "jobs, so an upper bound. Stages of the median run: "
+                  + ", ".join(f"{k} {v:.2f} s" for k, v in sp["stages_of_median_run"].items())
+                  + ". Command: `PYTHONPATH=src python benchmarks/compare_bench.py speed`."]
     replace_section(ROOT / "docs" / "benchmarks.md", SECTION, "\n".join(lines) + "\n")
     print("\n".join(lines))
 
@@ -409,6 +443,7 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=Path("/tmp/tamperscope-compare-bench"))
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--side", type=int, default=800)
+    parser.add_argument("--photos", type=int, default=None, help="Use only the first N photos of the split.")
     args = parser.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
     sys.path.insert(0, str(ROOT / "src"))

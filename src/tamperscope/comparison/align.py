@@ -201,19 +201,26 @@ def match(original: Features, suspect: Features, ratio: float = RATIO) -> tuple[
     return src[unique], dst[unique]
 
 
-def log10_nfa(errors: np.ndarray, sample: int, area: float) -> tuple[float, int]:
+def log10_nfa(errors: np.ndarray, sample: int, area: float, max_error: float = RANSAC_PX) -> tuple[float, int]:
     """ORSA's smallest log10 NFA over ``k`` and that ``k``, for transfer ``errors`` (in pixels) of a model.
 
     ``NFA(k) = (n - s) C(n, k) C(k, s) (pi e_(k)^2 / A)^(k - s)`` with the
     errors sorted ascending (Moisan & Stival 2004, eq. 7; one-sided transfer
-    error; ``A`` the area of the image the errors are measured in).
+    error; ``A`` the area of the image the errors are measured in). Only
+    ``k`` whose error ``e_(k)`` is within ``max_error`` (the fits' inlier
+    threshold) count: an alignment that places its matches tens of pixels
+    apart cannot carry a pixel comparison, however unlikely it is by chance
+    (unrelated photos produced such fits of 5 matches 30 px apart).
     """
     n = len(errors)
     if n <= sample:
         return math.inf, 0
     ordered = np.sort(errors)
-    k = np.arange(sample + 1, n + 1)
-    e = np.maximum(ordered[sample:], MIN_ERROR)
+    usable = int(np.searchsorted(ordered, max_error, side="right"))
+    if usable <= sample:
+        return math.inf, 0
+    k = np.arange(sample + 1, usable + 1)
+    e = np.maximum(ordered[sample:usable], MIN_ERROR)
     alpha = np.minimum(math.pi * e**2 / area, 1.0)
     log_c_nk = gammaln(n + 1) - gammaln(k + 1) - gammaln(n - k + 1)
     log_c_ks = gammaln(k + 1) - gammaln(sample + 1) - gammaln(k - sample + 1)

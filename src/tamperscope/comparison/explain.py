@@ -31,7 +31,7 @@ def _verdict(c: "Comparison") -> list[Sentence]:
         return [Sentence(f"The two images are not comparable: {c.reason}", ["cmp:alignment"])]
     al = c.alignment
     how = (f"The suspect was aligned to the original with a {al.model} map (scale {al.scale:.2f}, rotation "
-           f"{al.rotation_deg:+.1f} degrees{', mirrored' if al.mirrored else ''}) that {al.inliers} keypoint "
+           f"{_angle(al.rotation_deg)} degrees{', mirrored' if al.mirrored else ''}) that {al.inliers} keypoint "
            f"matches agree on.")
     first = Sentence(how, ["cmp:alignment"])
     decision = c.decision
@@ -45,10 +45,18 @@ def _verdict(c: "Comparison") -> list[Sentence]:
     for region in c.regions:
         kinds[region.kind] = kinds.get(region.kind, 0) + 1
     listed = ", ".join(f"{n} {kind}" for kind, n in kinds.items())
-    text = (f"{len(c.regions)} region{'s' if len(c.regions) != 1 else ''} of the suspect differ from the original "
+    many = len(c.regions) != 1
+    text = (f"{len(c.regions)} region{'s' if many else ''} of the suspect {'differ' if many else 'differs'} from the "
+            "original "
             f"beyond resizing, cropping, re-compression and global colour changes ({listed}), covering "
             f"{sum(r.share for r in c.regions):.1%} of the suspect.")
     return [first, Sentence(text, ["cmp:decision", *(f"cmp:region:{r.id}" for r in c.regions)])]
+
+
+def _angle(degrees: float) -> str:
+    """A rotation to one decimal, without a negative zero."""
+    rounded = round(degrees, 1)
+    return "0.0" if rounded == 0 else f"{rounded:+.1f}"
 
 
 def _where(c: "Comparison") -> list[Sentence]:

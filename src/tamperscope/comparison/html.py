@@ -28,7 +28,7 @@ from PIL import Image as PILImage
 from ..report.html import _CSS, _data_uri_jpeg, _data_uri_map, _fit, _legend_gradient, _slug
 from ..report.explain import location_words
 from .report import Comparison
-from .write import aligned_original
+from .pictures import aligned_original
 
 #: Where each fact id of the explanation is shown on the page.
 _ANCHORS = {"cmp:alignment": "cmp-alignment", "cmp:overlap": "cmp-alignment", "cmp:tone": "cmp-alignment",

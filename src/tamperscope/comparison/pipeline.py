@@ -3,19 +3,20 @@
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
 
-from ..image import DEFAULT_LIMITS, ImageSource, Limits, load
+from ..image import DEFAULT_LIMITS, Image, ImageSource, Limits, load
 from ..report.schema import utc_now
-from .align import align
+from .align import Alignment, align
 from .calibration import Calibration, load_calibration
-from .changes import find_changes
+from .changes import Changes, find_changes
 from .describe import describe
 from .difference import SCALE_QUANTILE
 from .explain import explain_comparison
-from .frame import MAX_ANALYSIS_PIXELS, build_frame
+from .frame import MAX_ANALYSIS_PIXELS, Frame, build_frame
 from .hints import hints as find_hints
 from .report import Comparison
 
@@ -101,40 +102,79 @@ def compare(
     >>> result = compare("original.jpg", "viral.jpg")  # doctest: +SKIP
     >>> result.label, [(r.kind, r.bbox_suspect) for r in result.regions]  # doctest: +SKIP
     """
+    return decide(prepare(original, suspect, limits=limits, max_pixels=max_pixels), calibration)
+
+
+@dataclass
+class Prepared:
+    """What :func:`prepare` measured: everything but the decision (the benchmark re-thresholds from it).
+
+    ``early`` is a finished "not-comparable" comparison when the pair could not be compared at all.
+    """
+
+    first: Image
+    second: Image
+    base: dict
+    start: float
+    early: Comparison | None = None
+    pixels_a: np.ndarray | None = None
+    pixels_b: np.ndarray | None = None
+    alignment: Alignment | None = None
+    frame: Frame | None = None
+    facts: dict | None = None
+    changes: Changes | None = None
+
+
+def prepare(original: ImageSource, suspect: ImageSource, *, limits: Limits = DEFAULT_LIMITS,
+            max_pixels: int = MAX_ANALYSIS_PIXELS) -> Prepared:
+    """The measuring half of :func:`compare`: load, align, bring into one frame, find the candidate regions."""
     analyzed_at = utc_now()
     start = time.perf_counter()
-    calibration = calibration or load_calibration()
     first = load(original, limits)
     second = load(suspect, limits)
     loaded = time.perf_counter()
     pixels_a, pixels_b = _upright_rgb(first), _upright_rgb(second)
     timings = {"load": loaded - start}
     base = dict(original=first, suspect=second, limits=limits, analyzed_at=analyzed_at, timings=timings)
+    prepared = Prepared(first, second, base, start, pixels_a=pixels_a, pixels_b=pixels_b)
 
     alignment = align(cv2.cvtColor(pixels_a, cv2.COLOR_RGB2GRAY), cv2.cvtColor(pixels_b, cv2.COLOR_RGB2GRAY))
     aligned_at = time.perf_counter()
     timings["align"] = aligned_at - loaded
     if alignment is None:
-        return _finish(Comparison(
+        prepared.early = _finish(Comparison(
             label="not-comparable", **base,
             reason="no alignment found: the keypoints of the two images do not agree on any similarity, affine or "
                    "projective map (none is meaningful: NFA >= 0.001), so they do not show the same picture.",
         ), start)
+        return prepared
     frame = build_frame(pixels_a, pixels_b, alignment, max_pixels)
     facts = overlap_facts(alignment.matrix, (pixels_a.shape[1], pixels_a.shape[0]),
                           (pixels_b.shape[1], pixels_b.shape[0]))
     if int(frame.valid.sum()) < MIN_OVERLAP_PIXELS:
-        return _finish(Comparison(
+        prepared.early = _finish(Comparison(
             label="not-comparable", alignment=alignment, overlap_facts=facts, **base,
             reason=f"the images overlap on less than {MIN_OVERLAP_PIXELS} pixels once aligned: too little to "
                    "compare.",
         ), start)
+        return prepared
     framed_at = time.perf_counter()
     timings["frame"] = framed_at - aligned_at
-
     changes = find_changes(frame)
-    found_at = time.perf_counter()
-    timings["difference"] = found_at - framed_at
+    timings["difference"] = time.perf_counter() - framed_at
+    prepared.alignment, prepared.frame, prepared.facts, prepared.changes = alignment, frame, facts, changes
+    return prepared
+
+
+def decide(prepared: Prepared, calibration: Calibration | None = None) -> Comparison:
+    """The deciding half of :func:`compare`: keep the candidates at or above the calibrated threshold, describe,
+    explain."""
+    if prepared.early is not None:
+        return prepared.early
+    calibration = calibration or load_calibration()
+    changes, frame, alignment, facts = prepared.changes, prepared.frame, prepared.alignment, prepared.facts
+    pixels_a, pixels_b, base, start = prepared.pixels_a, prepared.pixels_b, prepared.base, prepared.start
+    first, second = prepared.first, prepared.second
     kept = sorted((c for c in changes.candidates if c.mass >= calibration.threshold), key=lambda c: -c.mass)
     below = [c for c in changes.candidates if c.mass < calibration.threshold]
     keep_flags = np.zeros(len(changes.candidates) + 1, bool)
@@ -148,15 +188,20 @@ def compare(
             changes.difference.original_ycc, changes.difference.suspect_ycc, frame.valid, frame.factor,
             frame.to_frame, (pixels_b.shape[1], pixels_b.shape[0]), (pixels_a.shape[1], pixels_a.shape[0]),
         ))
-    benign_density = 1.0 - SCALE_QUANTILE
+    # The map reads 0 at the density unchanged pixels have in this pair (about 1 - SCALE_QUANTILE per channel
+    # group) and 1 where the whole neighbourhood differs.
+    quiet = frame.valid & (changes.labels == 0)
+    benign_density = float(changes.density[quiet].mean()) if quiet.any() else 1.0 - SCALE_QUANTILE
+    benign_density = min(benign_density, 0.5)
     heat = np.clip((changes.density - benign_density) / (1.0 - benign_density), 0.0, 1.0).astype(np.float32)
     size = (pixels_b.shape[1], pixels_b.shape[0])
     if heat.shape[::-1] != size:
         heat = np.clip(cv2.resize(heat, size, interpolation=cv2.INTER_LINEAR), 0.0, 1.0)
         member = cv2.resize(member.astype(np.uint8), size, interpolation=cv2.INTER_NEAREST) > 0
-        covered = cv2.resize(frame.valid.astype(np.uint8), size, interpolation=cv2.INTER_NEAREST) > 0
-    else:
-        covered = frame.valid
+    # What the original covers, shown in the suspect's frame (the analysis trims a thin margin inside it).
+    ones = np.full(pixels_a.shape[:2], 255, np.uint8)
+    covered = cv2.warpPerspective(ones, alignment.matrix, size, flags=cv2.INTER_NEAREST,
+                                  borderMode=cv2.BORDER_CONSTANT) > 0
     height, width = frame.shape
     comparison = Comparison(
         label="changed" if regions else "unchanged",
@@ -202,7 +247,14 @@ def _discounted(alignment, facts, changes, factor) -> list[dict[str, str]]:
     if facts["share_of_original"] < 0.99:
         geometry.append(f"a crop keeping {facts['share_of_original']:.0%} of the original")
     tone = changes.tone
-    stages = ", ".join(tone.stages) or "none needed"
+    if tone.stages:
+        tone_words = (f"Global colour and tone: an additive colour model (one curve of each input channel summed "
+                      f"per output channel{', then per-channel tone curves' if 'curves-out' in tone.stages else ''}); "
+                      f"the median colour error (R + G + B) fell from {tone.residual_before:.1f} to "
+                      f"{tone.residual_after:.1f} levels.")
+    else:
+        tone_words = (f"Global colour and tone: no global change was needed (median colour error, R + G + B, "
+                      f"{tone.residual_before:.1f} levels).")
     luma = changes.noise["luma"]
     flat, busy = luma.scale(np.array([0.0]))[0], luma.scale(np.array([32.0]))[0]
     y_weights = changes.difference.filters["Y"]["weights"]
@@ -211,8 +263,7 @@ def _discounted(alignment, facts, changes, factor) -> list[dict[str, str]]:
          "detail": f"Geometry: a {al.model} map ({', '.join(geometry)}), fitted to {al.inliers} keypoint matches "
                    f"with an error of {al.rms_px:.2f} px."},
         {"id": "cmp:tone", "what": "tone",
-         "detail": f"Global colour and tone: per-channel curves, a colour matrix and curves ({stages}); the median "
-                   f"colour error fell from {tone.residual_before:.1f} to {tone.residual_after:.1f} grey levels."},
+         "detail": tone_words},
         {"id": "cmp:noise", "what": "resampling",
          "detail": "Resampling, sharpening and chroma subsampling: a 5x5 matching filter per channel fitted on the "
                    f"pair (luma centre weight {y_weights[0]:.2f})."},

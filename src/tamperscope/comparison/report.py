@@ -175,7 +175,7 @@ class Comparison:
         if self.alignment is not None:
             al = self.alignment
             lines.append(
-                f"Alignment: {al.model}, scale {al.scale:.3f}, rotation {al.rotation_deg:+.1f} deg"
+                f"Alignment: {al.model}, scale {al.scale:.3f}, rotation {round(al.rotation_deg, 1) + 0.0:+.1f} deg"
                 f"{', mirrored' if al.mirrored else ''}; {al.inliers} of {al.matches} matches, "
                 f"error {al.rms_px:.2f} px (log10 NFA {al.log10_nfa:.0f})"
             )
