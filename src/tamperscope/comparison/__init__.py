@@ -4,6 +4,8 @@
 >>> result = compare("original.jpg", "viral.jpg")  # doctest: +SKIP
 >>> result.label  # doctest: +SKIP
 'changed'
+>>> from tamperscope.comparison import write_comparison
+>>> write_comparison(result, "diff/", formats="html")  # doctest: +SKIP
 
 The flow (each step its own module):
 
@@ -19,10 +21,12 @@ The flow (each step its own module):
 5. :mod:`~tamperscope.comparison.describe`, :mod:`~tamperscope.comparison.hints`,
    :mod:`~tamperscope.comparison.explain` - regions in words, which looks
    earlier, the grounded explanation;
-6. :mod:`~tamperscope.comparison.report` - the report object and its JSON.
+6. :mod:`~tamperscope.comparison.report` - the report object and its JSON;
+   :mod:`~tamperscope.comparison.write` and :mod:`~tamperscope.comparison.html` - its files and its page.
 """
 
 from .pipeline import compare
 from .report import COMPARISON_SCHEMA_VERSION, Comparison
+from .write import write_comparison
 
-__all__ = ["COMPARISON_SCHEMA_VERSION", "Comparison", "compare"]
+__all__ = ["COMPARISON_SCHEMA_VERSION", "Comparison", "compare", "write_comparison"]

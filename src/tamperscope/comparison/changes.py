@@ -22,14 +22,17 @@ candidate regions are their 8-connected components.
 
 Evidence of a region
 --------------------
-``mass = sum over the region of log z`` (pixels with ``z > 1``): the
-log-likelihood ratio of the region under an exponential tail model of the
-normalised residual (the benign tail falls off as ``exp(-z)`` per unit of
-scale; a change sets ``z`` to its own level), the statistic that grows both
-with the region's size and with how far above the benign level it is. A
-region is reported when its mass reaches the calibrated threshold
-(:mod:`tamperscope.comparison.calibration`): the level that the largest region
-of benign-only pairs stays below in ``1 - FALSE_ALARM`` of them.
+``mass = sum over the region of log z`` (pixels with ``z > 1``). Read the
+benign normalised residual above its scale as a Pareto tail, ``P(z > t) ~
+t^-a``: then ``sum log z`` is the sufficient statistic of the tail index over
+the region (Hill, Ann. Statist. 3(5), 1975), and the log-likelihood ratio of
+"this region follows the benign tail" against "something else set these
+values" grows with it. It grows both with the region's size and with how far
+above the benign level it is, so a small strong change and a large faint one
+can both reach it, and a heavy-tailed benign residual needs many pixels to.
+A region is reported when its mass reaches the threshold calibrated on
+benign-only pairs (:mod:`tamperscope.comparison.calibration`): the level the
+largest candidate of such pairs stays below in 99% of them.
 """
 
 from __future__ import annotations

@@ -15,21 +15,26 @@ Steps (all in the analysis frame, over the overlap)
    Trimmed: three rounds, each refitted on the 80% of samples that fit best.
 3. *Residual tolerant to sub-pixel misalignment.* Per channel, how far the
    suspect lies outside the range (min..max) of the original over each
-   pixel's 3x3 neighbourhood, and the original outside the suspect's range;
-   the larger of the two (so a thin line added *or* removed shows), then the
-   Euclidean norm over Y, Cb, Cr. A misalignment of up to a pixel moves a
-   value within its neighbourhood's range and costs nothing.
-4. *Noise model from the images.* What re-compression and resampling leave
-   grows with local detail, so the residual is judged against pixels of the
+   pixel's neighbourhood, and the original outside the suspect's range; the
+   larger of the two (so a thin line added *or* removed shows). The luma
+   residual is that of Y over 3x3 pixels; the chroma residual the norm of
+   those of Cb and Cr over the chroma neighbourhood (:func:`chroma_radius`:
+   one 4:2:0 chroma sample each way). A misalignment of up to a pixel moves
+   a value within its neighbourhood's range and costs nothing.
+4. *Noise model from the pair.* What re-compression and resampling leave
+   grows with local detail, so each residual is judged against pixels of the
    same detail: the activity of a pixel is the smaller of the two images'
-   luma range over its 3x3 neighbourhood (an edit seen against flat ground
-   keeps the ground's low activity); pixels are put into ``ACTIVITY_BINS``
-   equal-count bins of activity; in each bin the benign scale is the
-   ``SCALE_QUANTILE`` quantile of the residual (at least ``MIN_SCALE`` grey
-   levels). The normalised residual is ``z = residual / scale``: under the
-   benign hypothesis about 1 - ``SCALE_QUANTILE`` of the pixels of every
-   activity have ``z > 1``. Pixels already found changed are left out of the
-   scale estimate in the second pass (see :mod:`tamperscope.comparison.changes`).
+   local range (of Y for luma, of Cb and Cr for chroma: an edit seen against
+   flat ground keeps the ground's low activity). The benign scale is a curve
+   ``scale(activity) = max(MIN_SCALE, exp(alpha) (1 + activity)^beta)``
+   fitted through the ``SCALE_QUANTILE`` quantiles of the residual in
+   ``ACTIVITY_BINS`` equal-count bins of activity by the Theil-Sen estimator
+   (:func:`noise_model`). The normalised residual is ``z = max(luma / luma
+   scale, chroma / chroma scale)``: under the benign hypothesis about
+   1 - ``SCALE_QUANTILE`` of the pixels of any activity exceed 1 in each.
+   The first pass takes ``ROUGH_FACTOR`` times the median instead of the
+   quantile (an edit under half of a bin cannot move a median); later passes
+   leave the regions found out of the fit (:mod:`tamperscope.comparison.changes`).
 """
 
 from __future__ import annotations

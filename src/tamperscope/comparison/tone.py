@@ -127,16 +127,34 @@ def _additive(rgb: np.ndarray, curves: np.ndarray, offsets: np.ndarray) -> np.nd
     return np.clip(out, 0.0, 255.0).reshape(rgb.shape)
 
 
-def _design(x: np.ndarray) -> np.ndarray:
-    """The hat-function design matrix of (N, 3) colours: N x (3 KNOTS + 1)."""
-    design = np.zeros((len(x), 3 * KNOTS + 1), np.float64)
-    rows = np.arange(len(x))
+def _terms(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The additive model's design, sparse: for each colour, 7 (column, weight) pairs (two hat functions per input
+    channel and the constant), as two (N, 7) arrays. The dense design would be N x (3 KNOTS + 1), mostly zeros."""
+    columns = np.empty((len(x), 7), np.int64)
+    weights = np.empty((len(x), 7), np.float64)
     for k in range(3):
         low, frac = _hats(x[:, k])
-        design[rows, k * KNOTS + low] += 1.0 - frac
-        design[rows, k * KNOTS + low + 1] += frac
-    design[:, -1] = 1.0
-    return design
+        columns[:, 2 * k] = k * KNOTS + low
+        columns[:, 2 * k + 1] = k * KNOTS + low + 1
+        weights[:, 2 * k] = 1.0 - frac
+        weights[:, 2 * k + 1] = frac
+    columns[:, 6] = 3 * KNOTS
+    weights[:, 6] = 1.0
+    return columns, weights
+
+
+def _normal_equations(columns: np.ndarray, weights: np.ndarray, target: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``D^T D`` and ``D^T target`` of the sparse design, accumulated with bincount (no dense matrix)."""
+    size = 3 * KNOTS + 1
+    gram = np.zeros(size * size)
+    for p in range(7):
+        for q in range(7):
+            gram += np.bincount(columns[:, p] * size + columns[:, q], weights=weights[:, p] * weights[:, q],
+                                minlength=size * size)
+    right = np.zeros(size)
+    for p in range(7):
+        right += np.bincount(columns[:, p], weights=weights[:, p] * target, minlength=size)
+    return gram.reshape(size, size), right
 
 
 def fit_additive(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -144,7 +162,8 @@ def fit_additive(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
     Each output channel is its own least-squares problem, on the samples where that channel is not clipped.
     """
-    design = _design(x)
+    columns, weights = _terms(x)
+    size = 3 * KNOTS + 1
     # A light ridge towards the identity keeps knots with no samples (levels absent from the image) in place
     # and settles the constant that the three curves of an output channel could trade with its offset.
     ridge = 1e-3 * len(x) / (3 * KNOTS)
@@ -152,18 +171,17 @@ def fit_additive(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     offsets = np.zeros(3)
     for c in range(3):
         target = y[:, c].astype(np.float64)
-        prior = np.zeros(3 * KNOTS + 1)
+        prior = np.zeros(size)
         prior[c * KNOTS:(c + 1) * KNOTS] = _KNOT_LEVELS
         usable = (target > CLIP_MARGIN) & (target < 255 - CLIP_MARGIN)
-        if usable.sum() < 10 * (3 * KNOTS + 1):
+        if usable.sum() < 10 * size:
             usable = np.ones(len(target), bool)
-        keep = usable.copy()
+        keep = usable
         solution = prior
         for _ in range(3):
-            part = design[keep]
-            gram = part.T @ part + ridge * np.eye(part.shape[1])
-            solution = np.linalg.solve(gram, part.T @ target[keep] + ridge * prior)
-            error = np.abs(design @ solution - target)
+            gram, right = _normal_equations(columns[keep], weights[keep], target[keep])
+            solution = np.linalg.solve(gram + ridge * np.eye(size), right + ridge * prior)
+            error = np.abs((solution[columns] * weights).sum(axis=1) - target)
             keep = usable & (error <= np.quantile(error[usable], KEEP))
         for k in range(3):
             curves[c, k] = solution[k * KNOTS:(k + 1) * KNOTS]
