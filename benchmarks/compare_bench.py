@@ -148,7 +148,7 @@ def iou(a: np.ndarray, b: np.ndarray) -> float:
 def run_pair(job: dict) -> dict:
     """One pair: make it, compare it, score it; an exception is recorded (and counted in the report), not raised."""
     try:
-        return _run_pair(job)
+        return _run_casia(job) if job["split"] == "casia" else _run_pair(job)
     except Exception as exc:  # a crash is a result to report, not a reason to lose the run
         import traceback
 
@@ -179,28 +179,35 @@ def _run_pair(job: dict) -> dict:
     pair = make_pair(photo, np.random.default_rng(seed_of(job["sha256"], job["transform"], job["edit"])),
                      edit=job["edit"], transform=job["transform"], donor=donor)
     prepared = prepare(pair.original, pair.suspect)
-    record.update(seconds=time.perf_counter() - began, suspect_size=list(pair.suspect_pixels.shape[:2]),
-                  truth_share=float(pair.mask.mean()), truth_pixels=int(pair.mask.sum()))
+    record.update(suspect_size=list(pair.suspect_pixels.shape[:2]), truth_share=float(pair.mask.mean()),
+                  truth_pixels=int(pair.mask.sum()))
+    return _score(record, prepared, pair.mask, began, describe_kinds=job["edit"] != "none")
+
+
+def _score(record: dict, prepared, truth: np.ndarray, began: float, describe_kinds: bool = True) -> dict:
+    """Record every candidate's statistic, area and overlap with ``truth`` in the suspect's frame: the report can
+    then apply any threshold exactly (candidates are disjoint), and the calibration never reruns the pairs."""
+    from tamperscope.comparison.calibration import Calibration
+    from tamperscope.comparison.pipeline import decide
+
     if prepared.early is not None:
-        record.update(label="not-comparable", largest_candidate=None, candidates=[])
+        record.update(label="not-comparable", largest_candidate=None, candidates=[],
+                      seconds=time.perf_counter() - began)
         return record
     changes = prepared.changes
     record["label"] = "compared"
     record["log10_nfa"] = round(prepared.alignment.log10_nfa, 1)
     record["largest_candidate"] = round(max((c.mass for c in changes.candidates), default=0.0), 2)
-    # Every candidate's statistic, area and overlap with the truth in the suspect's frame: the report can then
-    # apply any threshold exactly (candidates are disjoint), and the calibration never reruns the pairs.
-    size = (pair.suspect_pixels.shape[1], pair.suspect_pixels.shape[0])
-    labels = cv2.resize(changes.labels.astype(np.int32).astype(np.float32), size, interpolation=cv2.INTER_NEAREST)
-    labels = labels.astype(np.int64)
+    size = (truth.shape[1], truth.shape[0])
+    labels = cv2.resize(changes.labels.astype(np.float32), size, interpolation=cv2.INTER_NEAREST).astype(np.int64)
     count = len(changes.candidates) + 1
     area = np.bincount(labels.ravel(), minlength=count)
-    hits = np.bincount(labels.ravel(), weights=pair.mask.ravel().astype(np.float64), minlength=count)
+    hits = np.bincount(labels.ravel(), weights=truth.ravel().astype(np.float64), minlength=count)
     strong = sorted(changes.candidates, key=lambda c: -c.mass)[:KINDS_RECORDED]
     kinds = {}
-    if job["edit"] != "none" and strong:
+    if describe_kinds and strong:
         described = decide(prepared, Calibration("mass", strong[-1].mass, TARGET_FALSE_ALARM, 0, "bench"))
-        for c, region in zip(sorted(strong, key=lambda c: -c.mass), described.regions):
+        for c, region in zip(strong, described.regions):
             kinds[c.label] = region.kind
     record["candidates"] = [
         [round(c.mass, 2), int(area[c.label]), int(hits[c.label]), kinds.get(c.label)]
@@ -220,6 +227,71 @@ def verdict(record: dict, threshold: float) -> dict:
     best = max(kept, key=lambda c: c[2], default=None)
     return {"label": "changed" if kept else "unchanged", "iou": inter / union if union else 1.0,
             "kind": best[3] if best is not None and best[2] > 0 else None}
+
+
+def casia_pairs() -> list[tuple[str, str, str, str]]:
+    """(authentic host, tampered, mask, manipulation type) of dev/casia1 where the host photo is there too.
+
+    CASIA v1 names a forgery after its host photo (Sp_D_CNN_A_art0024_ani0032_0268: host art0024, donor ani0032;
+    Sp_S_*: one photo); the authentic file of the host is Au_art_0024. These are real edits, made by hand.
+    """
+    import csv
+    import re
+
+    folder = DATA / "casia1"
+    manifest = folder / "manifest.csv"
+    if not manifest.is_file():
+        return []
+    with manifest.open(newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    hosts = {}
+    for row in rows:
+        match = re.match(r"Au/Au_([a-z]+)_(\d+)\.", row["image_path"], re.I)
+        if match and row["label"] == "authentic":
+            hosts[match.group(1).lower() + match.group(2)] = row["image_path"]
+    found = []
+    for row in rows:
+        match = re.match(r"Tp/Sp_[DS]_\w+?_([a-z]+\d+)_[a-z]+\d+_\d+", row["image_path"], re.I)
+        if row["label"] != "authentic" and row["mask_path"] and match and match.group(1).lower() in hosts:
+            found.append((str(folder / hosts[match.group(1).lower()]), str(folder / row["image_path"]),
+                          str(folder / row["mask_path"]), row["manipulation_type"]))
+    return found
+
+
+def casia_jobs() -> list[dict]:
+    from tamperscope.synth.pairs import TRANSFORMS
+
+    jobs = []
+    for index, (host, tampered, mask, kind) in enumerate(casia_pairs()):
+        for transform in ("as-published", TRANSFORMS[index % len(TRANSFORMS)]):
+            jobs.append({"key": f"casia/{Path(tampered).stem}/{transform}", "split": "casia", "side": 0,
+                         "path": host, "sha256": Path(tampered).stem, "transform": transform, "edit": kind,
+                         "other": tampered, "mask": mask})
+    return jobs
+
+
+def _run_casia(job: dict) -> dict:
+    """A CASIA host photo against its hand-made forgery, as published or after a benign transform."""
+    from tamperscope.comparison.pipeline import prepare
+    from tamperscope.synth.pairs import apply_transform
+
+    record = {k: job[k] for k in ("key", "split", "sha256", "transform", "edit")}
+    began = time.perf_counter()
+    with Image.open(job["other"]) as pil:
+        tampered = np.array(pil.convert("RGB"))
+    with Image.open(job["mask"]) as pil:
+        mask = np.array(pil.convert("L")) > 127
+    if mask.shape != tampered.shape[:2]:
+        record.update(label="error", error="mask and image sizes differ (flagged in the CASIA manifest)")
+        return record
+    if job["transform"] == "as-published":
+        suspect, truth = Path(job["other"]).read_bytes(), mask
+    else:
+        rng = np.random.default_rng(seed_of(job["sha256"], job["transform"]))
+        suspect, _, truth, _, _ = apply_transform(tampered, mask, job["transform"], rng)
+    prepared = prepare(Path(job["path"]).read_bytes(), suspect)
+    record.update(truth_share=float(truth.mean()), truth_pixels=int(truth.sum()), suspect_size=list(truth.shape))
+    return _score(record, prepared, truth, began)
 
 
 def jobs_for(split: str, side: int, limit: int | None = None) -> list[dict]:
@@ -295,6 +367,10 @@ def calibrate(args) -> None:
     }
     CALIBRATION.write_text(json.dumps(document, indent=1) + "\n")
     print(f"threshold {threshold:.1f} from {len(values)} benign pairs -> {CALIBRATION}")
+
+
+def casia(args) -> None:
+    run_jobs(casia_jobs(), args.work / "casia.jsonl", args.workers)
 
 
 def evaluate(args) -> None:
@@ -439,7 +515,7 @@ def report(args) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("mode", choices=["calibrate", "evaluate", "speed", "report"])
+    parser.add_argument("mode", choices=["calibrate", "evaluate", "casia", "speed", "report"])
     parser.add_argument("--work", type=Path, default=Path("/tmp/tamperscope-compare-bench"))
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--side", type=int, default=800)
@@ -447,7 +523,7 @@ def main() -> None:
     args = parser.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
     sys.path.insert(0, str(ROOT / "src"))
-    {"calibrate": calibrate, "evaluate": evaluate, "speed": speed, "report": report}[args.mode](args)
+    {"calibrate": calibrate, "evaluate": evaluate, "casia": casia, "speed": speed, "report": report}[args.mode](args)
 
 
 if __name__ == "__main__":

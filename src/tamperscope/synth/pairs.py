@@ -256,10 +256,31 @@ def make_pair(
         edited, mask, edit_params = original_pixels, np.zeros(original_pixels.shape[:2], bool), {}
     else:
         edited, mask, edit_params, _ = KINDS[edit].make(rng, original_pixels, donor)
-    height, width = edited.shape[:2]
+    suspect, suspect_pixels, suspect_mask, matrix, applied = apply_transform(edited, mask, transform, rng)
+    params = {
+        "edit": edit,
+        "original_save": original_save,
+        **applied,
+        **({"edit_params": edit_params} if edit_params else {}),
+    }
+    return Pair(original, suspect, original_pixels, suspect_pixels, suspect_mask, matrix, params)
+
+
+def apply_transform(
+    pixels: np.ndarray, mask: np.ndarray, transform: str, rng: np.random.Generator
+) -> tuple[bytes, np.ndarray, np.ndarray, np.ndarray, dict]:
+    """One benign transform of :data:`TRANSFORMS` and the suspect's save, applied to ``pixels`` (uint8 RGB).
+
+    Returns the suspect file, its decode, ``mask`` (bool, the pixels' frame) carried into the suspect's frame,
+    the 3x3 map from the pixels to the suspect, and what was drawn. :func:`make_pair` uses it after its edit;
+    it also turns a real edited image (CASIA's, say) into a re-published copy.
+    """
+    if transform not in TRANSFORMS:
+        raise ValueError(f"unknown transform {transform!r} (choose from {', '.join(TRANSFORMS)})")
+    height, width = pixels.shape[:2]
     matrix, new_w, new_h, geometry = _geometry(transform, width, height, rng)
     flag = cv2.INTER_AREA if transform == "resize" and rng.random() < 0.5 else cv2.INTER_CUBIC
-    suspect_pixels = edited if transform in ("resave", "tone") else _warp(edited, matrix, new_w, new_h, flag)
+    suspect_pixels = pixels if transform in ("resave", "tone") else _warp(pixels, matrix, new_w, new_h, flag)
     photometric: dict = {}
     if transform in ("tone", "all"):
         suspect_pixels, photometric = _tone(suspect_pixels, rng)
@@ -268,13 +289,5 @@ def make_pair(
     quality = (80, 95) if transform == "upscale" else (60, 90)
     suspect, suspect_save = _save(suspect_pixels, rng, quality, png_share=0.0)
     warped = cv2.warpPerspective(mask.astype(np.float32), matrix, (new_w, new_h), flags=cv2.INTER_LINEAR)
-    params = {
-        "edit": edit,
-        "transform": transform,
-        "original_save": original_save,
-        "suspect_save": suspect_save,
-        **geometry,
-        **photometric,
-        **({"edit_params": edit_params} if edit_params else {}),
-    }
-    return Pair(original, suspect, original_pixels, _decode(suspect), warped > 0.5, matrix, params)
+    params = {"transform": transform, "suspect_save": suspect_save, **geometry, **photometric}
+    return suspect, _decode(suspect), warped > 0.5, matrix, params
