@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ..report.explain import Explanation, Section, Sentence, location_words
+from .changes import WINDOW
 
 if TYPE_CHECKING:  # pragma: no cover
     from .report import Comparison
@@ -109,11 +110,14 @@ def _caveats(c: "Comparison") -> list[Sentence]:
             f"Only {facts['share_of_suspect']:.0%} of the suspect is covered by the original; the rest was not "
             "compared.", ["cmp:overlap"]))
     factor = c.analysis.get("factor", 1.0)
+    narrowest = WINDOW / 2 / factor
     if factor < 0.999:
         sentences.append(Sentence(
             f"The pair was compared at {c.analysis['width']}x{c.analysis['height']} px, {factor:.0%} of the "
-            f"suspect's size: changes smaller than about {3 / factor:.0f} suspect pixels across may not show.",
-            ["cmp:decision"]))
+            f"suspect's size.", ["cmp:decision"]))
+    sentences.append(Sentence(
+        f"A change narrower than about {narrowest:.0f} suspect pixels (a thin line, a small text edit) cannot fill "
+        "most of the comparison window and is not outlined; it may still show in the heatmap.", ["cmp:decision"]))
     if c.decision.get("candidates_below_threshold"):
         sentences.append(Sentence(
             f"{c.decision['candidates_below_threshold']} smaller or weaker differences stayed below the threshold "
