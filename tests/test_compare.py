@@ -249,3 +249,16 @@ def test_tiny_and_flat_images_do_not_crash():
     noise = np.random.default_rng(0).integers(0, 255, (8, 8, 3), dtype=np.uint8)
     assert compare(noise, flat).label == "not-comparable"
     assert compare(noise, noise).label == "not-comparable"  # no keypoints on 8 x 8 pixels: nothing to align
+
+
+def test_exif_orientation_is_applied_before_comparing(astronaut):
+    """A phone file stored sideways with an EXIF turn and an upright copy of it are the same picture."""
+    sideways = np.ascontiguousarray(np.rot90(astronaut, 1))  # stored turned; orientation 6 turns it back
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    buffer = io.BytesIO()
+    Image.fromarray(sideways).save(buffer, format="JPEG", quality=92, exif=exif.tobytes())
+    result = compare(buffer.getvalue(), _jpeg(astronaut, 85))
+    assert result.label == "unchanged"
+    assert result.alignment.scale == pytest.approx(1.0, abs=0.01)
+    assert abs(result.alignment.rotation_deg) < 0.5 and not result.alignment.mirrored
