@@ -491,6 +491,27 @@ def train_zed(
     typer.echo(json.dumps(result, indent=2))
 
 
+@train_app.command("compare")
+def train_compare(
+    data: Path = typer.Option(..., "--data", help="The shared/data/dev folder (camera JPEGs, MICC-F220)."),
+    out: Path = typer.Option(Path("src/tamperscope/models/compare.json"), "--out", help="Threshold file to write."),
+    work: Path = typer.Option(Path(".tamperscope-train/compare"), "--work",
+                              help="Folder of the per-pair records (a rerun resumes from them)."),
+    photos: Optional[int] = typer.Option(None, "--photos", help="Use only the first N calibration photos."),
+    workers: int = typer.Option(2, "--workers", help="Processes comparing pairs."),
+) -> None:
+    """Calibrate compare's region threshold on benign-only generated pairs (see models/README.md)."""
+    import json
+
+    from ..train.compare import calibrate
+
+    if not data.is_dir():
+        _fail(f"--data {data}: not a folder", EXIT_BAD_INPUT)
+    result = _guarded(lambda: calibrate(data, out, work, workers=workers, limit=photos,
+                                        log=lambda line: typer.echo(line, err=True)))
+    typer.echo(json.dumps({k: v for k, v in result.items() if k != "photos"}, indent=2))
+
+
 @train_app.command("faces")
 def train_faces(
     faces: List[Path] = typer.Option(..., "--faces", help="Folder of real face photos (repeatable); a "
