@@ -171,3 +171,37 @@ def test_page_offers_the_comparison(service):
     page = service.get("/").text
     assert 'id="compare-panel"' in page and "/static/compare.js" in page
     assert service.get("/static/compare.js").status_code == 200
+
+
+def test_page_compares_two_dropped_files_in_the_browser(browser, pair_files, tmp_path):
+    """Headless Chromium: choose both files, compare, and use the comparison's own views inside the page."""
+    from servers import live_server
+
+    from tamperscope.serve import Settings, create_app
+
+    folder, _ = pair_files
+    with live_server(create_app(Settings(data=tmp_path / "data", workers=1))) as url:
+        page = browser.new_page(viewport={"width": 1280, "height": 1000})
+        problems, requests = [], []
+        page.on("console", lambda m: problems.append(f"console {m.type}: {m.text}") if m.type == "error" else None)
+        page.on("pageerror", lambda error: problems.append(f"page error: {error}"))
+        page.on("request", lambda request: requests.append(request.url))
+        page.goto(url + "/")
+        assert page.is_disabled("#compare-button")
+        page.set_input_files("#file-original", str(folder / "original.jpg"))
+        page.set_input_files("#file-suspect", str(folder / "viral.jpg"))
+        page.click("#compare-button")
+        page.wait_for_selector("#compare-result:not([hidden])", timeout=120_000)
+        assert "Changed" in page.text_content("#compare-summary")
+        report = page.frame_locator("#compare-report")
+        report.locator("button[data-view=swipe]").click()
+        top = report.locator("#swipe-top")
+        top.wait_for(state="visible")
+        report.locator("#swipe").fill("20")
+        assert "80%" in top.evaluate("img => img.style.clipPath")
+        report.locator("button[data-view=blink]").click()
+        page.wait_for_timeout(800)
+        assert report.locator("#blink-name").text_content() in ("suspect", "original (aligned)")
+        page.close()
+    assert problems == [], problems
+    assert all(u.startswith((url + "/", "data:", "blob:", "about:")) for u in requests), requests

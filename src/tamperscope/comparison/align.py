@@ -65,8 +65,6 @@ MIN_ERROR = 0.1
 MODELS = {"similarity": 2, "affine": 3, "homography": 4}
 #: Expected number of unrelated pairs, per pair compared, that would align by chance (the a-contrario epsilon).
 EPSILON = 1e-3
-#: log10 NFA of a stored-orientation fit beyond which the mirrored keypoints are not computed (saves time only).
-CONCLUSIVE = -50.0
 #: Fits tried per pair: each model, as stored and mirrored (the NFA's multiplicity).
 TESTS = 2 * len(MODELS)
 
@@ -100,6 +98,9 @@ class Alignment:
         Of the chosen fit, with the multiplicity of the fits tried; below ``log10 EPSILON`` means meaningful.
     rms_px : float
         Root-mean-square transfer error of the inliers, in suspect pixels.
+    uncertainty_px : float
+        Standard deviation of where the map puts the overlap's corners, in suspect pixels
+        (:func:`uncertainty`): how far the comparison can trust the alignment.
     candidates : list of dict
         Every fit tried (orientation, model, inliers, log10 NFA).
     """
@@ -111,6 +112,7 @@ class Alignment:
     matches: int
     log10_nfa: float
     rms_px: float
+    uncertainty_px: float = 0.0
     candidates: list[dict] = field(default_factory=list)
 
     @property
@@ -142,6 +144,7 @@ class Alignment:
             "matches": self.matches,
             "log10_nfa": round(self.log10_nfa, 2),
             "rms_px": round(self.rms_px, 3),
+            "uncertainty_px": round(self.uncertainty_px, 3),
             "candidates": self.candidates,
         }
 
@@ -356,9 +359,11 @@ def align(
             rms = float(np.sqrt(np.mean(ordered[:k] ** 2)) * unit) if k else math.inf
             entry["rms_px"] = round(rms, 3)
             if best is None or nfa < best[0]:
+                chosen = errors <= ordered[k - 1]
+                spread = uncertainty(model, fitted, src[chosen] / unit, dst[chosen] / unit,
+                                     (width / unit, height / unit), suspect_luma.shape, unit) * unit
+                entry["uncertainty_px"] = round(spread, 3)
                 best = (nfa, entry, matrix)
-        if best is not None and best[0] < CONCLUSIVE and not mirrored:
-            break  # a speed shortcut: the stored orientation aligns beyond doubt (an affine fit also covers a mirror)
     if best is None:
         return None
     nfa, entry, matrix = best
@@ -371,5 +376,75 @@ def align(
         matches=entry["matches"],
         log10_nfa=nfa,
         rms_px=entry["rms_px"],
+        uncertainty_px=entry["uncertainty_px"],
         candidates=candidates,
     )
+
+
+def _parameters(model: str, matrix: np.ndarray) -> np.ndarray:
+    if model == "similarity":
+        return np.array([matrix[0, 0], matrix[1, 0], matrix[0, 2], matrix[1, 2]])
+    if model == "affine":
+        return matrix[:2].ravel().copy()
+    return (matrix / matrix[2, 2]).ravel()[:8].copy()
+
+
+def _from_parameters(model: str, theta: np.ndarray) -> np.ndarray:
+    if model == "similarity":
+        a, b, tx, ty = theta
+        return np.array([[a, -b, tx], [b, a, ty], [0.0, 0.0, 1.0]])
+    if model == "affine":
+        return np.vstack([theta.reshape(2, 3), [0.0, 0.0, 1.0]])
+    return np.append(theta, 1.0).reshape(3, 3)
+
+
+def _mapped_jacobian(model: str, matrix: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """d(mapped points)/d(parameters), (2 N, p), by central differences."""
+    theta = _parameters(model, matrix)
+    columns = []
+    for i in range(len(theta)):
+        step = 1e-6 * max(1.0, abs(theta[i]))
+        up, down = theta.copy(), theta.copy()
+        up[i] += step
+        down[i] -= step
+        plus = cv2.perspectiveTransform(points.reshape(-1, 1, 2), _from_parameters(model, up)).reshape(-1)
+        minus = cv2.perspectiveTransform(points.reshape(-1, 1, 2), _from_parameters(model, down)).reshape(-1)
+        columns.append((plus - minus) / (2 * step))
+    return np.stack(columns, axis=1)
+
+
+def uncertainty(model: str, matrix: np.ndarray, src: np.ndarray, dst: np.ndarray, source_size: tuple[float, float],
+                suspect_shape: tuple[int, int], unit: float) -> float:
+    """Standard deviation (fit-image pixels) of where the fitted map puts the overlap's corners.
+
+    The matches' errors (their RMS with the fit's degrees of freedom taken out, at least ``MIN_ERROR``) go
+    through the least-squares covariance of the model's parameters, ``sigma^2 (J^T J)^-1``, to the mapped
+    position of each corner of the overlap: a map fitted to a few matches in one corner is precise there and
+    uncertain at the far side, however well those few agree.
+    """
+    points = np.asarray(src, np.float64)
+    count, params = len(points), len(_parameters(model, matrix))
+    if 2 * count <= params:
+        return math.inf
+    residual = transfer_errors(matrix, points, np.asarray(dst, np.float64))
+    sigma = max(float(np.sqrt((residual**2).sum() / (2 * count - params))), MIN_ERROR)
+    jacobian = _mapped_jacobian(model, matrix, points.astype(np.float64))
+    try:
+        covariance = sigma**2 * np.linalg.inv(jacobian.T @ jacobian)
+    except np.linalg.LinAlgError:
+        return math.inf
+    width, height = source_size
+    source = np.array([[0, 0], [width, 0], [width, height], [0, height]], np.float32)
+    suspect_h, suspect_w = suspect_shape
+    box = np.array([[0, 0], [suspect_w, 0], [suspect_w, suspect_h], [0, suspect_h]], np.float64) / unit
+    back = cv2.perspectiveTransform(box.reshape(-1, 1, 2), np.linalg.inv(matrix)).reshape(-1, 2).astype(np.float32)
+    area, corners = cv2.intersectConvexConvex(source, back)
+    if corners is None or area <= 0:
+        return math.inf
+    corners = corners.reshape(-1, 2).astype(np.float64)
+    spread = _mapped_jacobian(model, matrix, corners)
+    worst = 0.0
+    for i in range(len(corners)):
+        rows = spread[2 * i: 2 * i + 2]
+        worst = max(worst, float(np.sqrt(max(np.trace(rows @ covariance @ rows.T), 0.0))))
+    return worst

@@ -13,6 +13,10 @@ Steps (all in the analysis frame, over the overlap)
    503, 1998). It absorbs what the two resizers, a platform's sharpening and
    the chroma subsampling did differently, estimated from the pair itself.
    Trimmed: three rounds, each refitted on the 80% of samples that fit best.
+   Samples are drawn with probability proportional to the local range of the
+   original's channel plus its mean over the overlap: flat pixels can hardly
+   tell one filter from another, and drawn uniformly they would outvote (and
+   trim away) the edges of a logo on a plain background.
 3. *Residual tolerant to sub-pixel misalignment.* Per channel, how far the
    suspect lies outside the range (min..max) of the original over each
    pixel's neighbourhood, and the original outside the suspect's range; the
@@ -39,6 +43,7 @@ Steps (all in the analysis frame, over the overlap)
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import cv2
@@ -130,6 +135,19 @@ def fit_filter(source: np.ndarray, target: np.ndarray, where: np.ndarray) -> tup
     return filtered.astype(np.float32), weights
 
 
+def weighted_sample(weights: np.ndarray, valid: np.ndarray, count: int, rng: np.random.Generator) -> np.ndarray:
+    """Sorted flat indices of ``valid`` pixels, ``count`` draws (with replacement) with probability proportional to
+    ``weights`` there; uniform when the weights are all zero; every valid pixel when there are few."""
+    where = np.flatnonzero(valid.ravel())
+    if len(where) <= count:
+        return where
+    chance = np.maximum(weights.ravel()[where].astype(np.float64), 0.0)
+    total = chance.sum()
+    if not np.isfinite(total) or total <= 0:
+        return np.sort(where[rng.integers(0, len(where), count)])
+    return np.sort(where[rng.choice(len(where), count, p=chance / total)])
+
+
 def least_squares(design: np.ndarray, goal: np.ndarray) -> np.ndarray:
     """Least-squares solution through the normal equations (well conditioned here: few, distinct columns)."""
     gram = design.T @ design
@@ -180,8 +198,9 @@ class NoiseModel:
     bins: list
 
     def scale(self, activity: np.ndarray) -> np.ndarray:
-        values = np.exp(self.alpha + self.beta * np.log1p(np.maximum(activity, 0.0))) * self.factor
-        return np.maximum(values, MIN_SCALE).astype(np.float32)
+        # The exponent is bounded so that no scale exceeds the largest possible residual (255 per channel).
+        exponent = np.minimum(self.alpha + self.beta * np.log1p(np.maximum(activity, 0.0)), math.log(512.0))
+        return np.maximum(np.exp(exponent) * self.factor, MIN_SCALE).astype(np.float32)
 
     def to_dict(self) -> dict:
         return {
@@ -222,7 +241,12 @@ def noise_model(residual: np.ndarray, activity: np.ndarray, benign: np.ndarray,
     centres = np.array([float(np.median(values[c])) for c in chunks])
     levels = np.array([max(float(np.quantile(errors[c], quantile)), 1e-3) for c in chunks])
     x, y = np.log1p(centres), np.log(levels)
-    if np.ptp(x) < 1e-6:
+    # Bins of (nearly) the same activity are one point: pairs of them would make near-infinite slopes.
+    keys = np.round(x, 2)
+    distinct = np.unique(keys)
+    x = np.array([float(np.median(x[keys == k])) for k in distinct])
+    y = np.array([float(np.median(y[keys == k])) for k in distinct])
+    if len(x) < 2:
         alpha, beta = float(np.median(y)), 0.0
     else:
         beta, alpha, *_ = theilslopes(y, x)
@@ -250,13 +274,17 @@ def difference(original: np.ndarray, suspect: np.ndarray, valid: np.ndarray,
     rng = rng or np.random.default_rng(0)
     a = to_ycc(original)
     b = to_ycc(suspect)
-    where = np.flatnonzero(valid.ravel())
-    if len(where) > FILTER_SAMPLES:
-        where = np.sort(where[rng.integers(0, len(where), FILTER_SAMPLES)])
     filters = {}
     matched = np.empty_like(a)
     for channel, name in enumerate(("Y", "Cb", "Cr")):
         plane = np.ascontiguousarray(a[..., channel])
+        # A flat neighbourhood says little about a filter (any filter that keeps the mean fits it): rows are drawn
+        # with probability proportional to the channel's local range plus its mean, so that the edges and texture,
+        # a few per cent of a graphic or a sky, take part in the fit instead of being trimmed as its worst-fitting
+        # rows, while flat areas keep their say in proportion to what they hold.
+        spread = local_range(plane)
+        where = weighted_sample(spread + float(spread[valid].mean()) if valid.any() else spread, valid,
+                                FILTER_SAMPLES, rng)
         if len(where) > 2 * (len(_KERNELS) + 1):
             matched[..., channel], weights = fit_filter(plane, np.ascontiguousarray(b[..., channel]), where)
         else:

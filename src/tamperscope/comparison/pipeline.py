@@ -22,6 +22,9 @@ from .report import Comparison
 
 #: Smallest overlap (analysis pixels) worth comparing: a 64 x 64 patch.
 MIN_OVERLAP_PIXELS = 64 * 64
+#: Largest standard deviation (analysis pixels) of where the map puts the overlap's corners: the difference
+#: tolerates a pixel of misalignment, so two standard deviations must stay within it.
+MAX_UNCERTAINTY = 0.5
 
 
 def _upright_rgb(image) -> np.ndarray:
@@ -151,6 +154,14 @@ def prepare(original: ImageSource, suspect: ImageSource, *, limits: Limits = DEF
     frame = build_frame(pixels_a, pixels_b, alignment, max_pixels)
     facts = overlap_facts(alignment.matrix, (pixels_a.shape[1], pixels_a.shape[0]),
                           (pixels_b.shape[1], pixels_b.shape[0]))
+    if alignment.uncertainty_px * frame.factor > MAX_UNCERTAINTY:
+        prepared.early = _finish(Comparison(
+            label="not-comparable", alignment=alignment, overlap_facts=facts, **base,
+            reason=f"the two images share too few matching details ({alignment.inliers} keypoint matches) to be "
+                   f"aligned to within a pixel: the fitted map is uncertain by about {alignment.uncertainty_px:.1f} "
+                   "px at the edge of the overlap, so a difference map would show misalignment, not changes.",
+        ), start)
+        return prepared
     if int(frame.valid.sum()) < MIN_OVERLAP_PIXELS:
         prepared.early = _finish(Comparison(
             label="not-comparable", alignment=alignment, overlap_facts=facts, **base,

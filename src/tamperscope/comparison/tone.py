@@ -20,8 +20,10 @@ and is left to the difference map, as it should be.
 
 Fitting
 -------
-* The additive part: least squares on a sample of the overlap's pixels
-  (design: the hat functions of each input channel), refitted twice on the
+* The additive part: least squares on a uniform sample of the overlap's
+  pixels (the hat functions of each input channel as design; sampling evenly
+  over colours instead was tried and over-weights the blends along edges,
+  the colours JPEG and resampling disturb most), refitted twice on the
   ``KEEP`` share of the samples that fit best, so that an edited area does
   not pull it. Each output channel is fitted apart, without the samples
   where it is within ``CLIP_MARGIN`` of 0 or 255 (a clipped target says
