@@ -262,3 +262,19 @@ def test_exif_orientation_is_applied_before_comparing(astronaut):
     assert result.label == "unchanged"
     assert result.alignment.scale == pytest.approx(1.0, abs=0.01)
     assert abs(result.alignment.rotation_deg) < 0.5 and not result.alignment.mirrored
+
+
+def test_too_few_matching_details_to_align_precisely_is_not_comparable():
+    """A smooth gradient with a few dots in one corner: a map fitted there is uncertain at the far side."""
+    height, width = 360, 480
+    y, x = np.mgrid[0:height, 0:width]
+    picture = np.stack([80 + 100 * x / width, 60 + 80 * y / height, 150 + 0 * x], -1)
+    rng = np.random.default_rng(0)
+    for _ in range(6):
+        centre = (int(rng.integers(20, 90)), int(rng.integers(20, 90)))
+        cv2.circle(picture, centre, int(rng.integers(3, 7)), (255, 255, 255), -1)
+    picture = np.clip(picture, 0, 255).astype(np.uint8)
+    result = compare(_jpeg(picture, 92), _jpeg(np.ascontiguousarray(picture[5:, 8:]), 80))
+    assert result.label == "not-comparable"
+    assert "aligned to within a pixel" in result.reason
+    assert result.alignment is not None and result.alignment.uncertainty_px > 0.5
