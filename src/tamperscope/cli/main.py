@@ -519,7 +519,7 @@ def train_compare(
     out: Path = typer.Option(Path("src/tamperscope/models/compare.json"), "--out", help="Threshold file to write."),
     work: Path = typer.Option(Path(".tamperscope-train/compare"), "--work",
                               help="Folder of the per-pair records (a rerun resumes from them)."),
-    photos: Optional[int] = typer.Option(None, "--photos", help="Use only the first N calibration photos."),
+    photos: Optional[int] = typer.Option(None, "--photos", help="Use only the first N calibration photos (in the order of their SHA-256)."),
     workers: int = typer.Option(2, "--workers", help="Processes comparing pairs."),
 ) -> None:
     """Calibrate compare's region threshold on benign-only generated pairs (see models/README.md)."""

@@ -37,12 +37,7 @@ FORMATS = ("json", "html")
 
 def comparison_formats(formats: Iterable[str] | str | None) -> list[str]:
     """Normalise the formats as ``analyze`` does; ValueError names one a comparison cannot write."""
-    chosen = report_formats(formats)
-    for name in chosen:
-        if name not in FORMATS:
-            raise ValueError(f"report format {name!r} is not available for a comparison (choose from "
-                             f"{', '.join(FORMATS)})")
-    return chosen
+    return report_formats(formats, known=FORMATS)
 
 
 def write_comparison(

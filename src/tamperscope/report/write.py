@@ -38,11 +38,13 @@ FORMATS = {
 _FORMAT_ALIASES = {"markdown": "md", "htm": "html"}
 
 
-def report_formats(formats: Iterable[str] | str | None) -> list[str]:
+def report_formats(formats: Iterable[str] | str | None, known: Iterable[str] | None = None) -> list[str]:
     """Normalise report formats ("html,md", ["html"], None) to known names, JSON first.
 
+    ``known`` narrows the accepted names (a comparison writes json and html only); default: :data:`FORMATS`.
     Raises ValueError naming an unknown format.
     """
+    known = tuple(FORMATS if known is None else known)
     if formats is None:
         names: list[str] = []
     elif isinstance(formats, str):
@@ -55,8 +57,8 @@ def report_formats(formats: Iterable[str] | str | None) -> list[str]:
             name = _FORMAT_ALIASES.get(name.strip().lower(), name.strip().lower())
             if not name:
                 continue
-            if name not in FORMATS:
-                raise ValueError(f"unknown report format {name!r} (choose from {', '.join(FORMATS)})")
+            if name not in known:
+                raise ValueError(f"unknown report format {name!r} (choose from {', '.join(known)})")
             if name not in chosen:
                 chosen.append(name)
     return chosen

@@ -278,7 +278,9 @@ def _run_casia(job: dict) -> dict:
 def jobs_for(split: str, data: Path, side: int = SIDE, limit: int | None = None) -> list[dict]:
     from ..synth.pairs import TRANSFORMS
 
-    chosen = [p for p in photos(data, side) if p["split"] == split][:limit]
+    # In the order of their SHA-256, so that the first N mix every folder (wallpapers, OpenCV samples, camera
+    # JPEGs, MICC-F220) and a run with a larger N extends one with a smaller N.
+    chosen = sorted((p for p in photos(data, side) if p["split"] == split), key=lambda p: p["sha256"])[:limit]
     jobs = []
     for index, photo in enumerate(chosen):
         other = chosen[(index + 1) % len(chosen)]["path"]
