@@ -21,11 +21,11 @@ The photos, their split, the pairs and the per-pair records are those of :mod:`t
 
 Usage (from the repository root; records are appended to ``--work``/*.jsonl, so a rerun resumes)::
 
-    PYTHONPATH=src python benchmarks/compare_bench.py calibrate --workers 2 --photos 45
-    PYTHONPATH=src python benchmarks/compare_bench.py evaluate --workers 2 --photos 28
+    PYTHONPATH=src python benchmarks/compare_bench.py calibrate --workers 3 --photos 10
+    PYTHONPATH=src python benchmarks/compare_bench.py evaluate --workers 3 --photos 5
     PYTHONPATH=src python benchmarks/compare_bench.py casia --workers 1
-    PYTHONPATH=src python benchmarks/compare_bench.py speed --runs 3
-    PYTHONPATH=src python benchmarks/compare_bench.py report --photos 28
+    PYTHONPATH=src python benchmarks/compare_bench.py speed --runs 1
+    PYTHONPATH=src python benchmarks/compare_bench.py report --photos 5
 """
 
 from __future__ import annotations
@@ -192,6 +192,11 @@ def report(args) -> None:
                  f"{len(edited_all)} | {sum(r['label'] == 'changed' and r['iou'] > 0 for r in edited_all)} | "
                  f"{statistics.mean(r['iou'] for r in edited_all) if edited_all else 0:.2f} | "
                  f"{statistics.median(r['iou'] for r in edited_all) if edited_all else 0:.2f} |")
+    from scipy.stats import beta
+
+    upper = float(beta.ppf(0.975, total_false + 1, total_benign - total_false)) if total_false < total_benign else 1.0
+    lines += ["", f"Benign pairs called `changed`: {total_false} of {total_benign}; with this few pairs the rate's 95 % "
+              f"upper bound (Clopper-Pearson) is {upper:.1%}."]
     lines += ["", "By edit (all transforms): IoU, and the change kind given to the outlined region that covers most "
               "of the edit.", "", "| edit | pairs | edit outlined | mean IoU | kinds given |", "|---|---|---|---|---|"]
     for edit in EDIT_CYCLE:
@@ -207,50 +212,80 @@ def report(args) -> None:
                      + ", ".join(f"{k} {v}" for k, v in sorted(kinds.items(), key=lambda kv: -kv[1])) + " |")
     unrelated = [r for r in records if r["edit"] == "unrelated"]
     aligned = [r["log10_nfa"] for r in records if r["edit"] != "unrelated" and r.get("log10_nfa") is not None]
-    calibration_records = [json.loads(x) for x in (args.work / "calibrate.jsonl").read_text().splitlines()
-                           if x.strip()]
+    calibrated = {p["sha256"] for p in calibration["photos"]}
+    calibration_records = list({r["key"]: r for r in (json.loads(x) for x in (args.work / "calibrate.jsonl")
+                                                      .read_text().splitlines() if x.strip())
+                                if r["sha256"] in calibrated}.values())
+    evaluated = {j["path"] for j in jobs_for("evaluate", DATA, args.side, args.photos)}
+    sources = ", ".join(f"{n} {k}" for k, n in sorted(_sources(evaluated).items()))
+    calibration_sources = ", ".join(f"{n} {k}" for k, n in sorted(_sources(
+        {p["path"] for p in calibration["photos"]}).items()))
     lines += ["", f"Unrelated photos (each evaluate photo against the next): {len(unrelated)} pairs, "
               f"{sum(r['label'] == 'not-comparable' for r in unrelated)} `not-comparable`, "
               f"{sum(r['label'] != 'not-comparable' for r in unrelated)} aligned by mistake. Versions of one picture: "
               f"weakest alignment log10 NFA {max(aligned) if aligned else float('nan'):.0f}, median "
               f"{statistics.median(aligned) if aligned else float('nan'):.0f} (the decision is at -3)."
               + (f" {len(errors)} pairs failed with an error." if errors else ""),
+              "", f"Photos of this run: evaluated {len(evaluated)} ({sources}); calibrated on "
+              f"{len(calibration['photos'])} ({calibration_sources}); the first N of each half in SHA-256 order "
+              "(`--photos`), so the mix of folders follows the set's and the Debian wallpapers may be absent.",
               "", f"Calibration half, for reference: {len(calibration_records)} benign pairs, "
               f"{sum((r.get('largest_candidate') or 0) >= threshold for r in calibration_records)} above the "
               "threshold (by construction about 1%).", "",
               f"Commands (from the repository root; {statistics.median(r['seconds'] for r in records):.1f} s per pair "
-              "(median) on the shared 2-core machine under a load average of 20-35 from other jobs):",
+              "(median) on the shared 2-core machine under a load average of 30-40 from other jobs, sampled each "
+              "minute):",
               "", "```", calibration["command"],
-              "PYTHONPATH=src python benchmarks/compare_bench.py evaluate --workers 2"
+              "PYTHONPATH=src python benchmarks/compare_bench.py evaluate --workers 3"
               + (f" --photos {args.photos}" if args.photos else ""),
               "PYTHONPATH=src python benchmarks/compare_bench.py report"
               + (f" --photos {args.photos}" if args.photos else ""), "```"]
-    lines += casia_lines(args.work / "casia.jsonl", threshold)
-    lines += graphics_lines(args.work / "graphics.jsonl", threshold)
+    from tamperscope.train.compare import casia_jobs
+
+    for name, jobs, writer in (("casia", casia_jobs(DATA), casia_lines), ("graphics", graphics_jobs(), graphics_lines)):
+        path = args.work / f"{name}.jsonl"
+        done = {json.loads(x)["key"] for x in path.read_text().splitlines() if x.strip()} if path.is_file() else set()
+        if jobs and done >= {j["key"] for j in jobs}:
+            lines += writer(path, threshold)
+        else:  # a partial run is not a measurement of the set
+            lines += ["", f"`{name}` (benchmarks/compare_bench.py {name}): not run to completion for this threshold "
+                      f"({len(done & {j['key'] for j in jobs})} of {len(jobs)} pairs); not reported."]
     speed_file = args.work / "speed.json"
     if speed_file.is_file():
         sp = json.loads(speed_file.read_text())
         lines += ["", f"**Time for two 12 MP images** (4000 x 3000 original and suspect, JPEG): median "
-                  f"{sp['median_seconds']:.1f} s over {len(sp['seconds'])} runs; decoding the two files alone takes "
+                  f"{sp['median_seconds']:.1f} s over {len(sp['seconds'])} run(s); decoding the two files alone takes "
                   f"{sp['median_decode_seconds']:.2f} s in the same runs (ratio "
                   f"{sp['median_seconds'] / sp['median_decode_seconds']:.0f}x); peak RSS {sp['peak_rss_mb']:.0f} MiB; "
                   f"{sp['cpu']} ({sp['cores']} cores) with a load average of {sp['load_average'][0]:.1f} from other "
                   "jobs, so an upper bound. Stages of the median run: "
                   + ", ".join(f"{k} {v:.2f} s" for k, v in sp["stages_of_median_run"].items())
-                  + ". Command: `PYTHONPATH=src python benchmarks/compare_bench.py speed`."]
+                  + f". Command: `PYTHONPATH=src python benchmarks/compare_bench.py speed --runs {len(sp['seconds'])}`."]
         replace_section(ROOT / "docs" / "performance.md", SPEED_SECTION, "\n".join([
             SPEED_SECTION, "",
             f"Two 12 MP images (4000 x 3000 JPEG original and suspect; the suspect spliced, cropped by 5 % and "
-            f"resized back): median {sp['median_seconds']:.1f} s over {len(sp['seconds'])} runs, of which decoding "
+            f"resized back): median {sp['median_seconds']:.1f} s over {len(sp['seconds'])} run(s), of which decoding "
             f"the two files {sp['median_decode_seconds']:.2f} s; peak RSS {sp['peak_rss_mb']:.0f} MiB. Measured on "
             f"{sp['cpu']} ({sp['cores']} cores) shared with other jobs (load average {sp['load_average'][0]:.1f}): "
             "an upper bound. The comparison runs at most 4 MP (the suspect's frame reduced), so larger pairs cost "
             "about the same beyond their decoding. Stages: "
             + ", ".join(f"{k} {v:.2f} s" for k, v in sp["stages_of_median_run"].items())
-            + ". Command: `PYTHONPATH=src python benchmarks/compare_bench.py speed`; accuracy in docs/benchmarks.md.",
+            + f". Command: `PYTHONPATH=src python benchmarks/compare_bench.py speed --runs {len(sp['seconds'])}`; accuracy in "
+            "docs/benchmarks.md.",
         ]) + "\n")
     replace_section(ROOT / "docs" / "benchmarks.md", SECTION, "\n".join(lines) + "\n")
     print("\n".join(lines))
+
+
+def _sources(paths) -> dict[str, int]:
+    """How many of ``paths`` come from each folder of the photo set."""
+    names = {"exif-camera": "camera JPEGs (dev/exif-camera)", "micc-f220": "MICC-F220", "opencv-doc": "OpenCV samples",
+             "backgrounds": "Debian wallpapers", "wallpapers": "Debian wallpapers"}
+    found: dict[str, int] = {}
+    for path in paths:
+        name = next((v for k, v in names.items() if f"/{k}/" in str(path)), "other")
+        found[name] = found.get(name, 0) + 1
+    return found
 
 
 def casia_lines(path: Path, threshold: float) -> list[str]:

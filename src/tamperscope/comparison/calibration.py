@@ -1,8 +1,9 @@
 """The region decision's threshold, calibrated on benign-only pairs (``models/compare.json``).
 
-The file is written by ``benchmarks/compare_calibrate.py`` (the command, the
-photos, the seed and the measured false-alarm rates are inside it) and read
-here once. A region of the comparison is reported when its statistic reaches
+The file is written by ``tamperscope train compare``
+(:mod:`tamperscope.train.compare`; the command, the photos with their SHA-256
+and the rate above the threshold per transform are inside it) and read here
+once. A region of the comparison is reported when its statistic reaches
 ``threshold``: the ``1 - target`` quantile, over the calibration's benign-only
 pairs, of the largest candidate region's statistic in each pair.
 """
