@@ -19,7 +19,7 @@ def spliced(tmp_path_factory):
     return path, double_jpeg_splice(path)
 
 
-def test_double_jpeg_splice_is_edited_and_localized(spliced):
+def test_double_jpeg_splice_is_edited_and_localized(spliced, plumbing_fusion):
     path, mask = spliced
     report = analyze(path)
     assert report.label == "edited" and report.score >= 0.5
@@ -36,7 +36,7 @@ def test_compression_detectors_localize_the_splice(spliced, name):
     assert iou(evidence.heatmap_full(image.shape) >= 0.5, mask) >= 0.5
 
 
-def test_noise_region_is_localized(tmp_path):
+def test_noise_region_is_localized(tmp_path, plumbing_fusion):
     mask = noise_splice(tmp_path / "noisy.png")
     image = load(tmp_path / "noisy.png")
     evidence = create("noise").run(image)

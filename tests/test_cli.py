@@ -19,7 +19,7 @@ def tamperscope(*args, cwd=None):
     )
 
 
-def test_analyze_writes_the_report_files(tmp_path):
+def test_analyze_writes_the_report_files(tmp_path, plumbing_fusion):
     mask = double_jpeg_splice(tmp_path / "spliced.jpg")
     out = tmp_path / "out"
     result = tamperscope("analyze", tmp_path / "spliced.jpg", "-o", out)

@@ -292,3 +292,18 @@ def test_synthetic_sets_are_remade_when_their_photos_change_and_reused_otherwise
     changed = synthetic_samples(samples[:2], work, 4)  # a photo left the part (e.g. another model trained on it)
     sources = {s.group for s in changed}
     assert sources <= {"photo0.jpg", "photo1.jpg"}
+
+
+def test_a_model_named_by_the_environment_is_used_and_a_wrong_name_is_an_error(tmp_path, monkeypatch):
+    import json
+
+    from tamperscope.errors import InputError
+    from tamperscope.fusion import MODEL_ENV
+
+    path = tmp_path / "refit.json"
+    path.write_text(json.dumps(toy_models()), encoding="utf-8")
+    monkeypatch.setenv(MODEL_ENV, str(path))
+    assert [m["name"] for m in load_model()["models"]] == ["toy"]
+    monkeypatch.setenv(MODEL_ENV, str(tmp_path / "missing.json"))
+    with pytest.raises(InputError, match="TAMPERSCOPE_FUSION_MODEL"):
+        load_model()

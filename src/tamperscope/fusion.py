@@ -69,6 +69,7 @@ where a signal could judge, never ``authentic`` from signals.
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -83,6 +84,8 @@ FUSION_RULE = "calibrated-v3"
 #: The rules fuse() knows; the first is the default.
 RULES = ("calibrated-v3", "classes-v1")
 MODEL_PATH = Path(__file__).resolve().parent / "models" / "fusion.json"
+#: Names another fitted model file to use instead of MODEL_PATH (a refit to judge before it replaces the shipped one).
+MODEL_ENV = "TAMPERSCOPE_FUSION_MODEL"
 
 #: Classes of manipulation, in report order, and the name of the class without any.
 MANIPULATIONS = ("edited", "ai-generated", "ai-edited")
@@ -349,9 +352,22 @@ def _read_model(path: str) -> dict | None:
     return data if isinstance(data, dict) and data.get("rule") == "calibrated-v3" else None
 
 
-def load_model(path: Path = MODEL_PATH) -> dict | None:
-    """The fitted models of calibrated-v3 (None when the file is absent or of another rule: v1 applies)."""
-    return _read_model(str(path))
+def load_model(path: Path | None = None) -> dict | None:
+    """The fitted models of calibrated-v3 (None when the file is absent or of another rule: v1 applies).
+
+    ``path`` defaults to the file named by ``$TAMPERSCOPE_FUSION_MODEL`` (:data:`MODEL_ENV`), else the shipped
+    :data:`MODEL_PATH`. A file named by the variable must be a calibrated-v3 model: a wrong name is an error, not
+    a silent fallback to the uncalibrated rule.
+    """
+    if path is None and os.environ.get(MODEL_ENV):
+        from .errors import InputError
+
+        named = os.environ[MODEL_ENV]
+        found = _read_model(named)
+        if found is None:
+            raise InputError(f"${MODEL_ENV}={named}: not a readable calibrated-v3 fusion model (models/fusion.json)")
+        return found
+    return _read_model(str(MODEL_PATH if path is None else path))
 
 
 def choose_model(models: dict | None, ran: set[str], versions: dict[str, str] | None = None) -> dict | None:
