@@ -137,7 +137,7 @@ def test_markdown_has_the_same_sections(sample):
                     "## Explanation", "### Why", "### Caveats", "## Evidence", "## File metadata and provenance",
                     "## Reproducibility"):
         assert f"\n{heading}" in "\n" + text, heading
-    assert "](overlay.png)" in text and "](layers/dq.png)" in text
+    assert "](overlay.jpg)" in text and "](layers/dq.png)" in text
     assert "| **r1** |" in text and "`ev:dq`" in text
     assert report.image.sha256 in text
 

@@ -6,8 +6,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from .store import Row
 
 #: Regions kept per image in the store (the report has them all).
@@ -93,24 +91,14 @@ def row_from_report(report, path: str, sha256: str, profile: str) -> Row:
 
 def write_thumbnail(report, folder: Path, sha256: str) -> str:
     """The upright overlay, downscaled, as ``<sha[:2]>/<sha>.jpg`` under ``folder``; returns that name."""
-    import cv2
-    from PIL import Image as PILImage
-
-    from ..report.colormap import overlay
+    from ..report.colormap import jpeg_bytes, overlay_picture
 
     image, fusion = report.image, report.fusion
-    pixels, heat, mask = (image.upright(a) for a in (image.pixels, fusion.heatmap, fusion.mask.astype(np.uint8)))
-    scale = min(1.0, THUMBNAIL / max(pixels.shape[:2]))
-    if scale < 1.0:
-        size = (max(1, round(pixels.shape[1] * scale)), max(1, round(pixels.shape[0] * scale)))
-        pixels = cv2.resize(pixels, size, interpolation=cv2.INTER_AREA)
-        heat = cv2.resize(heat, size, interpolation=cv2.INTER_AREA)
-        mask = cv2.resize(mask, size, interpolation=cv2.INTER_NEAREST)
-    thumb = PILImage.fromarray(overlay(pixels, heat, mask.astype(bool)))
+    thumb = overlay_picture(image.pixels, fusion.heatmap_cells, fusion.stride, fusion.mask_cells, max_side=THUMBNAIL)
     name = f"{sha256[:2]}/{sha256}.jpg"
     target = folder / name
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_suffix(".part")
-    thumb.save(partial, format="JPEG", quality=85)
+    partial.write_bytes(jpeg_bytes(image.upright(thumb), quality=85))
     partial.replace(target)
     return name
