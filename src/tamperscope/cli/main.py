@@ -70,6 +70,10 @@ def analyze(
         help="The publisher's key of 'tamperscope protect': adds the watermark check as evidence "
         "(the key is never written to the report).",
     ),
+    full_size_maps: bool = typer.Option(
+        False, "--full-size-maps", help="With -o: write heatmap.png, confidence.png and layers/ at the image's "
+        "full resolution instead of each map's own (report.json's artifacts.map_scale gives that scale).",
+    ),
 ) -> None:
     """Analyse one image: verdict, regions and evidence; with -o, write the report files."""
     from dataclasses import replace
@@ -110,15 +114,38 @@ def analyze(
             _fail(f"--trust-anchors {trust_anchors}: no such file", EXIT_BAD_INPUT)
         params["c2pa"] = {"trust_anchors": str(trust_anchors)}
 
+    if full_size_maps and out is None:
+        _fail("--full-size-maps needs -o/--out: the maps are written into that folder", EXIT_BAD_INPUT)
+
     def action():
+        started = _process_age()
         report = run_analysis(image, detectors, profile=profile, limits=limits, narrative=narrative, params=params,
                               watermark_key=watermark_key or None)
+        _add_startup(report, started)
         if out is not None:
-            write_report(report, out, formats=formats)
+            write_report(report, out, formats=formats, full_size_maps=full_size_maps)
         return report
 
     report = _guarded(action)
     typer.echo(report.to_json() if as_json else report.summary_text())
+
+
+def _process_age() -> float | None:
+    """Seconds since this process started (Linux ``/proc``, 10 ms steps); None where that cannot be read."""
+    try:
+        with open("/proc/self/stat", "rb") as handle:
+            fields = handle.read().rsplit(b")", 1)[1].split()  # after the command name, fields 3.. of proc(5)
+        with open("/proc/uptime", "rb") as handle:
+            uptime = float(handle.read().split()[0])
+        return max(0.0, uptime - int(fields[19]) / os.sysconf("SC_CLK_TCK"))  # field 22: start time, in ticks
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _add_startup(report, started: float | None) -> None:
+    """Put the time from process start to the analysis (Python, imports, arguments) first in the timings."""
+    if started is not None:
+        report.timings = {"startup": started, **report.timings}
 
 
 _KEY_HELP = "The publisher's secret key (or set TAMPERSCOPE_WATERMARK_KEY); never stored in any output."
@@ -176,7 +203,9 @@ def verify(
         _fail("--report needs -o/--out: the report files are written into that folder", EXIT_BAD_INPUT)
 
     def action():
+        started = _process_age()
         report = run_verify(image, key)
+        _add_startup(report, started)
         if out is not None:
             write_report(report, out, formats=formats)
         return report

@@ -37,9 +37,39 @@ def recompress(pixels: np.ndarray, quality: int | None = None, jpeg: JpegInterna
     else:
         options["quality"] = int(quality if quality is not None else 90)
     buffer = io.BytesIO()
-    PILImage.fromarray(pixels).save(buffer, **options)
+    PILImage.fromarray(np.ascontiguousarray(pixels)).save(buffer, **options)
     buffer.seek(0)
-    return np.asarray(PILImage.open(buffer).convert("RGB"))
+    decoded = PILImage.open(buffer)
+    return np.asarray(decoded if decoded.mode == "RGB" else decoded.convert("RGB"))
+
+
+#: Rows of pixels re-saved at a time by :func:`recompressed_strips` (a multiple of every MCU height, 16).
+STRIP_ROWS = 1024
+#: Rows re-saved on each side of a strip and discarded: a whole MCU row, more than the two rows a decoder's
+#: chroma upsampling reads across a boundary plus the few a caller's small filter reads.
+STRIP_CONTEXT = 16
+
+
+def recompressed_strips(
+    pixels: np.ndarray, quality: int | None = None, jpeg: JpegInternals | None = None, rows: int = STRIP_ROWS
+):
+    """:func:`recompress` strip by strip, for bounded memory on large images; the same pixels.
+
+    Yields ``(first, start, stop, resaved)``: ``resaved`` holds the re-saved rows ``first ..
+    first + len(resaved)``, of which rows ``start .. stop`` are exactly those of :func:`recompress` on the
+    whole image, with at least :data:`STRIP_CONTEXT` exact-or-edge rows around them (the image's own edge, or
+    context rows to discard). It holds because each strip starts on an MCU boundary (``rows`` and the
+    context are multiples of 16, the tallest MCU ``recompress`` writes): the encoder's chroma downsampling,
+    DCT and quantization work within MCUs, and only the decoder's chroma upsampling reads one chroma row
+    across a strip's edge, which the context absorbs.
+    """
+    if rows % 16:
+        raise ValueError("strips must be a multiple of 16 rows")
+    height = pixels.shape[0]
+    for start in range(0, height, rows):
+        stop = min(height, start + rows)
+        first, last = max(0, start - STRIP_CONTEXT), min(height, stop + STRIP_CONTEXT)
+        yield first, start, stop, recompress(pixels[first:last], quality, jpeg)
 
 
 def block_dct(plane: np.ndarray) -> np.ndarray:
@@ -49,6 +79,31 @@ def block_dct(plane: np.ndarray) -> np.ndarray:
     rows, cols = plane.shape[0] // 8, plane.shape[1] // 8
     blocks = plane[: rows * 8, : cols * 8].reshape(rows, 8, cols, 8).transpose(0, 2, 1, 3)
     return fft.dctn(blocks, axes=(2, 3), norm="ortho")
+
+
+def dct_basis() -> np.ndarray:
+    """The orthonormal 8-point DCT-II matrix ``C``: a block's coefficients are ``C @ block @ C.T``."""
+    k = np.arange(8)
+    basis = np.sqrt(2.0 / 8.0) * np.cos((2 * k[None, :] + 1) * k[:, None] * np.pi / 16.0)
+    basis[0] /= np.sqrt(2.0)
+    return basis
+
+
+def block_dct_at(plane: np.ndarray, frequencies) -> dict[tuple[int, int], np.ndarray]:
+    """The orthonormal 8x8 DCT coefficients ``(u, v)`` of every whole block, only those: each ``(rows, cols)``.
+
+    The same numbers as :func:`block_dct` (to float32 rounding) for a fraction of its cost when few frequencies
+    are read: two matrix products with the needed rows of the DCT matrix, the first over block rows, the second
+    over block columns.
+    """
+    rows, cols = plane.shape[0] // 8, plane.shape[1] // 8
+    pairs = [(int(u), int(v)) for u, v in frequencies]
+    us, vs = sorted({u for u, _ in pairs}), sorted({v for _, v in pairs})
+    basis = dct_basis().astype(np.float32)
+    blocks = np.ascontiguousarray(plane[: rows * 8, : cols * 8], dtype=np.float32).reshape(rows, 8, cols * 8)
+    vertical = np.matmul(basis[us], blocks)  # (rows, len(us), cols * 8): the u transforms of each column
+    coefficients = vertical.reshape(rows, len(us), cols, 8) @ basis[vs].T  # (rows, len(us), cols, len(vs))
+    return {(u, v): coefficients[:, us.index(u), :, vs.index(v)] for u, v in pairs}
 
 
 def block_idct(coefficients: np.ndarray, table: np.ndarray) -> np.ndarray:

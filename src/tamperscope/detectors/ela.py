@@ -20,6 +20,12 @@ evidence carries no score and fusion does not use it to decide; its map is a
 layer in the report. The map is the error level times the usual display gain
 of 15, divided by 255 and clipped to [0, 1], smoothed over 8x8 blocks so that
 single-pixel edges do not dominate.
+
+The re-save runs strip by strip (:func:`~tamperscope.detectors._jpeg.recompressed_strips`,
+the same pixels as re-saving the whole image), so the working memory is a few
+strips whatever the image size; the error levels are counted in a histogram of
+their 766 possible values (sums of three channel differences), from which the
+mean and the 99th percentile are exact.
 """
 
 from __future__ import annotations
@@ -30,7 +36,7 @@ from typing import ClassVar
 import cv2
 import numpy as np
 
-from ._jpeg import recompress
+from ._jpeg import recompressed_strips
 from ..image import Image
 from .registry import register
 from .base import Detector, Finding
@@ -67,11 +73,17 @@ class ELA(Detector):
 
     def analyze(self, image: Image) -> Finding:
         use_file_tables = self.quality is None and image.jpeg is not None
-        resaved = recompress(image.pixels, self.quality or 90, image.jpeg if use_file_tables else None)
-        difference = cv2.absdiff(image.pixels, resaved).astype(np.float32)
-        error = cv2.transform(difference, np.full((1, 3), 1.0 / 3.0, dtype=np.float32))  # channel mean
-        smoothed = cv2.blur(error, (8, 8), borderType=cv2.BORDER_REFLECT)
-        heatmap = np.clip(smoothed * (self.gain / 255.0), 0.0, 1.0)
+        heatmap = np.empty(image.shape, dtype=np.float32)
+        counts = np.zeros(LEVELS, dtype=np.int64)  # error level (sum over the channels) -> pixels
+        strips = recompressed_strips(image.pixels, self.quality or 90, image.jpeg if use_file_tables else None)
+        for first, start, stop, resaved in strips:
+            level = channel_sum(cv2.absdiff(image.pixels[first : first + len(resaved)], resaved))
+            smoothed = cv2.boxFilter(level, cv2.CV_32F, (8, 8), normalize=True, borderType=cv2.BORDER_REFLECT)
+            keep = slice(start - first, stop - first)
+            heatmap[start:stop] = smoothed[keep]
+            counts += np.bincount(level[keep].ravel(), minlength=LEVELS)
+        heatmap *= np.float32(self.gain / 255.0 / 3.0)  # the channel mean, at the display gain
+        np.minimum(heatmap, np.float32(1.0), out=heatmap)
 
         if use_file_tables:
             quality = image.jpeg.quality
@@ -83,8 +95,33 @@ class ELA(Detector):
         else:
             quality = float(self.quality or 90)
             how = f"IJG quality {quality:.0f}"
-        mean, p99 = float(error.mean()), float(np.percentile(error, 99))
+        values = np.arange(LEVELS) / 3.0
+        mean, p99 = float(counts @ values / max(counts.sum(), 1)), percentile_of_counts(counts, 99.0) / 3.0
         notes = [f"Re-saved as JPEG with {how}: mean error level {mean:.2f}, 99th percentile {p99:.2f} grey levels."]
         facts = {"resave_quality": quality, "file_tables": use_file_tables, "mean_error": round(mean, 3),
                  "p99_error": round(p99, 3)}
         return Finding(score=None, heatmap=heatmap, notes=notes, facts=facts)
+
+
+#: Possible sums of three 8-bit channel differences.
+LEVELS = 3 * 255 + 1
+
+
+def channel_sum(difference: np.ndarray) -> np.ndarray:
+    """Sum of the three channels of a uint8 image, uint16 (exact: at most 765)."""
+    first, second, third = cv2.split(difference)
+    total = cv2.add(first, second, dtype=cv2.CV_16U)
+    return cv2.add(total, third, dtype=cv2.CV_16U)
+
+
+def percentile_of_counts(counts: np.ndarray, q: float) -> float:
+    """``numpy.percentile(values, q)`` (linear interpolation) of the values ``0, 1, ...`` counted in ``counts``."""
+    total = int(counts.sum())
+    if total == 0:
+        return 0.0
+    cumulative = np.cumsum(counts)
+    position = q / 100.0 * (total - 1)
+    below = int(np.floor(position))
+    low = int(np.searchsorted(cumulative, below, side="right"))
+    high = int(np.searchsorted(cumulative, min(below + 1, total - 1), side="right"))
+    return low + (position - below) * (high - low)

@@ -137,7 +137,18 @@ def _filter_rows(x: np.ndarray, kernel: np.ndarray) -> np.ndarray:
 
 
 def _filter_cols(x: np.ndarray, kernel: np.ndarray) -> np.ndarray:
-    return cv2.sepFilter2D(x, cv2.CV_32F, _ONE, kernel, borderType=cv2.BORDER_REFLECT_101)[1::2]
+    """Correlate along columns (centred, reflected borders) and keep the odd rows, computing only those.
+
+    Polyphase: output row ``k`` is ``sum_t kernel[t] x[2k + 1 + t - half]``; the even taps read the odd rows and
+    the odd taps the even rows, so two filters with half the taps on row-strided views (no copies) give it.
+    """
+    half = len(kernel) // 2
+    padded = cv2.copyMakeBorder(x, half, half, 0, 0, cv2.BORDER_REFLECT_101)
+    rows = x.shape[0] // 2
+    even_taps, odd_taps = np.ascontiguousarray(kernel[0::2]), np.ascontiguousarray(kernel[1::2])
+    out = cv2.sepFilter2D(padded[1::2], cv2.CV_32F, _ONE, even_taps, anchor=(0, 0))[:rows]
+    out += cv2.sepFilter2D(padded[2::2], cv2.CV_32F, _ONE, odd_taps, anchor=(0, 0))[:rows]
+    return out
 
 
 def wavelet_level(x: np.ndarray, bands: str = "LL,HL,LH,HH") -> dict[str, np.ndarray]:
