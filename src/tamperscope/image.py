@@ -23,7 +23,7 @@ import threading
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Union
+from typing import Callable, Hashable, TypeVar, Union
 
 import numpy as np
 from PIL import Image as PILImage
@@ -51,6 +51,7 @@ SUPPORTED_FORMATS = frozenset({"JPEG", "PNG", "TIFF", "WEBP", "BMP", "MPO", "GIF
 )
 
 ImageSource = Union[str, os.PathLike, bytes, np.ndarray]
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -195,6 +196,7 @@ class Image:
     decode_warnings: list[str] = field(default_factory=list)
     file_bytes: bytes | None = field(default=None, repr=False, compare=False)
     _luminance: np.ndarray | None = field(default=None, init=False, repr=False, compare=False)
+    _shared: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
     @property
     def height(self) -> int:
@@ -225,6 +227,27 @@ class Image:
             luma.flags.writeable = False
             self._luminance = luma
         return self._luminance
+
+    def shared(self, key: Hashable, compute: Callable[[], T]) -> T:
+        """A computation on this image that several detectors need, done once: ``compute()`` on first use.
+
+        The decoded planes, block DCTs and residuals that more than one method reads are asked for here by the
+        helpers in ``tamperscope.detectors._*`` (detectors never import each other), under a key that names the
+        computation and its parameters; the second detector gets the first one's result. Results are read-only
+        by convention (copy before changing). :meth:`release_shared` drops them (and the luminance) once the
+        detectors are done, so that their memory is free for what follows.
+        """
+        if key not in self._shared:
+            value = compute()
+            if isinstance(value, np.ndarray):
+                value.flags.writeable = False
+            self._shared[key] = value
+        return self._shared[key]
+
+    def release_shared(self) -> None:
+        """Forget :meth:`shared` results and the luminance (recomputed if asked for again)."""
+        self._shared.clear()
+        self._luminance = None
 
 
 def apply_orientation(array: np.ndarray, orientation: int) -> np.ndarray:

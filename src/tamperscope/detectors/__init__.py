@@ -68,10 +68,17 @@ def with_prerequisites(chosen: list[Detector]) -> list[Detector]:
 
 
 def run_detectors(image, chosen: list[Detector], time_limit_s: float | None = None) -> list[Evidence]:
-    """Run ``chosen`` on ``image`` (prerequisites first, see :func:`with_prerequisites`); one Evidence each."""
+    """Run ``chosen`` on ``image`` (prerequisites first, see :func:`with_prerequisites`); one Evidence each.
+
+    What the detectors computed for each other (``Image.shared``, the luminance) is released when they are done,
+    so that the memory is free for fusion and the report.
+    """
     found: dict[str, Evidence] = {}
-    for detector in with_prerequisites(chosen):
-        found[detector.name] = detector.run(image, time_limit_s, found)
+    try:
+        for detector in with_prerequisites(chosen):
+            found[detector.name] = detector.run(image, time_limit_s, found)
+    finally:
+        image.release_shared()
     return list(found.values())
 
 

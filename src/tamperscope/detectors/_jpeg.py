@@ -7,7 +7,7 @@ import io
 import numpy as np
 from PIL import Image as PILImage
 
-from ..image import JpegInternals
+from ..image import Image, JpegInternals
 
 #: Zig-zag scan order of an 8x8 block as (row, column) pairs.
 ZIGZAG: tuple[tuple[int, int], ...] = tuple(
@@ -158,3 +158,14 @@ def rounding_error_dct(jpeg: JpegInternals, max_blocks: int = 16384) -> np.ndarr
     else:
         error_luma = luma - np.round(np.clip(luma, 0, 255))
     return block_dct(error_luma)
+
+
+def shared_luma_plane(image: Image) -> np.ndarray:
+    """:func:`block_idct` of the luminance coefficients (float, no level shift), once per image (ADQ2, NADQ)."""
+    jpeg = image.jpeg
+    return image.shared(("luma_plane",), lambda: block_idct(jpeg.coefficients["Y"], jpeg.quant_tables["Y"]))
+
+
+def shared_rounding_error_dct(image: Image, max_blocks: int = 16384) -> np.ndarray:
+    """:func:`rounding_error_dct` of the image's JPEG internals, once per image and window (ADQ2, NADQ)."""
+    return image.shared(("rounding_error_dct", max_blocks), lambda: rounding_error_dct(image.jpeg, max_blocks))

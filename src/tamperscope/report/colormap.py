@@ -37,11 +37,16 @@ JPEG_QUALITY = 88
 
 
 def to_grey(values: np.ndarray) -> np.ndarray:
-    """float [0, 1] map -> uint8 0..255, rounded: the one quantization of every picture of a map."""
-    scaled = np.multiply(values, np.float32(255.0), dtype=np.float32)
-    scaled += np.float32(0.5)
-    np.clip(scaled, 0, 255, out=scaled)
-    return scaled.astype(np.uint8)
+    """float [0, 1] map -> uint8 0..255, rounded to nearest: the one quantization of every picture of a map.
+
+    Values above 1 give 255 (maps are never negative).
+    """
+    values = np.asarray(values)
+    if values.size == 0:
+        return np.zeros(values.shape, dtype=np.uint8)
+    if values.dtype not in (np.float32, np.float64):
+        values = values.astype(np.float32)
+    return cv2.convertScaleAbs(values, alpha=255.0).reshape(values.shape)  # one pass, saturating
 
 
 @lru_cache(maxsize=1)
@@ -74,10 +79,10 @@ def overlay(pixels: np.ndarray, heat: np.ndarray, mask: np.ndarray | None = None
             opacity: float = OPACITY) -> np.ndarray:
     """Heat blended over the photo, stronger where the heat is higher; mask outlined in cyan.
 
-    ``pixels`` (uint8 RGB), ``heat`` (float in [0, 1]) and ``mask`` (bool) have the same height and width; the
-    heat's weight at a pixel is ``opacity x heat`` (on :func:`to_grey`'s levels).
+    ``pixels`` (uint8 RGB), ``heat`` (float in [0, 1], or uint8 levels of :func:`to_grey`) and ``mask`` (bool)
+    have the same height and width; the heat's weight at a pixel is ``opacity x heat`` (on the 256 levels).
     """
-    levels = to_grey(heat)
+    levels = heat if heat.dtype == np.uint8 else to_grey(heat)
     photo_weight, heat_weight = _weights(float(opacity))
     out = cv2.blendLinear(np.ascontiguousarray(pixels), colorize_levels(levels),
                           cv2.LUT(levels, photo_weight), cv2.LUT(levels, heat_weight))
@@ -107,13 +112,21 @@ def mask_contours(mask: np.ndarray):
 
 
 def fit(array: np.ndarray, max_side: int) -> np.ndarray:
-    """Downscale (area average) so that the long side is at most ``max_side``; never upscale."""
+    """Downscale (area average) so that the long side is at most ``max_side``; never upscale.
+
+    A shrink by more than 2 first averages whole blocks of an integer factor (OpenCV's fast path; the last
+    few rows and columns that do not fill a block are left out), then resamples the rest of the way.
+    """
     height, width = array.shape[:2]
     scale = max_side / max(height, width)
     if scale >= 1:
         return array
     size = (max(1, round(width * scale)), max(1, round(height * scale)))
     source = array.astype(np.float32) if array.dtype == bool else array
+    factor = int(1.0 / scale)
+    if factor >= 2 and height >= 2 * factor and width >= 2 * factor:
+        rows, cols = height // factor, width // factor
+        source = cv2.resize(source[: rows * factor, : cols * factor], (cols, rows), interpolation=cv2.INTER_AREA)
     return cv2.resize(source, size, interpolation=cv2.INTER_AREA)
 
 
@@ -162,9 +175,10 @@ def overlay_picture(pixels: np.ndarray, heat: np.ndarray, stride: int = 1, mask:
     contours = None
     if mask is not None and mask.any():
         contours = mask_contours(expand_cells(np.asarray(mask, dtype=np.uint8), stride, (height, width)))
+    levels = to_grey(heat)  # once per cell, not per pixel
     for top in range(0, height, STRIP_ROWS):
         rows = min(STRIP_ROWS, height - top)
-        strip = overlay(pixels[top : top + rows], expand_cells(heat, stride, (rows, width), top=top),
+        strip = overlay(pixels[top : top + rows], expand_cells(levels, stride, (rows, width), top=top),
                         None, opacity)
         if contours:
             outline(strip, contours=contours, top=top, long_side=max(height, width))
