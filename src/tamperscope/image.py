@@ -52,6 +52,8 @@ SUPPORTED_FORMATS = frozenset({"JPEG", "PNG", "TIFF", "WEBP", "BMP", "MPO", "GIF
 
 ImageSource = Union[str, os.PathLike, bytes, np.ndarray]
 T = TypeVar("T")
+#: Rows converted at a time where a whole-image temporary would be several times the image (the luminance).
+_STRIP_ROWS = 512
 
 
 @dataclass(frozen=True)
@@ -223,7 +225,10 @@ class Image:
             import cv2
 
             weights = np.array([[0.299, 0.587, 0.114]], dtype=np.float32)
-            luma = cv2.transform(self.pixels.astype(np.float32), weights)
+            luma = np.empty(self.shape, dtype=np.float32)
+            for top in range(0, self.height, _STRIP_ROWS):  # a float copy of a strip at a time, not of the image
+                strip = self.pixels[top : top + _STRIP_ROWS].astype(np.float32)
+                luma[top : top + len(strip)] = cv2.transform(strip, weights)
             luma.flags.writeable = False
             self._luminance = luma
         return self._luminance
@@ -408,6 +413,7 @@ def _decode(data: bytes, name: str, path: Path | None, limits: Limits) -> Image:
         frames = int(getattr(pil, "n_frames", 1) or 1)
         mode = pil.mode
         pixels = _to_rgb(pil)
+        pil.close()  # its decoded copy (4 bytes a pixel) is not needed beside the JPEG internals read next
     except PILImage.DecompressionBombError as exc:
         raise DecompressionBomb(f"{name}: decompression bomb refused ({exc})") from None
     except MemoryError:
@@ -551,7 +557,7 @@ def _jpeg_internals(
             coef = getattr(dct, comp)
             if coef is None:
                 continue
-            coefficients[comp] = np.array(coef, dtype=np.int16, copy=True)
+            coefficients[comp] = np.asarray(coef, dtype=np.int16)  # jpeglib's own array, not copied
             table_index = int(dct.quant_tbl_no[index])
             tables[comp] = np.array(dct.qt[table_index], dtype=np.uint16, copy=True)
         if "Y" not in coefficients:

@@ -6,7 +6,8 @@ on large arrays; so each new map costs fresh page faults, and where transparent 
 demand (a common default) a stall while the kernel compacts memory. Measured on the development machine (12 MP,
 one core, docs/performance.md): about a quarter of the command's CPU time was system time spent so. The command is
 one analysis (or a scan worker analysing one image after another), so it keeps freed memory for the next array
-instead: the peak resident memory is the same, the page faults happen once.
+instead, in one heap that the threads writing the report files share too: the peak resident memory is about the
+same, the page faults happen once.
 
 Nothing here changes a result; both settings are skipped where they do not apply (another C library, numpy
 already imported, the variable already set by the user).
@@ -18,7 +19,7 @@ import os
 import sys
 
 #: glibc ``mallopt`` parameters (malloc.h).
-_M_TRIM_THRESHOLD, _M_MMAP_MAX = -1, -4
+_M_TRIM_THRESHOLD, _M_MMAP_MAX, _M_ARENA_MAX = -1, -4, -8
 
 
 def keep_freed_memory() -> None:
@@ -35,4 +36,5 @@ def keep_freed_memory() -> None:
     except (OSError, AttributeError):  # pragma: no cover - not glibc
         return
     mallopt(_M_MMAP_MAX, 0)  # every block from the heap, which free() keeps for reuse...
-    mallopt(_M_TRIM_THRESHOLD, 1 << 30)  # ...up to 1 GiB of free heap kept rather than handed back
+    mallopt(_M_TRIM_THRESHOLD, 1 << 30)  # ...up to 1 GiB of free heap kept rather than handed back...
+    mallopt(_M_ARENA_MAX, 1)  # ...and one heap for all threads (the report's encoders), so they reuse it too

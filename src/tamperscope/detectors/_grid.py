@@ -45,7 +45,13 @@ class GridProfile:
     samples: int
 
 
-def _abs_second_difference(y: np.ndarray, axis: int, threshold: float) -> np.ndarray:
+def _abs_second_difference(y: np.ndarray, axis: int, threshold: float, edges: tuple[bool, bool] = (True, True)
+                           ) -> np.ndarray:
+    """``|2 y[i] - y[i-1] - y[i+1]|`` along ``axis``, differences above ``threshold`` dropped.
+
+    ``edges`` says whether the first and last line along ``axis`` are the image's own (a strip of rows has
+    neighbours beyond its ends instead, whose lines the caller discards).
+    """
     kernel = np.array([[-1.0, 2.0, -1.0]], dtype=np.float32)
     d = cv2.filter2D(y, cv2.CV_32F, kernel if axis == 1 else kernel.T, borderType=cv2.BORDER_REPLICATE)
     np.abs(d, out=d)
@@ -55,7 +61,10 @@ def _abs_second_difference(y: np.ndarray, axis: int, threshold: float) -> np.nda
     if axis == 1:
         d[:, 0] = d[:, -1] = 0
     else:
-        d[0, :] = d[-1, :] = 0
+        if edges[0]:
+            d[0, :] = 0
+        if edges[1]:
+            d[-1, :] = 0
     return d
 
 
@@ -99,7 +108,14 @@ def _directional_bag(line_sums: np.ndarray, taps: int) -> tuple[np.ndarray, np.n
     return bag, texture
 
 
-def grid_profile(y: np.ndarray, diff_threshold: float = 50.0, window: int = 33) -> GridProfile:
+def _bag_in_chunks(line_sums: np.ndarray, taps: int, chunk: int = 64) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_directional_bag` of ``chunk`` rows at a time (rows are independent): bounded temporaries."""
+    parts = [_directional_bag(line_sums[top : top + chunk], taps) for top in range(0, line_sums.shape[0], chunk)]
+    return np.concatenate([bag for bag, _ in parts]), np.concatenate([texture for _, texture in parts])
+
+
+def grid_profile(y: np.ndarray, diff_threshold: float = 50.0, window: int = 33, strip_rows: int = 512
+                 ) -> GridProfile:
     """Block artifact grid of a luminance image, per 8x8 cell (steps 2-5).
 
     Parameters
@@ -110,22 +126,37 @@ def grid_profile(y: np.ndarray, diff_threshold: float = 50.0, window: int = 33) 
         Second differences above this are treated as edges and dropped.
     window : int
         Line-sum length and median-filter taps (odd).
+    strip_rows : int
+        Rows of differences computed at a time (the result does not depend on it).
 
     Returns
     -------
     GridProfile
     """
-    y = np.ascontiguousarray(y, dtype=np.float32)
+    y = np.asarray(y, dtype=np.float32)
     h, w = y.shape
-    # Vertical grid lines: differences along x, summed along y.
-    d = _abs_second_difference(y, axis=1, threshold=diff_threshold)
-    sums = cv2.boxFilter(d, -1, (1, window), normalize=False, borderType=cv2.BORDER_CONSTANT)
-    bag_h, tex_h = _directional_bag(sums[_cell_centres(h), :], window)
-    # Horizontal grid lines: differences along y, summed along x; transposed so that
-    # the same row-wise routine applies.
-    d = _abs_second_difference(y, axis=0, threshold=diff_threshold)
-    sums = cv2.boxFilter(d, -1, (window, 1), normalize=False, borderType=cv2.BORDER_CONSTANT)
-    bag_v, tex_v = _directional_bag(np.ascontiguousarray(sums[:, _cell_centres(w)].T), window)
+    half = window // 2
+    rows_at, cols_at = _cell_centres(h), _cell_centres(w)
+    # Line sums at the cells' centre lines only, strip by strip (a strip and the context its sums reach), so the
+    # difference images never exist for the whole image: the same sums, a bounded working memory.
+    sums_h = np.empty((len(rows_at), w), dtype=np.float32)  # vertical grid lines: |d/dx| summed along y
+    sums_v = np.empty((h, len(cols_at)), dtype=np.float32)  # horizontal grid lines: |d/dy| summed along x
+    for top in range(0, h, strip_rows):
+        bottom = min(h, top + strip_rows)
+        first, last = max(0, top - 1), min(h, bottom + 1)
+        d = _abs_second_difference(np.ascontiguousarray(y[first:last]), 0, diff_threshold, (first == 0, last == h))
+        sums = cv2.boxFilter(d, -1, (window, 1), normalize=False, borderType=cv2.BORDER_CONSTANT)
+        sums_v[top:bottom] = sums[top - first : bottom - first, cols_at]
+        at = np.flatnonzero((rows_at >= top) & (rows_at < bottom))
+        if at.size:
+            first, last = max(0, int(rows_at[at[0]]) - half), min(h, int(rows_at[at[-1]]) + half + 1)
+            d = _abs_second_difference(np.ascontiguousarray(y[first:last]), 1, diff_threshold)
+            sums = cv2.boxFilter(d, -1, (1, window), normalize=False, borderType=cv2.BORDER_CONSTANT)
+            sums_h[at] = sums[rows_at[at] - first]
+    del d, sums
+    bag_h, tex_h = _bag_in_chunks(sums_h, window)
+    # Horizontal grid lines: transposed so that the same row-wise routine applies.
+    bag_v, tex_v = _bag_in_chunks(np.ascontiguousarray(sums_v.T), window)
     return GridProfile(
         bag_h=bag_h,
         bag_v=np.ascontiguousarray(bag_v.transpose(1, 0, 2)),

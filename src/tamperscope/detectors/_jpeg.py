@@ -89,21 +89,27 @@ def dct_basis() -> np.ndarray:
     return basis
 
 
-def block_dct_at(plane: np.ndarray, frequencies) -> dict[tuple[int, int], np.ndarray]:
+def block_dct_at(plane: np.ndarray, frequencies, strip_blocks: int = 64) -> dict[tuple[int, int], np.ndarray]:
     """The orthonormal 8x8 DCT coefficients ``(u, v)`` of every whole block, only those: each ``(rows, cols)``.
 
     The same numbers as :func:`block_dct` (to float32 rounding) for a fraction of its cost when few frequencies
     are read: two matrix products with the needed rows of the DCT matrix, the first over block rows, the second
-    over block columns.
+    over block columns; ``strip_blocks`` rows of blocks at a time, so the working memory stays small.
     """
     rows, cols = plane.shape[0] // 8, plane.shape[1] // 8
     pairs = [(int(u), int(v)) for u, v in frequencies]
     us, vs = sorted({u for u, _ in pairs}), sorted({v for _, v in pairs})
     basis = dct_basis().astype(np.float32)
-    blocks = np.ascontiguousarray(plane[: rows * 8, : cols * 8], dtype=np.float32).reshape(rows, 8, cols * 8)
-    vertical = np.matmul(basis[us], blocks)  # (rows, len(us), cols * 8): the u transforms of each column
-    coefficients = vertical.reshape(rows, len(us), cols, 8) @ basis[vs].T  # (rows, len(us), cols, len(vs))
-    return {(u, v): coefficients[:, us.index(u), :, vs.index(v)] for u, v in pairs}
+    down, across = basis[us], np.ascontiguousarray(basis[vs].T)
+    out = {pair: np.empty((rows, cols), dtype=np.float32) for pair in pairs}
+    for top in range(0, rows, strip_blocks):
+        count = min(strip_blocks, rows - top)
+        blocks = np.ascontiguousarray(plane[8 * top : 8 * (top + count), : cols * 8], dtype=np.float32)
+        vertical = np.matmul(down, blocks.reshape(count, 8, cols * 8))  # (count, len(us), cols * 8)
+        coefficients = vertical.reshape(count, len(us), cols, 8) @ across  # (count, len(us), cols, len(vs))
+        for u, v in pairs:
+            out[(u, v)][top : top + count] = coefficients[:, us.index(u), :, vs.index(v)]
+    return out
 
 
 def block_idct(coefficients: np.ndarray, table: np.ndarray) -> np.ndarray:

@@ -205,11 +205,16 @@ class DQ(Detector):
         return Finding(score=score, heatmap=heatmap, stride=8, confidence=confidence, notes=notes, facts=facts)
 
 
-def _clipped_share(pixels: np.ndarray, rows: int, cols: int) -> np.ndarray:
+def _clipped_share(pixels: np.ndarray, rows: int, cols: int, strip_blocks: int = 64) -> np.ndarray:
     """Share of the pixels of each 8x8 block with a channel at 0 or 255 (multiples of 1/64, exact)."""
-    unclipped = cv2.inRange(pixels[: rows * 8, : cols * 8], (1, 1, 1), (254, 254, 254)) // 255  # 1 where none is
-    inside = cv2.resize(unclipped.astype(np.float32), (cols, rows), interpolation=cv2.INTER_AREA)
-    return 1.0 - inside.astype(np.float64)
+    share = np.empty((rows, cols), dtype=np.float64)
+    for top in range(0, rows, strip_blocks):
+        count = min(strip_blocks, rows - top)
+        strip = pixels[8 * top : 8 * (top + count), : cols * 8]
+        unclipped = cv2.inRange(strip, (1, 1, 1), (254, 254, 254)) // 255  # 1 where no channel is clipped
+        inside = cv2.resize(unclipped.astype(np.float32), (cols, count), interpolation=cv2.INTER_AREA)
+        share[top : top + count] = 1.0 - inside.reshape(count, cols)
+    return share
 
 
 @dataclass

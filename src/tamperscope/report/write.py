@@ -171,9 +171,9 @@ def _pictures(report: Report, layers: bool, full_size: bool) -> tuple[dict[str, 
         scales[key] = 1 if full_size else int(stride)
 
     jobs["overlay"] = (ARTIFACTS["overlay"], lambda: jpeg_bytes(upright(
-        overlay_picture(image.pixels, fusion.heatmap_cells, fusion.stride, fusion.mask_cells))))
+        overlay_picture(image.pixels, fusion.heatmap_cells, fusion.stride, fusion.mask_cells)), consume=True))
     jobs["mask"] = (ARTIFACTS["mask"], lambda: png_bytes(upright(
-        expand_cells(fusion.mask_cells, fusion.stride, image.shape).view(np.uint8) * np.uint8(255))))
+        expand_cells(fusion.mask_cells.astype(np.uint8) * np.uint8(255), fusion.stride, image.shape))))
     add_map("heatmap", ARTIFACTS["heatmap"], fusion.heatmap_cells, fusion.stride)
     if fusion.confidence_cells is not None:
         add_map("confidence", "confidence.png", fusion.confidence_cells, fusion.stride, grey=True)
