@@ -33,7 +33,7 @@ def analyze(
     image: Path = typer.Argument(..., help="Image file (JPEG, PNG, TIFF, WebP, BMP; HEIC/AVIF with pillow-heif), "
                                 "or a video clip (MP4, MOV, AVI, MKV: faces are tracked over sampled frames)."),
     out: Optional[Path] = typer.Option(
-        None, "-o", "--out", help="Folder for report.json, heatmap.png, overlay.png, mask.png."
+        None, "-o", "--out", help="Folder for report.json, heatmap.png, overlay.jpg, mask.png."
     ),
     report_formats: Optional[List[str]] = typer.Option(
         None,
@@ -181,7 +181,7 @@ def verify(
     image: Path = typer.Argument(..., help="Image to check for the publisher's watermark."),
     key: Optional[str] = typer.Option(None, "--key", envvar="TAMPERSCOPE_WATERMARK_KEY", help=_KEY_HELP),
     out: Optional[Path] = typer.Option(
-        None, "-o", "--out", help="Folder for report.json, heatmap.png, overlay.png, mask.png."
+        None, "-o", "--out", help="Folder for report.json, heatmap.png, overlay.jpg, mask.png."
     ),
     report_formats: Optional[List[str]] = typer.Option(
         None, "--report", help="Readable reports to add with -o: html, md (as for analyze)."

@@ -22,7 +22,7 @@ from .narrate import Narrative
 from ..fusion import FUSION_RULE, Fusion
 from ..image import Image, Limits
 
-SCHEMA_VERSION = "1.1"
+SCHEMA_VERSION = "1.2"
 SCHEMA_ID = f"tamperscope.report/{SCHEMA_VERSION}"
 
 _LABEL_WORDS = {
