@@ -122,9 +122,14 @@ def fit(array: np.ndarray, max_side: int) -> np.ndarray:
     if scale >= 1:
         return array
     size = (max(1, round(width * scale)), max(1, round(height * scale)))
-    source = array.astype(np.float32) if array.dtype == bool else array
-    factor = int(1.0 / scale)
-    if factor >= 2 and height >= 2 * factor and width >= 2 * factor:
+    return _shrink(array.astype(np.float32) if array.dtype == bool else array, size)
+
+
+def _shrink(source: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Area average down to ``size`` (width, height): whole blocks of an integer factor first (fast), then the rest."""
+    height, width = source.shape[:2]
+    factor = int(min(width / size[0], height / size[1]))
+    if factor >= 2:
         rows, cols = height // factor, width // factor
         source = cv2.resize(source[: rows * factor, : cols * factor], (cols, rows), interpolation=cv2.INTER_AREA)
     return cv2.resize(source, size, interpolation=cv2.INTER_AREA)
@@ -146,9 +151,8 @@ def fit_cells(cells: np.ndarray, stride: int, image_shape: tuple[int, int], size
     shrink = stride * out_w / width < 1.0 or stride * out_h / height < 1.0
     if shrink and not nearest:
         # Area average: the cells' own grid scaled like the image, then cut or edge-extended to the picture.
-        scaled = cv2.resize(np.ascontiguousarray(cells, dtype=np.float32),
-                            (max(1, round(cols * stride * out_w / width)), max(1, round(rows * stride * out_h / height))),
-                            interpolation=cv2.INTER_AREA)
+        scaled = _shrink(np.ascontiguousarray(cells, dtype=np.float32),
+                         (max(1, round(cols * stride * out_w / width)), max(1, round(rows * stride * out_h / height))))
         return expand_cells(scaled, 1, size) if scaled.shape[:2] != size else scaled
     ys = np.minimum(((np.arange(out_h) + 0.5) * height / out_h).astype(np.int64) // stride, rows - 1)
     xs = np.minimum(((np.arange(out_w) + 0.5) * width / out_w).astype(np.int64) // stride, cols - 1)

@@ -155,16 +155,11 @@ def _pictures(report: Report, layers: bool, full_size: bool) -> tuple[dict[str, 
     jobs: dict[str, tuple[str, Callable[[], bytes]]] = {}
     scales: dict[str, int] = {}
 
-    def native(cells: np.ndarray, stride: int) -> tuple[np.ndarray, int]:
-        # The cells covering the image exactly (the last row and column of cells may run past its edge).
-        if full_size:
-            return expand_cells(cells, stride, image.shape), 1
-        return expand_cells(cells, 1, grid_shape(image.shape, stride)), stride
-
     def add_map(key: str, name: str, cells: np.ndarray, stride: int, grey: bool = False) -> None:
         def encode() -> bytes:
-            values, scale = native(cells, stride)
-            values = upright(values)
+            # The image's pixels, or the cells covering it exactly (the last ones may run past its edge).
+            values = upright(expand_cells(cells, stride, image.shape) if full_size
+                             else expand_cells(cells, 1, grid_shape(image.shape, stride)))
             return png_bytes(to_grey(values)) if grey else map_png(values)
 
         jobs[key] = (name, encode)
@@ -185,7 +180,7 @@ def _pictures(report: Report, layers: bool, full_size: bool) -> tuple[dict[str, 
 
 
 def _run(jobs: dict[str, tuple[str, Callable[[], bytes]]]) -> dict[str, tuple[str, bytes]]:
-    """Encode every job, in threads when this process may use more than one core; largest jobs first."""
+    """Encode every job (the overlay, the largest, first), in threads when this process may use more than one core."""
     try:
         cores = len(os.sched_getaffinity(0))
     except AttributeError:  # pragma: no cover - not Linux
