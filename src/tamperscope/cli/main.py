@@ -327,7 +327,10 @@ def scan(
     db: Path = typer.Option(Path("results.sqlite"), "--db", help="SQLite result store (created or resumed)."),
     workers: int = typer.Option(1, "--workers", min=1, help="Worker processes (or concurrent Ray tasks)."),
     profile: str = typer.Option("default", "--profile", help="Detector set: fast, default or thorough."),
-    artifacts: Optional[Path] = typer.Option(None, "--artifacts", help="Folder for overlay thumbnails (gallery)."),
+    artifacts: Optional[Path] = typer.Option(
+        None, "--artifacts", help="Folder for the previews (default: DB.artifacts beside the store)."
+    ),
+    no_artifacts: bool = typer.Option(False, "--no-artifacts", help="Keep no previews (thumbnails, overlays, masks)."),
     timeout: float = typer.Option(300.0, "--timeout", help="Seconds one image may take before it is given up."),
     memory_mb: int = typer.Option(
         4096, "--memory-mb", help="Memory each worker may add to its start, MiB (0: no cap)."
@@ -339,11 +342,13 @@ def scan(
     from rich.progress import TimeRemainingColumn
 
     from ..detectors import PROFILES
-    from ..scan import ResultStore, count_files
+    from ..scan import ResultStore, count_files, previews_folder
     from ..scan import scan as run_scan
 
     if profile not in PROFILES:
         _fail(f"unknown profile {profile!r}; known: {', '.join(PROFILES)}", EXIT_BAD_INPUT)
+    if no_artifacts and artifacts is not None:
+        _fail("give --artifacts DIR or --no-artifacts, not both", EXIT_BAD_INPUT)
     missing = [str(p) for p in paths if not p.exists()]
     if missing:
         _fail(f"{missing[0]}: no such file or folder", EXIT_BAD_INPUT)
@@ -351,6 +356,7 @@ def scan(
         store = ResultStore(db)
     except Exception as exc:  # sqlite3 errors and OS errors alike: the user's path is the problem
         _fail(f"cannot open the result store {db}: {exc}", EXIT_BAD_INPUT)
+    folder = None if no_artifacts else _guarded(lambda: previews_folder(store, artifacts))
     total = count_files(paths, recursive)
     columns = (TextColumn("scan"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[rate]}"),
                TimeElapsedColumn(), TimeRemainingColumn(), TextColumn("{task.fields[status]}"))
@@ -365,8 +371,8 @@ def scan(
                        status=f"edited {edited}, errors {summary.errors}, skipped {summary.already_done}")
 
         summary = _guarded(lambda: run_scan(
-            paths, store, recursive=recursive, workers=workers, profile=profile, artifacts=artifacts,
-            timeout_s=timeout, memory_mb=memory_mb or None, ray=ray, on_progress=progress,
+            paths, store, recursive=recursive, workers=workers, profile=profile, artifacts=folder,
+            previews=folder is not None, timeout_s=timeout, memory_mb=memory_mb or None, ray=ray, on_progress=progress,
         ))
         counts = store.counts()
     labels = ", ".join(f"{k} {v}" for k, v in sorted(summary.labels.items())) or "none"
@@ -374,8 +380,14 @@ def scan(
         f"Scanned {summary.seen} files: analysed {summary.analysed} ({labels}; errors {summary.errors}), "
         f"already in the store {summary.already_done}, duplicates {summary.duplicates}."
     )
-    typer.echo(f"Store {db}: {counts['images']} images, {counts['paths']} paths. "
-               f"Next: tamperscope results top --db {db}")
+    typer.echo(f"Store {db}: {counts['images']} images, {counts['paths']} paths"
+               + (f"; previews in {folder}." if folder is not None else "."))
+    for problem in summary.preview_errors[:5]:
+        typer.echo(f"tamperscope: warning: no preview for {problem}", err=True)
+    if len(summary.preview_errors) > 5:
+        typer.echo(f"tamperscope: warning: ... and {len(summary.preview_errors) - 5} more previews not written",
+                   err=True)
+    typer.echo(f"Next: tamperscope results gallery --db {db} -o gallery.html   (or: tamperscope results top --db {db})")
 
 
 @app.command()
