@@ -78,6 +78,13 @@ def test_fit_cells_at_the_image_size_is_exact_and_previews_keep_their_cells():
     assert (colormap.fit_cells(cells, 8, (157, 233), (157, 233)) == expand_cells(cells, 8, (157, 233))).all()
     preview = colormap.fit_cells(cells, 8, (157, 233), (79, 117), nearest=True)
     assert preview.shape == (79, 117) and set(np.unique(preview)) <= set(np.unique(cells))
+    # A per-pixel map larger than the picture is area-averaged, as a one-step area resize does.
+    import cv2
+
+    fine = cv2.GaussianBlur(np.random.default_rng(6).random((900, 1300)).astype(np.float32), (0, 0), 3)
+    small = colormap.fit_cells(fine, 1, (900, 1300), (277, 400))
+    reference = cv2.resize(fine, (400, 277), interpolation=cv2.INTER_AREA)
+    assert small.shape == (277, 400) and np.abs(small - reference).mean() < 0.01
 
 
 def test_jpeg_bytes_in_place_gives_the_same_file():
@@ -146,3 +153,17 @@ def test_maps_of_an_upright_turned_photo_are_turned_too(tmp_path):
     assert Image.open(tmp_path / "out" / "mask.png").size == (301, 517)
     rows, cols = grid_shape((301, 517), report.fusion.stride)
     assert Image.open(tmp_path / "out" / "heatmap.png").size == (rows, cols)
+
+
+def test_a_per_pixel_map_larger_than_the_preview_is_shrunk_for_the_page(tmp_path):
+    from forgeries import jpeg_bytes, photo
+    from tamperscope.report.html import PREVIEW_MAX_SIDE
+
+    (tmp_path / "wide.jpg").write_bytes(jpeg_bytes(photo(900, 1800), 90))
+    report = analyze(tmp_path / "wide.jpg", "ela,dq")
+    write_report(report, tmp_path / "out", formats=["html"])
+    assert Image.open(tmp_path / "out" / "layers" / "ela.png").size == (1800, 900)  # the file: per pixel
+    page = (tmp_path / "out" / "report.html").read_text()
+    sizes = [Image.open(io.BytesIO(base64.b64decode(data))).size
+             for data in re.findall(r"data:image/png;base64,([A-Za-z0-9+/=]+)", page)]
+    assert (PREVIEW_MAX_SIDE, 800) in sizes and max(max(size) for size in sizes) == PREVIEW_MAX_SIDE

@@ -1,13 +1,8 @@
 """The ``tamperscope`` command: a thin shell over the Python API (``main`` holds the commands).
 
-``results`` is the ``tamperscope results`` sub-app. The command's process keeps freed memory for its next large
-array (:mod:`.memory`), set before numpy is first imported.
+``results`` is the ``tamperscope results`` sub-app.
 """
 
-from .memory import keep_freed_memory
-
-keep_freed_memory()
-
-from .main import app, main  # noqa: E402  (after the memory settings)
+from .main import app, main
 
 __all__ = ["app", "main"]

@@ -19,6 +19,7 @@ import typer
 from .exits import EXIT_BAD_INPUT, EXIT_INTERNAL, EXIT_OK  # noqa: F401  (EXIT_OK: part of the shell's contract)
 from .exits import fail as _fail
 from .exits import guarded as _guarded
+from .memory import keep_freed_memory
 
 app = typer.Typer(
     add_completion=False,
@@ -556,6 +557,8 @@ def version() -> None:
 
 
 def main() -> None:
+    """The command's entry point (``tamperscope``, ``python -m tamperscope``)."""
+    keep_freed_memory()  # this process: one command, large short-lived arrays (before numpy is imported)
     try:
         app()
     except SystemExit as exc:

@@ -10,7 +10,8 @@ instead, in one heap that the threads writing the report files share too: the pe
 same, the page faults happen once.
 
 Nothing here changes a result; both settings are skipped where they do not apply (another C library, numpy
-already imported, the variable already set by the user).
+already imported, the variable already set by the user). Only the command's own process is tuned so (and the scan
+workers it forks), from its entry point: a program importing tamperscope keeps its allocator as it is.
 """
 
 from __future__ import annotations

@@ -159,8 +159,8 @@ def fit_cells(cells: np.ndarray, stride: int, image_shape: tuple[int, int], size
     if (out_h, out_w) == (height, width):
         return expand_cells(cells, stride, image_shape)
     rows, cols = cells.shape[:2]
-    shrink = stride * out_w / width < 1.0 or stride * out_h / height < 1.0
-    if shrink and not nearest:
+    finer = stride * out_w / width < 1.0 or stride * out_h / height < 1.0  # cells smaller than picture pixels
+    if finer and not nearest:
         # Area average: the cells' own grid scaled like the image, then cut or edge-extended to the picture.
         scaled = shrink(np.ascontiguousarray(cells, dtype=np.float32),
                         (max(1, round(cols * stride * out_w / width)), max(1, round(rows * stride * out_h / height))))
