@@ -81,7 +81,7 @@ def test_artifacts_are_the_cli_report_files(service):
     for key in ("report", "html", "overlay", "heatmap", "mask"):
         assert key in links, key
     overlay = client.get(links["overlay"])
-    assert overlay.status_code == 200 and overlay.headers["content-type"] == "image/png"
+    assert overlay.status_code == 200 and overlay.headers["content-type"] == "image/jpeg"
     assert Image.open(io.BytesIO(overlay.content)).size == (job["width"], job["height"])
     layer = next(v for k, v in links.items() if k.startswith("layer:"))
     assert client.get(layer).status_code == 200

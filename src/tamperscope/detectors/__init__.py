@@ -109,5 +109,4 @@ PROFILES.update(
 )
 
 __all__ = ["Detector", "Finding", "MODULES", "NotApplicable", "PROFILES", "available", "catalogue", "create",
-           "detector_class",
-           "register", "resolve", "run_detectors", "with_prerequisites"]
+           "detector_class", "register", "resolve", "run_detectors", "with_prerequisites"]

@@ -123,6 +123,7 @@ header { margin-bottom: 16px; }
 .viewer img { display: block; max-width: 100%; height: auto; }
 .viewer:not(.enlarged) .photo { width: auto; max-height: 80vh; }
 .viewer.pixelated img { image-rendering: pixelated; }
+.viewer #overlay, .layers img.map { image-rendering: pixelated; }  /* a map's cells, as measured */
 .viewer #overlay { position: absolute; left: 0; top: 0; width: 100%; height: 100%; opacity: 0.DEFAULT;
   pointer-events: none; }
 .region { position: absolute; border: 2px solid #00e5ff; box-shadow: 0 0 0 1px rgba(0,0,0,.6);
