@@ -445,14 +445,19 @@ app.add_typer(train_app, name="train")
 
 @train_app.command("localizer")
 def train_localizer(
-    photos: Path = typer.Option(..., "--photos", help="Authentic photos: a folder, or shared/data/dev (manifests' authentic rows)."),
+    data: Path = typer.Option(..., "--data", "--photos", help="The shared/data/dev folder (CASIA v1, exif-camera; split by source photo)."),
     out: Path = typer.Option(Path("src/tamperscope/models"), "--out", help="Folder for localizer.onnx and localizer.json."),
     seed: int = typer.Option(0, "--seed", help="Seed of the synthetic set, the crops and the network."),
-    work: Path = typer.Option(Path(".tamperscope-train/localizer"), "--work", help="Folder for the synthetic set."),
-    count: int = typer.Option(1800, "--count", help="Synthetic images to make."),
-    steps: int = typer.Option(450, "--steps", help="Optimiser steps (batch 16)."),
+    work: Path = typer.Option(Path(".tamperscope-train/localizer"), "--work", help="Folder for the synthetic set, the input cache and the checkpoint."),
+    photos: Optional[Path] = typer.Option(None, "--extra-photos", help="More host photos (e.g. the recipe's crops: train/localizer_photos.csv)."),
+    count: int = typer.Option(1330, "--count", help="Synthetic images to make."),
+    steps: int = typer.Option(1500, "--steps", help="Optimiser steps."),
+    batch: int = typer.Option(10, "--batch", help="Crops per step."),
+    workers: int = typer.Option(2, "--workers", help="Processes that build the input cache."),
+    resume: bool = typer.Option(False, "--resume", help="Continue from WORK/checkpoint.pt."),
+    device: str = typer.Option("cpu", "--device", help="torch device: cpu, or cuda where a GPU exists."),
 ) -> None:
-    """Make the synthetic set, train the localizer on CPU, export ONNX and calibrate it (see models/README.md)."""
+    """Train the learned localizer (real + synthetic forgeries), export ONNX, fit its detection head, calibrate."""
 
     def action():
         from ..errors import InputError
@@ -464,9 +469,14 @@ def train_localizer(
             from ..train.localizer import train
         except ImportError as exc:
             raise InputError(f"training needs torch and onnx: pip install 'tamperscope[train]' ({exc})") from None
-        if not photos.is_dir():
+        if not (data / "casia1" / "manifest.csv").is_file():
+            raise InputError(f"{data} is not the development data folder (no casia1/manifest.csv)")
+        if photos is not None and not photos.is_dir():
             raise InputError(f"{photos} is not a folder of photos")
-        return train(photos, out, work, seed=seed, count=count, steps=steps, log=lambda line: typer.echo(line, err=True))
+        if device.startswith("cuda") and not torch.cuda.is_available():
+            raise InputError("--device cuda: no CUDA device is available to torch here")
+        return train(data, out, work, seed=seed, steps=steps, batch=batch, workers=workers, resume=resume,
+                     device=device, synth_count=count, photos=photos, log=lambda line: typer.echo(line, err=True))
 
     result = _guarded(action)
     typer.echo(f"wrote {out / 'localizer.onnx'} (sha256 {result['model_sha256']}) in {result['total_seconds']} s")
