@@ -87,15 +87,26 @@ def test_resaving_in_strips_gives_the_whole_image_resave(spliced):
         next(recompressed_strips(spliced.pixels, 90, None, rows=40))
 
 
-def test_ela_statistics_from_its_histogram(spliced):
+@pytest.mark.parametrize("rows", [48, 1024])  # several strips, one
+def test_ela_in_strips_from_its_histograms_is_its_definition(spliced, monkeypatch, rows):
+    # ELA's map definition (the localizer reads it), computed on the whole image as the module docstring states it.
+    import functools
+
     import cv2
 
+    from tamperscope.detectors import ela
+
+    monkeypatch.setattr(ela, "recompressed_strips", functools.partial(recompressed_strips, rows=rows))
     evidence = create("ela").run(spliced)
-    error = cv2.absdiff(spliced.pixels, recompress(spliced.pixels, 90, spliced.jpeg)).astype(np.float64).mean(axis=2)
+    quality = evidence.facts["resave_quality"]
+    error = cv2.absdiff(spliced.pixels, recompress(spliced.pixels, quality)).astype(np.float64).mean(axis=2)
     assert evidence.facts["mean_error"] == pytest.approx(round(error.mean(), 3), abs=1e-3)
     assert evidence.facts["p99_error"] == pytest.approx(round(float(np.percentile(error, 99)), 3), abs=1e-3)
     smoothed = cv2.blur(error.astype(np.float32), (8, 8), borderType=cv2.BORDER_REFLECT)
-    np.testing.assert_allclose(evidence.heatmap, np.clip(smoothed * 15 / 255, 0, 1), atol=1e-6)
+    scale = max(float(np.percentile(smoothed, 99)), 1.0)
+    assert evidence.facts["scale"] == pytest.approx(round(scale, 3), abs=1e-3)
+    np.testing.assert_allclose(evidence.heatmap, np.clip(smoothed / scale, 0, 1), atol=1e-5)
+    assert 0.005 < (evidence.heatmap == 1.0).mean() <= 0.011  # the top 1 % reads 1
 
 
 def test_dct_of_a_few_frequencies_equals_the_block_dct():

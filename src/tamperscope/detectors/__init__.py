@@ -94,7 +94,9 @@ _PROVENANCE = ("c2pa", "metadata", "sdwm")
 PROFILES.update(
     {
         "fast": ("c2pa", "metadata", "dq", "blk"),
-        "default": (*_PROVENANCE, "ela", "dq", "blk", "noise"),
+        # copymove_sift joined with its false-alarm control (issue #16): 0-1.8 % of authentic development photos
+        # flagged, about 1 s per image on one core whatever the size (docs/benchmarks.md, docs/performance.md).
+        "default": (*_PROVENANCE, "ela", "dq", "blk", "noise", "copymove_sift"),
         "thorough": (
             *_PROVENANCE, "ela", "dq", "blk", "noise",
             "adq2", "zero", "cagi",
