@@ -4,6 +4,7 @@ page reusing the map files written, and the write step's timings."""
 import base64
 import io
 import json
+import math
 import re
 
 import numpy as np
@@ -104,11 +105,15 @@ def test_report_files_at_native_resolution_and_their_scale(spliced, tmp_path):
     assert Image.open(out / "overlay.jpg").size == (933, 701)
     mask = np.asarray(Image.open(out / "mask.png"))
     assert mask.shape == (701, 933) and (mask == 255).sum() == fusion.mask.sum()
-    assert scales["heatmap"] == fusion.stride == 8
+    # The fused map's cell: the gcd of the deciding maps' (DQ's and BLK's 8, noise's 16, copymove_sift's 1 on a photo
+    # under 8 MP, which it analyses at full size).
+    deciding = [e.stride for e in report.evidence if e.ok and e.score is not None and e.heatmap is not None]
+    assert scales["heatmap"] == fusion.stride == math.gcd(*deciding)
+    cells = grid_shape((701, 933), fusion.stride)
     heat = Image.open(out / "heatmap.png")
-    assert heat.mode == "P" and heat.size[::-1] == grid_shape((701, 933), 8)
+    assert heat.mode == "P" and heat.size[::-1] == cells
     # The file's levels are the fused map's, cell for cell (a program reads them directly).
-    assert (np.asarray(heat) == colormap.to_grey(expand_cells(fusion.heatmap_cells, 1, grid_shape((701, 933), 8)))).all()
+    assert (np.asarray(heat) == colormap.to_grey(expand_cells(fusion.heatmap_cells, 1, cells))).all()
     for item in report.evidence:
         if item.heatmap is not None:
             name = artifacts[f"layer:{item.detector}"]
