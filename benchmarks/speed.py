@@ -213,6 +213,17 @@ def main() -> None:
     parser.add_argument("--detector-repeats", type=int, default=2)
     parser.add_argument("--no-write", action="store_true", help="print only, do not write docs/performance.md")
     args = parser.parse_args()
+    for option in ("sizes", "detector_sizes"):
+        unknown = [s.strip() for s in getattr(args, option).split(",") if s.strip() not in SIZES]
+        if unknown:
+            parser.error(f"--{option.replace('_', '-')}: unknown size {', '.join(unknown)} (of: {', '.join(SIZES)})")
+    if not {c.strip() for c in args.cores.split(",")} <= {"1", "all"}:
+        parser.error("--cores: 1, all, or both (1,all)")
+    if args.repeats < 1 or args.detector_repeats < 1 or args.scan_images < 1:
+        parser.error("--repeats, --detector-repeats and --scan-images must be at least 1")
+    for photo in args.photo:
+        if not photo.is_file():
+            parser.error(f"--photo: no such file: {photo}")
 
     cpus = allowed_cpus()
     settings = {"1": ({cpus[0]}, "1 core"), "all": (set(cpus), f"{len(cpus)} cores")}
