@@ -212,3 +212,5 @@ def test_the_map_of_a_downscaled_copy_is_given_per_cell_no_coarser_than_the_copy
         # edges move by less than one cell
         assert abs(int(ours.min()) - int(theirs.min())) < stride + 1 and abs(int(ours.max()) - int(theirs.max())) < stride + 1
     assert np.mean(on_pixels != per_pixel) < 0.002
+    if stride == 1:
+        np.testing.assert_array_equal(cells, per_pixel)

@@ -96,9 +96,10 @@ h, stored pixels), ``transform`` (2x3, source to target), ``rotation_deg``,
 ``facts["candidates"]`` every candidate with why it was kept or not. Which end
 is the original cannot be told. The map of a downscaled working copy is given
 per cell of the largest power of two pixels not above the downscale (2 at
-12 MP, 4 at 48 MP): no coarser than the working copy, and a divisor of the
-other detectors' cells, so that fusion and the written maps work on cells,
-not on every pixel.
+12 MP, 4 at 48 MP), each cell valued as the map upscaled to pixels is at its
+centre: no coarser than the working copy, and a divisor of the other
+detectors' cells, so that fusion and the written maps work on cells, not on
+every pixel.
 
 Our choices, beyond the paper
 -----------------------------
@@ -658,11 +659,11 @@ def map_stride(factor: float) -> int:
 
 
 def cells_of(heat: np.ndarray, shape: tuple[int, int], stride: int) -> np.ndarray:
-    """The working copy's map sampled at the centre of each ``stride x stride`` cell of an image of ``shape``
-    (nearest: what upscaling it to the image's pixels gives at those centres)."""
+    """The working copy's map per ``stride x stride`` cell of an image of ``shape``: each cell takes the value that
+    upscaling the map to the image's pixels (nearest, as ``cv2.resize``) gives at its centre pixel (the upper left
+    of the four central ones), so stride 1 is exactly that upscaled map."""
     rows, cols = -(-shape[0] // stride), -(-shape[1] // stride)
-    centres_y = (np.arange(rows) * stride + stride / 2.0) * (heat.shape[0] / shape[0])
-    centres_x = (np.arange(cols) * stride + stride / 2.0) * (heat.shape[1] / shape[1])
-    ys = np.minimum(centres_y.astype(np.intp), heat.shape[0] - 1)
-    xs = np.minimum(centres_x.astype(np.intp), heat.shape[1] - 1)
+    centre = (stride - 1) // 2
+    ys = np.minimum((np.arange(rows) * stride + centre) * heat.shape[0] // shape[0], heat.shape[0] - 1)
+    xs = np.minimum((np.arange(cols) * stride + centre) * heat.shape[1] // shape[1], heat.shape[1] - 1)
     return np.ascontiguousarray(heat[ys[:, None], xs[None, :]])
