@@ -69,16 +69,17 @@ where a signal could judge, never ``authentic`` from signals.
 from __future__ import annotations
 
 import json
+import math
 import os
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cached_property, lru_cache, reduce
 from pathlib import Path
 
 import numpy as np
 from scipy import ndimage
 
 from ._regions import connected_regions
-from .evidence import Evidence
+from .evidence import Evidence, expand_cells
 
 FUSION_RULE = "calibrated-v3"
 #: The rules fuse() knows; the first is the default.
@@ -130,6 +131,9 @@ class Region:
     mean_score: float
     detectors: list[str]
     local_mask: np.ndarray = field(repr=False)  # boolean mask of the region inside its bbox
+    #: The region's box and mask on the fusion's cells (``Fusion.stride``).
+    cell_slices: tuple[slice, slice] | None = field(default=None, repr=False)
+    local_cells: np.ndarray | None = field(default=None, repr=False)
 
     @property
     def slices(self) -> tuple[slice, slice]:
@@ -139,11 +143,19 @@ class Region:
 
 @dataclass
 class Fusion:
+    """The fused result. Its maps are kept per ``stride x stride`` cell of the stored image (``*_cells``).
+
+    ``stride`` is the largest cell every fused map divides into exactly (the greatest common divisor of their
+    strides, 1 when any map is per pixel), so a cell's value is that of each of its pixels and everything
+    computed on the cells (the mask, the regions, their shares and mean scores) equals the per-pixel result;
+    ``heatmap``, ``mask`` and ``confidence`` give the maps at full resolution on demand.
+    """
+
     label: str
     score: float | None
-    heatmap: np.ndarray
-    confidence: np.ndarray | None
-    mask: np.ndarray
+    heatmap_cells: np.ndarray
+    confidence_cells: np.ndarray | None
+    mask_cells: np.ndarray
     regions: list[Region]
     deciding: list[str]
     params: FusionParams
@@ -167,6 +179,33 @@ class Fusion:
     unmodelled: list[str] = field(default_factory=list)
     #: The largest per-pixel probability of the conditional map, and where (row, col), for the explanation.
     peak: tuple[float, tuple[int, int]] | None = None
+    #: Side in pixels of the cells of ``heatmap_cells``, ``confidence_cells`` and ``mask_cells``.
+    stride: int = 1
+    #: (height, width) of the stored image.
+    shape: tuple[int, int] = (0, 0)
+
+    @cached_property
+    def heatmap(self) -> np.ndarray:
+        """The fused map, float32 per pixel of the stored image."""
+        return expand_cells(self.heatmap_cells, self.stride, self.shape)
+
+    @cached_property
+    def mask(self) -> np.ndarray:
+        """The regions' pixels, bool per pixel of the stored image."""
+        return expand_cells(self.mask_cells, self.stride, self.shape)
+
+    @cached_property
+    def confidence(self) -> np.ndarray | None:
+        """The mean confidence of the fused maps per pixel, or None when none gave one."""
+        if self.confidence_cells is None:
+            return None
+        return expand_cells(self.confidence_cells, self.stride, self.shape)
+
+    @property
+    def mask_share(self) -> float:
+        """Share of the image's pixels inside the mask."""
+        pixels = self.shape[0] * self.shape[1]
+        return float((cell_areas(self.stride, self.shape) * self.mask_cells).sum() / max(pixels, 1))
 
     @property
     def manipulated(self) -> float | None:
@@ -221,19 +260,69 @@ def _deciding(evidence: list[Evidence]) -> list[Evidence]:
     return [e for e in evidence if e.ok and e.score is not None]
 
 
-class _FullMaps(dict):
-    """Each detector's map at full resolution, expanded once however many steps read it (None without a map)."""
+class _GridMaps(dict):
+    """Each detector's map on the fusion's grid (:func:`on_grid`), expanded once however many steps read it.
 
-    def __init__(self, evidence: list[Evidence], shape: tuple[int, int]):
+    None for a detector without a map. ``stride`` is the grid's cell side, ``cells`` its shape.
+    """
+
+    def __init__(self, evidence: list[Evidence], stride: int, cells: tuple[int, int]):
         super().__init__()
         self._evidence = {e.detector: e for e in evidence}
-        self._shape = shape
+        self.stride = stride
+        self.cells = cells
 
     def __missing__(self, name: str) -> np.ndarray | None:
         item = self._evidence.get(name)
-        value = None if item is None or not item.ok else item.heatmap_full(self._shape)
+        ok = item is not None and item.ok and item.heatmap is not None
+        value = on_grid(item.heatmap, item.stride, self.stride, self.cells) if ok else None
         self[name] = value
         return value
+
+    def confidence(self, item: Evidence) -> np.ndarray:
+        return on_grid(item.confidence, item.stride, self.stride, self.cells)
+
+
+def _grid(evidence: list[Evidence], names: set[str], shape: tuple[int, int]) -> _GridMaps:
+    """The grid of the maps of ``names`` (the fused ones): the largest cell they all divide into."""
+    mapped = [e for e in evidence if e.detector in names and e.ok and e.heatmap is not None]
+    stride = grid_stride(mapped)
+    return _GridMaps(evidence, stride, grid_shape(shape, stride))
+
+
+# --------------------------------------------------------------------------
+# The grid the maps are fused on
+
+#: Cell side of a fusion with no map at all (every cell is zero, so any size is exact).
+EMPTY_GRID_STRIDE = 16
+
+
+def grid_stride(items: list[Evidence]) -> int:
+    """The largest cell side that every map of ``items`` divides into exactly (the gcd of their strides)."""
+    strides = [max(1, int(item.stride)) for item in items]
+    return reduce(math.gcd, strides) if strides else EMPTY_GRID_STRIDE
+
+
+def grid_shape(shape: tuple[int, int], stride: int) -> tuple[int, int]:
+    """Cells of ``stride`` pixels covering an image of ``shape``: the last row and column may be cut."""
+    return -(-shape[0] // stride), -(-shape[1] // stride)
+
+
+def on_grid(array: np.ndarray, stride: int, grid: int, cells: tuple[int, int]) -> np.ndarray:
+    """A map given per ``stride`` cell, on the grid of ``grid``-pixel cells (``stride`` a multiple of ``grid``).
+
+    The same expansion as :meth:`Evidence.full_resolution` (``grid`` = 1 is exactly it): each grid cell lies
+    inside one of the map's cells, so it takes that cell's value; a new float32 array.
+    """
+    return expand_cells(np.asarray(array, dtype=np.float32), stride // grid, cells, copy=True)
+
+
+def cell_areas(stride: int, shape: tuple[int, int]) -> np.ndarray:
+    """Pixels in each cell of :func:`grid_shape` (``stride ** 2`` but along the cut last row and column)."""
+    rows, cols = grid_shape(shape, stride)
+    heights = np.minimum(stride, shape[0] - stride * np.arange(rows))
+    widths = np.minimum(stride, shape[1] - stride * np.arange(cols))
+    return np.outer(heights, widths).astype(np.int64)
 
 
 # --------------------------------------------------------------------------
@@ -246,8 +335,8 @@ def _fuse_calibrated(evidence, signals, model, shape, params) -> Fusion:
     scores, contributions, unchecked = class_probabilities(by_name, model)
     deciding = _deciding(evidence)
     unmodelled = [e for e in deciding if e.kind != "provenance" and e.detector not in modelled]
-    maps = _FullMaps(evidence, shape)
-    conditional = pixel_probability(by_name, shape, model, maps)
+    maps = _grid(evidence, set(modelled) | {e.detector for e in deciding}, shape)
+    conditional = pixel_probability(by_name, maps.cells, model, maps)
 
     label, decided_by, drivers, outranked = _provenance_decision(deciding, params.threshold)
     if label is None:
@@ -275,17 +364,20 @@ def _fuse_calibrated(evidence, signals, model, shape, params) -> Fusion:
     score = None if manipulated is None else 1.0 - manipulated
     if decided_by == "provenance" and label in MANIPULATIONS:
         score = max(score or 0.0, max(by_name[n].score for n in drivers))
-    peak_index = _peak(conditional)
-    confidences = [e.confidence_full(shape) for e in deciding if e.detector in modelled and e.confidence is not None]
+    peak_cell = _peak(conditional)
+    confidences = [maps.confidence(e) for e in deciding if e.detector in modelled and e.confidence is not None
+                   and e.heatmap is not None]
     confidence = np.mean(confidences, axis=0).astype(np.float32) if confidences else None
     fused = _finish(label, score, heatmap, confidence, mask, own_masks, deciding, params, decided_by, drivers,
-                    outranked, "calibrated-v3")
+                    outranked, "calibrated-v3", maps.stride, shape)
     fused.class_scores = scores
     fused.calibrated = not unmodelled and set(signals) == set(modelled)
     fused.unchecked = unchecked
     fused.model = {"name": model.get("name"), "detectors": list(modelled)}
     fused.unmodelled = [e.detector for e in unmodelled]
-    fused.peak = (float(conditional[peak_index]), peak_index)
+    # The cell's centre pixel (inside the image where the last row or column of cells is cut).
+    peak_pixel = tuple(min(c * maps.stride + maps.stride // 2, side - 1) for c, side in zip(peak_cell, shape))
+    fused.peak = (float(conditional[peak_cell]), peak_pixel)
     return fused
 
 
@@ -464,8 +556,12 @@ def unchecked_classes(by_name: dict[str, Evidence], model: dict) -> list[str]:
 
 def pixel_probability(by_name: dict[str, Evidence], shape: tuple[int, int], model: dict,
                       maps: dict | None = None) -> np.ndarray:
-    """Per pixel, the probability that it was manipulated given that the image was (see :func:`pixel_features`)."""
-    maps = _FullMaps(list(by_name.values()), shape) if maps is None else maps
+    """Per pixel, the probability that it was manipulated given that the image was (see :func:`pixel_features`).
+
+    ``shape`` is the image's, or that of the grid of ``maps`` (a :class:`_GridMaps`: the same per-pixel values
+    kept per cell); without ``maps``, per pixel.
+    """
+    maps = _GridMaps(list(by_name.values()), 1, shape) if maps is None else maps
     fitted = model["pixel"]
     detectors = model["detectors"]
     logit = np.full(shape, fitted["intercept"], dtype=np.float32)
@@ -489,7 +585,7 @@ def pixel_features(by_name: dict[str, Evidence], shape: tuple[int, int], detecto
     for index, name in enumerate(detectors):
         item = by_name.get(name)
         if item is not None and item.ok and item.heatmap is not None and item.score is not None:
-            full = item.heatmap_full(shape)
+            full = on_grid(item.heatmap, item.stride, 1, shape)
             planes[index] = full * np.float32(item.score)
             planes[len(detectors) + index] = full * np.float32(_strong(item))
     return planes
@@ -564,9 +660,9 @@ def _rank(indicates: str) -> int:
 
 def _fuse_v1(evidence: list[Evidence], shape: tuple[int, int], params: FusionParams) -> Fusion:
     deciding = _deciding(evidence)
-    maps = _FullMaps(evidence, shape)
-    heatmap = np.zeros(shape, dtype=np.float32)
-    mask = np.zeros(shape, dtype=bool)
+    maps = _grid(evidence, {e.detector for e in deciding}, shape)
+    heatmap = np.zeros(maps.cells, dtype=np.float32)
+    mask = np.zeros(maps.cells, dtype=bool)
     confidences = []
     for item in deciding:
         full = maps[item.detector]
@@ -576,7 +672,7 @@ def _fuse_v1(evidence: list[Evidence], shape: tuple[int, int], params: FusionPar
         if item.score >= params.threshold:
             mask |= full >= params.threshold
         if item.confidence is not None:
-            confidences.append(item.confidence_full(shape))
+            confidences.append(maps.confidence(item))
     own_masks = _own_masks(deciding, maps, params.threshold)
     label, decided_by, drivers, outranked = classify(deciding, params.threshold)
     score = max((float(e.score) for e in deciding if e.indicates != "authentic" and _measures(e, params.threshold)),
@@ -587,7 +683,7 @@ def _fuse_v1(evidence: list[Evidence], shape: tuple[int, int], params: FusionPar
         mask = _provenance_mask(deciding, drivers, maps, params.threshold, mask)
     confidence = np.mean(confidences, axis=0).astype(np.float32) if confidences else None
     return _finish(label, score, heatmap, confidence, mask, own_masks, deciding, params, decided_by, drivers,
-                   outranked, "classes-v1")
+                   outranked, "classes-v1", maps.stride, shape)
 
 
 def _measures(item: Evidence, threshold: float) -> bool:
@@ -605,17 +701,17 @@ def _own_masks(items: list[Evidence], maps: dict, threshold: float) -> dict[str,
 
 
 def _finish(label, score, heatmap, confidence, mask, own_masks, deciding, params, decided_by, drivers, outranked,
-            rule) -> Fusion:
-    regions = _regions(mask, heatmap, own_masks, params) if label in LOCALIZED else []
+            rule, stride, shape) -> Fusion:
+    regions = _regions(mask, heatmap, own_masks, params, stride, shape) if label in LOCALIZED else []
     final_mask = np.zeros(heatmap.shape, dtype=bool)
     for region in regions:
-        final_mask[region.slices] |= region.local_mask
+        final_mask[region.cell_slices] |= region.local_cells
     return Fusion(
         label=label,
         score=score,
-        heatmap=heatmap,
-        confidence=confidence,
-        mask=final_mask,
+        heatmap_cells=heatmap,
+        confidence_cells=confidence,
+        mask_cells=final_mask,
         regions=regions,
         deciding=[e.detector for e in deciding],
         params=params,
@@ -623,17 +719,24 @@ def _finish(label, score, heatmap, confidence, mask, own_masks, deciding, params
         drivers=drivers,
         outranked=outranked,
         rule=rule,
+        stride=stride,
+        shape=tuple(shape),
     )
 
 
 def _regions(
-    mask: np.ndarray, heatmap: np.ndarray, own_masks: dict[str, np.ndarray], params: FusionParams
+    mask: np.ndarray, heatmap: np.ndarray, own_masks: dict[str, np.ndarray], params: FusionParams, stride: int,
+    shape: tuple[int, int],
 ) -> list[Region]:
+    """Regions of the mask, computed on its cells with each cell weighted by its pixels (as per pixel)."""
     regions = connected_regions(mask)
     if regions.count == 0:
         return []
-    labels, sizes = regions.labels, regions.sizes
-    min_pixels = max(64, int(np.ceil(params.min_region_share * mask.size)))
+    labels = regions.labels
+    areas = cell_areas(stride, shape)
+    sizes = np.bincount(labels.ravel(), weights=areas.ravel(), minlength=regions.count + 1)[1:].astype(np.int64)
+    pixels = shape[0] * shape[1]
+    min_pixels = max(64, int(np.ceil(params.min_region_share * pixels)))
     slices = ndimage.find_objects(labels)
     found = []
     for index in np.argsort(-sizes)[: params.max_regions]:
@@ -641,15 +744,22 @@ def _regions(
             break
         box = slices[index]
         local = labels[box] == index + 1
-        supporters = [name for name, own in own_masks.items() if own[box][local].mean() >= params.support_share]
+        weight = areas[box][local].astype(np.float64)
+        total = float(weight.sum())
+        supporters = [name for name, own in own_masks.items()
+                      if float(weight @ own[box][local]) / total >= params.support_share]
+        top, left = box[0].start * stride, box[1].start * stride
+        bottom, right = min(box[0].stop * stride, shape[0]), min(box[1].stop * stride, shape[1])
         found.append(
             Region(
                 id=f"r{len(found) + 1}",
-                bbox=(box[1].start, box[0].start, box[1].stop - box[1].start, box[0].stop - box[0].start),
-                share=float(sizes[index] / mask.size),
-                mean_score=float(heatmap[box][local].mean()),
+                bbox=(left, top, right - left, bottom - top),
+                share=float(sizes[index] / pixels),
+                mean_score=float(weight @ heatmap[box][local].astype(np.float64)) / total,
                 detectors=supporters,
-                local_mask=local,
+                local_mask=expand_cells(local, stride, (bottom - top, right - left)),
+                cell_slices=box,
+                local_cells=local,
             )
         )
     return found

@@ -128,9 +128,9 @@ def upright_bbox(bbox: tuple[int, int, int, int], image: Image) -> tuple[int, in
 
 def explain(image: Image, evidence: list[Evidence], fusion: Fusion) -> Explanation:
     """Build the grounded explanation of one analysis."""
-    from ..detectors import available
+    from ..detectors import catalogue as classes_of
 
-    catalogue = available()
+    catalogue = classes_of(e.detector for e in evidence)
 
     def title(name: str) -> str:
         cls = catalogue.get(name)
@@ -203,9 +203,9 @@ def _coverage(evidence: list[Evidence], fusion: Fusion, ids: list[str]) -> list[
 
 
 def _class_sentences(fusion: Fusion, drivers: list[Evidence]) -> list[Sentence]:
-    from ..detectors import available
+    from ..detectors import catalogue as classes_of
 
-    catalogue = available()
+    catalogue = classes_of([*(e.detector for e in drivers), *fusion.outranked])
     named = _join([catalogue[e.detector].title if e.detector in catalogue else e.detector for e in drivers])
     ids = [evidence_id(e.detector) for e in drivers]
     probability = (fusion.class_scores or {}).get(fusion.label)
