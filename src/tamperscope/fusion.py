@@ -242,9 +242,9 @@ def deciding_signals(evidence: list[Evidence]) -> list[str]:
     A registered detector decides when its class says so (``decides``); an unregistered one (tests, a plug-in)
     when it carries a score, or could not judge the image (it might have).
     """
-    from .detectors.registry import available
+    from .detectors.registry import catalogue as classes_of
 
-    catalogue = available()
+    catalogue = classes_of([item.detector for item in evidence])  # only the modules of the detectors that ran
     names = []
     for item in evidence:
         cls = catalogue.get(item.detector)
