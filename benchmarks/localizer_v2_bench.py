@@ -142,7 +142,7 @@ def evaluate(name: str, spec: str, out: Path, workers: int, conditions: list[str
     from tamperscope.bench.metrics import MetricSuite, align
     from tamperscope.bench.runner import BenchConfig
     from tamperscope.detectors import resolve
-    from tamperscope.detectors.localizer import CALIBRATION_PATH
+    from tamperscope.detectors.localizer import CALIBRATION_PATH, CONSUMES
     from tamperscope.fusion import FusionParams, fuse
 
     config = BenchConfig(spec, out / name / "classical", CLASSICAL, conditions, PROTOCOLS, seed=0, workers=workers)
@@ -150,7 +150,9 @@ def evaluate(name: str, spec: str, out: Path, workers: int, conditions: list[str
     samples = list(open_dataset(spec).samples())
     specs = [{"name": d.name, "version": d.version, "params": d.params()} for d in resolve(CLASSICAL)]
     model = json.loads(CALIBRATION_PATH.read_text())["model_sha256"]
-    local_specs = [{"name": "localizer", "version": "2", "params": {"model_sha256": model}}]
+    # The localizer reads the consumed maps: their versions are part of its cache key (ELA 2.0 changed its map).
+    consumed = [s for s in specs if s["name"] in CONSUMES]
+    local_specs = [{"name": "localizer", "version": "2", "params": {"model_sha256": model}}, *consumed]
     fusions = {"fusion v1, default profile": OLD_DEFAULT, "fusion v1 + localizer": (*OLD_DEFAULT, "adq2", "localizer")}
     results = {}
     for condition in conditions:

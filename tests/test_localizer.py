@@ -213,3 +213,17 @@ def test_inputs_round_trip_through_the_training_cache(tmp_path):
     assert np.abs(maps - inputs.maps[0]).max() <= 0.5 / 255 + 1e-6
     assert stored["target"][1:3, 2:5].min() == BLOCK * BLOCK and stored["target"].sum() == mask.sum()
     assert isinstance(Inputs(rgb[None], dct[None], maps[None], globs[None], 1, (64, 80)).feeds(), dict)
+
+
+def test_cache_names_change_when_a_consumed_map_changes(monkeypatch):
+    """A cached training version holds the consumed detectors' maps: a new version of one must not be served
+    from a cache written by the old one (ELA 2.0 changed its map under the cached ELA 1.0 maps)."""
+    from tamperscope.detectors import resolve
+    from tamperscope.train import localizer as training
+
+    before = training.maps_signature()
+    assert before.split(",")[0].startswith("ela=") and len(before.split(",")) == len(CONSUMES)
+    ela = type(resolve(["ela"])[0])
+    monkeypatch.setattr(ela, "version", "0.0-test")
+    after = training.maps_signature()
+    assert after != before and after.split(",")[1:] == before.split(",")[1:]

@@ -167,6 +167,18 @@ def cache_one(job) -> str | None:
     return None
 
 
+def maps_signature() -> str:
+    """The consumed detectors and their versions, e.g. ``ela=2.0,dq=1.0,...``.
+
+    Part of every cache name: a cached version holds those detectors' maps, so a
+    detector whose map changes (a new version) makes the cache recompute rather than
+    train on maps that ``analyze`` no longer produces.
+    """
+    from ..detectors import resolve
+
+    return ",".join(f"{d.name}={d.version}" for d in resolve(list(CONSUMES)))
+
+
 def plan_versions(data_root: Path, synth_root: Path, seed: int) -> list[dict]:
     """Every training/validation version: source, mask, label, chain, split and cache name."""
     from ..synth import Manifest
@@ -185,6 +197,7 @@ def plan_versions(data_root: Path, synth_root: Path, seed: int) -> list[dict]:
                       "mask": str(synth_root / sample.mask) if sample.mask else "",
                       "label": int(sample.label == "tampered"), "origin": "synth", "split": sample.split,
                       "kind": sample.kind})
+    signature = maps_signature()
     versions = []
     for item in items:
         chain = AUGMENTATIONS[int(rng.integers(len(AUGMENTATIONS)))].format(q=int(rng.integers(60, 96)))
@@ -195,7 +208,7 @@ def plan_versions(data_root: Path, synth_root: Path, seed: int) -> list[dict]:
         else:  # synthetic: one version each, as saved or after a chain (the CPU budget allows one)
             chains = ["clean" if rng.random() < 0.5 else chain]
         for chain in chains:
-            key = hashlib.sha256(f"{item['source']}|{chain}|{seed}".encode()).hexdigest()[:20]
+            key = hashlib.sha256(f"{item['source']}|{chain}|{seed}|{signature}".encode()).hexdigest()[:20]
             versions.append({**item, "chain": chain, "seed": int(rng.integers(2**31)), "cache": f"{key}.npz"})
     return versions
 
