@@ -4,11 +4,12 @@ Runs every detector that matters once per image and condition (the bench runner'
 cache, ``OUT/<set>/cache``), then scores several *methods* from the same evidence:
 
 * each map alone: ``ela``, ``dq``, ``blk``, ``noise``, ``adq2``, ``ghost`` and the new ``localizer``;
-* ``fusion v1, default profile``: rule classes-v1 over the previous default profile
-  (c2pa, metadata, sdwm, ela, dq, blk, noise), what ``analyze`` reported before;
-* ``fusion v1 + localizer``: the same rule over the new default profile (the
-  localizer and the maps it reads added), what ``analyze`` reports now: the
-  *default verdict*.
+* ``fusion v1, default profile``: rule classes-v1 over the default profile
+  (c2pa, metadata, sdwm, ela, dq, blk, noise, copymove_sift), what ``analyze``
+  reports now: the *default verdict*;
+* ``fusion v1 + localizer``: the same rule with the localizer and the one map it
+  reads that the default profile lacks (adq2) added: what the default verdict
+  would be with the localizer in the default profile.
 
 Sets (all held apart from training, thresholds and calibration):
 
@@ -50,17 +51,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 from _machine import cpu_model, replace_section  # noqa: E402
 
 PROTOCOLS = ["pixel-F1-best", "pixel-F1@0.5", "pixel-AUC", "image-AUC", "image-TPR@5%FPR"]
-DETECTORS = ["c2pa", "metadata", "sdwm", "ela", "dq", "blk", "noise", "adq2", "ghost", "localizer"]
+DETECTORS = ["c2pa", "metadata", "sdwm", "ela", "dq", "blk", "noise", "copymove_sift", "adq2", "ghost", "localizer"]
 MAPS = ["ela", "dq", "blk", "noise", "adq2", "ghost", "localizer"]
-OLD_DEFAULT = ("c2pa", "metadata", "sdwm", "ela", "dq", "blk", "noise")
+DEFAULT = ("c2pa", "metadata", "sdwm", "ela", "dq", "blk", "noise", "copymove_sift")
 CONDITIONS = ["clean", "social"]
 HEADING = "## Learned localizer v2 (issue 16)"
-
-
-def new_default() -> tuple[str, ...]:
-    from tamperscope.detectors import PROFILES
-
-    return PROFILES["default"]
 
 
 def make_sets(data: Path, out: Path, synth_limit: int | None = None) -> dict[str, str]:
@@ -153,7 +148,7 @@ def evaluate(name: str, spec: str, out: Path, workers: int, conditions: list[str
     # The localizer reads the consumed maps: their versions are part of its cache key (ELA 2.0 changed its map).
     consumed = [s for s in specs if s["name"] in CONSUMES]
     local_specs = [{"name": "localizer", "version": "2", "params": {"model_sha256": model}}, *consumed]
-    fusions = {"fusion v1, default profile": OLD_DEFAULT, "fusion v1 + localizer": (*OLD_DEFAULT, "adq2", "localizer")}
+    fusions = {"fusion v1, default profile": DEFAULT, "fusion v1 + localizer": (*DEFAULT, "adq2", "localizer")}
     results = {}
     for condition in conditions:
         started = time.perf_counter()
@@ -283,9 +278,9 @@ def markdown(summary: dict, command: str) -> str:
         f"`{command}` on {summary['date']} ({summary['machine']}; {summary['seconds']:.0f} s, load average "
         f"{summary['load']}). All sets are held apart: no image of them, nor any image sharing a source photo with "
         "them, was trained on or used for a threshold. **CASIA v1 numbers are near in-domain**: the model trained on "
-        "the other CASIA v1 development forgeries (split by source-photo component). `fusion v1 + localizer` is "
-        "what `tamperscope analyze` reports now (default profile, rule classes-v1); `fusion v1, default profile` what it "
-        "reported before; `localizer v1 (286 k)` the previous shipped network (bench run from commit 8764e61). Pixel "
+        "the other CASIA v1 development forgeries (split by source-photo component). `fusion v1, default profile` is "
+        "what `tamperscope analyze` reports now (default profile with copymove_sift, rule classes-v1); `fusion v1 + "
+        "localizer` what it would report with the localizer (and adq2) added to it; `localizer v1 (286 k)` the previous shipped network (bench run from commit 8764e61). Pixel "
         "metrics on forgeries with masks, per-image means; image metrics on all images (definitions above).",
         "",
     ]
