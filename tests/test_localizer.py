@@ -227,3 +227,20 @@ def test_cache_names_change_when_a_consumed_map_changes(monkeypatch):
     monkeypatch.setattr(ela, "version", "0.0-test")
     after = training.maps_signature()
     assert after != before and after.split(",")[1:] == before.split(",")[1:]
+
+
+def test_calibration_inputs_are_kept_bit_identical_to_analyze_s(tmp_path):
+    """The calibration's network inputs are cached between runs; what comes back is exactly what prepare() gives."""
+    from tamperscope.train.localizer import calibration_inputs
+
+    source = tmp_path / "a.jpg"
+    source.write_bytes(jpeg_bytes(photo(96, 128), 85))
+    first = calibration_inputs(0, str(source), tmp_path / "cache")
+    assert len(first) == 2 and len(list((tmp_path / "cache").glob("*.npz"))) == 2
+    again = calibration_inputs(0, str(source), tmp_path / "cache")
+    image = load(source)
+    fresh = prepare(image, _prior(image))
+    for name in ("rgb", "dct", "maps", "globals"):
+        assert np.array_equal(getattr(again[0], name), getattr(fresh, name))
+        assert np.array_equal(getattr(again[1], name), getattr(first[1], name))
+    assert (again[0].factor, again[0].shape) == (fresh.factor, fresh.shape)
