@@ -128,7 +128,9 @@ def write_section(doc: Path, rows: dict) -> None:
     lines += ["", "The network runs on a working copy whose long side is at most 1024 px (an integer downscale, "
               "4x at 12 MP), so its cost is bounded whatever the image size; the classical maps it reads are "
               "computed at full resolution by their own detectors and averaged onto its grid. Memory is bounded "
-              "by the working copy (tiles of 1024 px with 128 px of context inside it)."]
+              "by the working copy (tiles of 1024 px with 128 px of context inside it). The default profile's bar is "
+              "a 12 MP `analyze` within 4 s and 2 GB on one core (docs/benchmarks.md, \"Learned localizer v2\", "
+              "says whether the localizer joins it)."]
     replace_section(doc, "## Learned localizer (issue 16)", "\n".join(lines))
 
 

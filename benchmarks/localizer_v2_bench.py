@@ -353,7 +353,9 @@ def main(argv=None) -> int:
     summary["load"] = " / ".join(f"{x:.1f}" for x in os.getloadavg())
     (args.out / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
     command = "python benchmarks/localizer_v2_bench.py --data ../shared/data/dev --out OUT --workers 2 " + \
-              f"--synth-limit {args.synth_limit} --synth-conditions {args.synth_conditions} " + \
+              f"--sets {args.sets} --conditions {args.conditions} " + \
+              (f"--synth-limit {args.synth_limit} --synth-conditions {args.synth_conditions} "
+               if "synth-test" in args.sets else "") + \
               " ".join(f"--v1 {item.split('=')[0]}=V1_{item.split('=')[0].upper().replace('-', '_')}" for item in args.v1) + \
               (f" --doc {args.doc}" if args.doc else "")
     text = markdown(summary, command.strip())
