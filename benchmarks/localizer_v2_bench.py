@@ -3,7 +3,7 @@
 Runs every detector that matters once per image and condition (the bench runner's
 cache, ``OUT/<set>/cache``), then scores several *methods* from the same evidence:
 
-* each map alone: ``ela``, ``dq``, ``blk``, ``noise``, ``adq2``, ``ghost`` and the new ``localizer``;
+* each map alone: ``ela``, ``dq``, ``blk``, ``noise``, ``copymove_sift``, ``adq2``, ``ghost`` and the new ``localizer``;
 * ``fusion v1, default profile``: rule classes-v1 over the default profile
   (c2pa, metadata, sdwm, ela, dq, blk, noise, copymove_sift), what ``analyze``
   reports now: the *default verdict*;
@@ -52,7 +52,7 @@ from _machine import cpu_model, replace_section  # noqa: E402
 
 PROTOCOLS = ["pixel-F1-best", "pixel-F1@0.5", "pixel-AUC", "image-AUC", "image-TPR@5%FPR"]
 DETECTORS = ["c2pa", "metadata", "sdwm", "ela", "dq", "blk", "noise", "copymove_sift", "adq2", "ghost", "localizer"]
-MAPS = ["ela", "dq", "blk", "noise", "adq2", "ghost", "localizer"]
+MAPS = ["ela", "dq", "blk", "noise", "copymove_sift", "adq2", "ghost", "localizer"]
 DEFAULT = ("c2pa", "metadata", "sdwm", "ela", "dq", "blk", "noise", "copymove_sift")
 CONDITIONS = ["clean", "social"]
 HEADING = "## Learned localizer v2 (issue 16)"
