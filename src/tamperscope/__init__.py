@@ -6,7 +6,7 @@
 """
 
 from ._version import __version__
-from .api import analyze, protect, verify
+from .api import analyze, compare, protect, verify
 from .errors import InputError, TamperscopeError
 from .evidence import Evidence
 from .image import Image, Limits, load
@@ -22,6 +22,7 @@ __all__ = [
     "TamperscopeError",
     "__version__",
     "analyze",
+    "compare",
     "load",
     "protect",
     "verify",

@@ -186,6 +186,18 @@ def _run(source, chosen, limits, fusion, narrative, analyzed_at, start) -> Repor
     return report
 
 
+def compare(original: ImageSource, suspect: ImageSource, *, limits: Limits = DEFAULT_LIMITS, **options):
+    """Compare two versions of a picture; see :func:`tamperscope.comparison.compare` (the same function).
+
+    >>> from tamperscope import compare
+    >>> result = compare("original.jpg", "viral.jpg")  # doctest: +SKIP
+    >>> result.label, [(r.kind, r.bbox_suspect) for r in result.regions]  # doctest: +SKIP
+    """
+    from .comparison import compare as run_comparison
+
+    return run_comparison(original, suspect, limits=limits, **options)
+
+
 def protect(
     source: str | os.PathLike,
     out: str | os.PathLike,

@@ -197,6 +197,53 @@ def verify(
 
 
 @app.command()
+def compare(
+    original: Path = typer.Argument(..., help="The original or earlier version (found by a reverse image search, say)."),
+    suspect: Path = typer.Argument(..., help="The version in question; maps and masks are drawn in its frame."),
+    out: Optional[Path] = typer.Option(
+        None, "-o", "--out", help="Folder for report.json, heatmap.png, mask.png, overlay.png, aligned.png."
+    ),
+    report_formats: Optional[List[str]] = typer.Option(
+        None, "--report", help="Readable report to add with -o: html (report.html with side-by-side, swipe and "
+        "blink views). report.json is always written."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print the JSON report instead of the summary."),
+    max_pixels: Optional[int] = typer.Option(None, "--max-pixels", help="Largest accepted canvas (default 120 MP)."),
+    max_file_mb: Optional[float] = typer.Option(None, "--max-file-mb", help="Largest accepted file (default 256)."),
+) -> None:
+    """Compare two versions of a picture: what differs beyond resizing, cropping, re-compression and grading?
+
+    Exit code 0 whatever the verdict (changed, unchanged, not-comparable); 2 for an unreadable file or bad usage.
+    """
+    from dataclasses import replace
+
+    from ..api import compare as run_comparison
+    from ..comparison.write import comparison_formats, write_comparison
+    from ..image import DEFAULT_LIMITS
+
+    try:
+        formats = comparison_formats(report_formats)
+    except ValueError as exc:
+        _fail(str(exc), EXIT_BAD_INPUT)
+    if report_formats and out is None:
+        _fail("--report needs -o/--out: the report files are written into that folder", EXIT_BAD_INPUT)
+    limits = DEFAULT_LIMITS
+    if max_pixels is not None:
+        limits = replace(limits, max_pixels=max_pixels)
+    if max_file_mb is not None:
+        limits = replace(limits, max_file_bytes=int(max_file_mb * 1024 * 1024))
+
+    def action():
+        result = run_comparison(original, suspect, limits=limits)
+        if out is not None:
+            write_comparison(result, out, formats=formats)
+        return result
+
+    result = _guarded(action)
+    typer.echo(result.to_json() if as_json else result.summary_text())
+
+
+@app.command()
 def bench(
     dataset: str = typer.Option(
         ..., "--dataset", help="KIND:PATH, e.g. casia1:/data/CASIA1, csv:/x/manifest.csv, folder:/x "
@@ -464,6 +511,27 @@ def train_zed(
 
     result = _guarded(lambda: train(data, out))
     typer.echo(json.dumps(result, indent=2))
+
+
+@train_app.command("compare")
+def train_compare(
+    data: Path = typer.Option(..., "--data", help="The shared/data/dev folder (camera JPEGs, MICC-F220)."),
+    out: Path = typer.Option(Path("src/tamperscope/models/compare.json"), "--out", help="Threshold file to write."),
+    work: Path = typer.Option(Path(".tamperscope-train/compare"), "--work",
+                              help="Folder of the per-pair records (a rerun resumes from them)."),
+    photos: Optional[int] = typer.Option(None, "--photos", help="Use only the first N calibration photos (in the order of their SHA-256)."),
+    workers: int = typer.Option(2, "--workers", help="Processes comparing pairs."),
+) -> None:
+    """Calibrate compare's region threshold on benign-only generated pairs (see models/README.md)."""
+    import json
+
+    from ..train.compare import calibrate
+
+    if not data.is_dir():
+        _fail(f"--data {data}: not a folder", EXIT_BAD_INPUT)
+    result = _guarded(lambda: calibrate(data, out, work, workers=workers, limit=photos,
+                                        log=lambda line: typer.echo(line, err=True)))
+    typer.echo(json.dumps({k: v for k, v in result.items() if k != "photos"}, indent=2))
 
 
 @train_app.command("faces")

@@ -10,7 +10,8 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -37,11 +38,13 @@ FORMATS = {
 _FORMAT_ALIASES = {"markdown": "md", "htm": "html"}
 
 
-def report_formats(formats: Iterable[str] | str | None) -> list[str]:
+def report_formats(formats: Iterable[str] | str | None, known: Iterable[str] | None = None) -> list[str]:
     """Normalise report formats ("html,md", ["html"], None) to known names, JSON first.
 
+    ``known`` narrows the accepted names (a comparison writes json and html only); default: :data:`FORMATS`.
     Raises ValueError naming an unknown format.
     """
+    known = tuple(FORMATS if known is None else known)
     if formats is None:
         names: list[str] = []
     elif isinstance(formats, str):
@@ -54,8 +57,8 @@ def report_formats(formats: Iterable[str] | str | None) -> list[str]:
             name = _FORMAT_ALIASES.get(name.strip().lower(), name.strip().lower())
             if not name:
                 continue
-            if name not in FORMATS:
-                raise ValueError(f"unknown report format {name!r} (choose from {', '.join(FORMATS)})")
+            if name not in known:
+                raise ValueError(f"unknown report format {name!r} (choose from {', '.join(known)})")
             if name not in chosen:
                 chosen.append(name)
     return chosen
@@ -78,61 +81,74 @@ def write_report(
     """
     chosen = report_formats(formats)
     out = Path(out_dir)
+    previous = report.artifacts
+    try:
+        with staged(out) as staging:
+            image, fusion = report.image, report.fusion
+            upright = image.upright
+            heat = upright(fusion.heatmap)
+            mask = upright(fusion.mask)
+            save_png(staging / ARTIFACTS["heatmap"], colorize(heat))
+            save_png(staging / ARTIFACTS["overlay"], overlay(upright(image.pixels), heat, mask))
+            save_png(staging / ARTIFACTS["mask"], mask.astype(np.uint8) * 255)
+            artifacts = {key: name for key, name in ARTIFACTS.items()}
+            if fusion.confidence is not None:
+                save_png(staging / "confidence.png", to_grey(upright(fusion.confidence)))
+                artifacts["confidence"] = "confidence.png"
+            if layers:
+                (staging / "layers").mkdir()
+                for item in report.evidence:
+                    full = item.heatmap_full(image.shape)
+                    if full is not None:
+                        name = f"layers/{item.detector}.png"
+                        save_png(staging / name, colorize(upright(full)))
+                        artifacts[f"layer:{item.detector}"] = name
+            for name in chosen[1:]:
+                key, filename = FORMATS[name]
+                artifacts[key] = filename
+            report.artifacts = {**artifacts, "directory": str(out)}
+            (staging / ARTIFACTS["report"]).write_text(report.to_json() + "\n", encoding="utf-8")
+            if "html" in chosen:
+                from .html import html_report
+
+                (staging / FORMATS["html"][1]).write_text(html_report(report), encoding="utf-8")
+            if "md" in chosen:
+                from .markdown import markdown_report
+
+                (staging / FORMATS["md"][1]).write_text(markdown_report(report), encoding="utf-8")
+    except BaseException:
+        report.artifacts = previous  # nothing was written: the report must not claim files
+        raise
+    return report.artifacts
+
+
+@contextmanager
+def staged(out_dir: str | os.PathLike) -> Iterator[Path]:
+    """A temporary folder inside ``out_dir`` whose entries replace those of ``out_dir`` when the block succeeds.
+
+    All or nothing: when the block raises, nothing in ``out_dir`` changes. An ``OSError`` (the folder cannot be
+    made or written) becomes an :class:`~tamperscope.errors.OutputError` with one line.
+    """
+    out = Path(out_dir)
     try:
         out.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=".tamperscope-", dir=out))
     except OSError as exc:
         raise OutputError(f"cannot write the report to {out}: {exc.strerror or exc}") from None
-    previous = report.artifacts
     try:
-        image, fusion = report.image, report.fusion
-        upright = image.upright
-        heat = upright(fusion.heatmap)
-        mask = upright(fusion.mask)
-        _save_png(staging / ARTIFACTS["heatmap"], colorize(heat))
-        _save_png(staging / ARTIFACTS["overlay"], overlay(upright(image.pixels), heat, mask))
-        _save_png(staging / ARTIFACTS["mask"], mask.astype(np.uint8) * 255)
-        artifacts = {key: name for key, name in ARTIFACTS.items()}
-        if fusion.confidence is not None:
-            _save_png(staging / "confidence.png", to_grey(upright(fusion.confidence)))
-            artifacts["confidence"] = "confidence.png"
-        if layers:
-            (staging / "layers").mkdir()
-            for item in report.evidence:
-                full = item.heatmap_full(image.shape)
-                if full is not None:
-                    name = f"layers/{item.detector}.png"
-                    _save_png(staging / name, colorize(upright(full)))
-                    artifacts[f"layer:{item.detector}"] = name
-        for name in chosen[1:]:
-            key, filename = FORMATS[name]
-            artifacts[key] = filename
-        report.artifacts = {**artifacts, "directory": str(out)}
-        (staging / ARTIFACTS["report"]).write_text(report.to_json() + "\n", encoding="utf-8")
-        if "html" in chosen:
-            from .html import html_report
-
-            (staging / FORMATS["html"][1]).write_text(html_report(report), encoding="utf-8")
-        if "md" in chosen:
-            from .markdown import markdown_report
-
-            (staging / FORMATS["md"][1]).write_text(markdown_report(report), encoding="utf-8")
+        yield staging
         for entry in staging.iterdir():
             target = out / entry.name
             if target.is_dir() and not target.is_symlink():
                 shutil.rmtree(target)
             os.replace(entry, target)
     except OSError as exc:
-        report.artifacts = previous
         raise OutputError(f"cannot write the report to {out}: {exc.strerror or exc}") from None
-    except BaseException:
-        report.artifacts = previous  # nothing was written: the report must not claim files
-        raise
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    return report.artifacts
 
 
-def _save_png(path: Path, array: np.ndarray) -> None:
+def save_png(path: Path, array: np.ndarray) -> None:
+    """A map or picture as PNG."""
     # Level 1: these are large, short-lived maps; speed matters more than bytes.
     PILImage.fromarray(array).save(path, format="PNG", compress_level=1)

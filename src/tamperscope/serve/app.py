@@ -5,7 +5,8 @@ at once with its id; ``GET /v1/analyses/{id}`` gives the status and, when done,
 the report; ``GET /v1/analyses/{id}/artifacts/{name}`` serves the files
 ``tamperscope analyze -o`` writes (report.json, report.html, overlay, heatmap,
 mask and layer PNGs); ``GET /v1/analyses/{id}/preview`` (and ``/preview/mask``)
-the small preview a scan keeps too; ``GET /v1/analyses`` lists the history; ``/healthz``,
+the small preview a scan keeps too; ``GET /v1/analyses`` lists the history;
+``POST /v1/comparisons`` compares two versions of a picture (:mod:`~tamperscope.serve.comparisons`); ``/healthz``,
 ``/metrics`` (Prometheus text); ``/`` the page, ``/docs`` the OpenAPI page,
 both working without any network.
 
@@ -313,6 +314,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     def get_preview_mask(analysis_id: str):
         return _preview_response(service, _job(service, analysis_id), 1)
 
+    from .comparisons import install_comparisons
+
+    install_comparisons(app, service, authorize, _ERRORS, _UPLOAD_ERRORS)
     return app
 
 
@@ -441,9 +445,12 @@ def _install_middleware(app: FastAPI, service: Service) -> None:
 def _page_csp() -> str:
     # The page shows report.html in a sandboxed frame; the frame inherits this policy, so the report's one script
     # is allowed by its hash (the same pin the report sets for itself).
+    from ..comparison.html import _SCRIPT as _COMPARISON_SCRIPT
     from ..report.html import _SCRIPT
 
     digest = base64.b64encode(hashlib.sha256(_SCRIPT.encode("utf-8")).digest()).decode("ascii")
+    # The comparison's page (two versions side by side) is shown in the same kind of frame.
+    digest += "' 'sha256-" + base64.b64encode(hashlib.sha256(_COMPARISON_SCRIPT.encode("utf-8")).digest()).decode()
     return ("default-src 'none'; script-src 'self' 'sha256-" + digest + "'; style-src 'self' 'unsafe-inline'; "
             "img-src 'self' data: blob:; connect-src 'self'; frame-src 'self' blob: data: about:; "
             "base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
