@@ -138,9 +138,9 @@ def test_noise_splice_is_found_where_it_was_pasted(tmp_path):
     evidence = create("localizer").run(load(tmp_path / "c.jpg"), prior=_prior(load(tmp_path / "c.jpg")))
     assert evidence.ok and evidence.stride == 8 * evidence.facts["work_factor"]
     heat = evidence.heatmap_full(mask.shape)
-    # Measured with the shipped 150-step weights: 0.36 inside, 0.24 outside. The region ranks above the rest;
-    # the margin the v1 test asked for (0.2) is not reached by these under-trained weights (docs/benchmarks.md).
-    assert heat[mask].mean() > heat[~mask].mean()
+    # Measured with the shipped 350-step weights: 0.46 inside, 0.20 outside (the 150-step weights: 0.36 and 0.24);
+    # the margin is the one the v1 localizer's test asked for.
+    assert heat[mask].mean() > heat[~mask].mean() + 0.2
 
 
 @needs_model
