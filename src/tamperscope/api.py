@@ -163,9 +163,13 @@ def _run(source, chosen, limits, fusion, narrative, analyzed_at, start) -> Repor
     loaded = time.perf_counter()
     chosen = with_prerequisites(chosen)
     evidence = run_detectors(image, chosen, limits.detector_seconds)
+    detected = time.perf_counter()
     fused = fuse(evidence, image.shape, fusion)
+    fused_at = time.perf_counter()
     explanation = explain(image, evidence, fused)
     timings = {"load": loaded - start, **{f"detector:{e.detector}": e.runtime_s for e in evidence}}
+    timings["fuse"] = fused_at - detected
+    timings["explain"] = time.perf_counter() - fused_at
     timings["total"] = time.perf_counter() - start
     described = [{"name": d.name, "version": d.version, "params": d.params()} for d in chosen]
     report = Report(

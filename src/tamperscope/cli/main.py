@@ -19,6 +19,7 @@ import typer
 from .exits import EXIT_BAD_INPUT, EXIT_INTERNAL, EXIT_OK  # noqa: F401  (EXIT_OK: part of the shell's contract)
 from .exits import fail as _fail
 from .exits import guarded as _guarded
+from .memory import keep_freed_memory
 
 app = typer.Typer(
     add_completion=False,
@@ -33,7 +34,7 @@ def analyze(
     image: Path = typer.Argument(..., help="Image file (JPEG, PNG, TIFF, WebP, BMP; HEIC/AVIF with pillow-heif), "
                                 "or a video clip (MP4, MOV, AVI, MKV: faces are tracked over sampled frames)."),
     out: Optional[Path] = typer.Option(
-        None, "-o", "--out", help="Folder for report.json, heatmap.png, overlay.png, mask.png."
+        None, "-o", "--out", help="Folder for report.json, heatmap.png, overlay.jpg, mask.png."
     ),
     report_formats: Optional[List[str]] = typer.Option(
         None,
@@ -69,6 +70,10 @@ def analyze(
         None, "--watermark-key", envvar="TAMPERSCOPE_WATERMARK_KEY", show_envvar=True,
         help="The publisher's key of 'tamperscope protect': adds the watermark check as evidence "
         "(the key is never written to the report).",
+    ),
+    full_size_maps: bool = typer.Option(
+        False, "--full-size-maps", help="With -o: write heatmap.png, confidence.png and layers/ at the image's "
+        "full resolution instead of each map's own (report.json's artifacts.map_scale gives that scale).",
     ),
 ) -> None:
     """Analyse one image: verdict, regions and evidence; with -o, write the report files."""
@@ -110,15 +115,38 @@ def analyze(
             _fail(f"--trust-anchors {trust_anchors}: no such file", EXIT_BAD_INPUT)
         params["c2pa"] = {"trust_anchors": str(trust_anchors)}
 
+    if full_size_maps and out is None:
+        _fail("--full-size-maps needs -o/--out: the maps are written into that folder", EXIT_BAD_INPUT)
+
     def action():
+        started = _process_age()
         report = run_analysis(image, detectors, profile=profile, limits=limits, narrative=narrative, params=params,
                               watermark_key=watermark_key or None)
+        _add_startup(report, started)
         if out is not None:
-            write_report(report, out, formats=formats)
+            write_report(report, out, formats=formats, full_size_maps=full_size_maps)
         return report
 
     report = _guarded(action)
     typer.echo(report.to_json() if as_json else report.summary_text())
+
+
+def _process_age() -> float | None:
+    """Seconds since this process started (Linux ``/proc``, 10 ms steps); None where that cannot be read."""
+    try:
+        with open("/proc/self/stat", "rb") as handle:
+            fields = handle.read().rsplit(b")", 1)[1].split()  # after the command name, fields 3.. of proc(5)
+        with open("/proc/uptime", "rb") as handle:
+            uptime = float(handle.read().split()[0])
+        return max(0.0, uptime - int(fields[19]) / os.sysconf("SC_CLK_TCK"))  # field 22: start time, in ticks
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _add_startup(report, started: float | None) -> None:
+    """Put the time from process start to the analysis (Python, imports, arguments) first in the timings."""
+    if started is not None:
+        report.timings = {"startup": started, **report.timings}
 
 
 _KEY_HELP = "The publisher's secret key (or set TAMPERSCOPE_WATERMARK_KEY); never stored in any output."
@@ -154,7 +182,7 @@ def verify(
     image: Path = typer.Argument(..., help="Image to check for the publisher's watermark."),
     key: Optional[str] = typer.Option(None, "--key", envvar="TAMPERSCOPE_WATERMARK_KEY", help=_KEY_HELP),
     out: Optional[Path] = typer.Option(
-        None, "-o", "--out", help="Folder for report.json, heatmap.png, overlay.png, mask.png."
+        None, "-o", "--out", help="Folder for report.json, heatmap.png, overlay.jpg, mask.png."
     ),
     report_formats: Optional[List[str]] = typer.Option(
         None, "--report", help="Readable reports to add with -o: html, md (as for analyze)."
@@ -176,7 +204,9 @@ def verify(
         _fail("--report needs -o/--out: the report files are written into that folder", EXIT_BAD_INPUT)
 
     def action():
+        started = _process_age()
         report = run_verify(image, key)
+        _add_startup(report, started)
         if out is not None:
             write_report(report, out, formats=formats)
         return report
@@ -605,6 +635,8 @@ def version() -> None:
 
 
 def main() -> None:
+    """The command's entry point (``tamperscope``, ``python -m tamperscope``)."""
+    keep_freed_memory()  # this process: one command, large short-lived arrays (before numpy is imported)
     try:
         app()
     except SystemExit as exc:

@@ -25,7 +25,8 @@ from html import escape
 import numpy as np
 from PIL import Image as PILImage
 
-from ..report.html import _CSS, _data_uri_jpeg, _data_uri_map, _fit, _legend_gradient, _slug
+from ..report.colormap import data_uri, fit, jpeg_bytes, map_png, with_transparency
+from ..report.html import _CSS, _legend_gradient, _slug
 from ..report.explain import location_words
 from .report import Comparison
 from .pictures import aligned_original
@@ -120,6 +121,15 @@ _EXTRA_CSS = """
 """
 
 
+def _jpeg_uri(pixels: np.ndarray, quality: int) -> str:
+    return data_uri(jpeg_bytes(pixels, quality), "image/jpeg")
+
+
+def _map_uri(heat: np.ndarray) -> str:
+    """A [0, 1] map as the analysis report embeds its maps: inferno palette PNG, transparent where it is 0."""
+    return data_uri(with_transparency(map_png(np.asarray(heat, dtype=np.float32), compress_level=6)), "image/png")
+
+
 def _data_uri_png_rgba(rgba: np.ndarray) -> str:
     buffer = io.BytesIO()
     PILImage.fromarray(np.ascontiguousarray(rgba), mode="RGBA").save(buffer, format="PNG", optimize=True)
@@ -148,8 +158,8 @@ def comparison_html(c: Comparison) -> str:
     suspect_pixels = c.suspect.upright(c.suspect.pixels)
     orig_h, orig_w = original_pixels.shape[:2]
     sus_h, sus_w = suspect_pixels.shape[:2]
-    suspect_preview = _fit(suspect_pixels, PREVIEW_MAX_SIDE)
-    original_preview = _fit(original_pixels, PREVIEW_MAX_SIDE)
+    suspect_preview = fit(suspect_pixels, PREVIEW_MAX_SIDE)
+    original_preview = fit(original_pixels, PREVIEW_MAX_SIDE)
     shown_h, shown_w = suspect_preview.shape[:2]
     script_hash = base64.b64encode(hashlib.sha256(_SCRIPT.encode("utf-8")).digest()).decode("ascii")
     csp = ("default-src 'none'; img-src data:; style-src 'unsafe-inline'; "
@@ -198,13 +208,13 @@ def comparison_html(c: Comparison) -> str:
     add("</ul></section>")
 
     if c.alignment is not None:
-        raw = _fit(aligned_original(c, tone=False), PREVIEW_MAX_SIDE)
-        toned = _fit(aligned_original(c, tone=True), PREVIEW_MAX_SIDE)
-        raw_uri, toned_uri = _data_uri_jpeg(raw, 88), _data_uri_jpeg(toned, 88)
-        suspect_uri = _data_uri_jpeg(suspect_preview, 88)
-        heat_uri = _data_uri_map(_fit(c.heatmap, PREVIEW_MAX_SIDE))
+        raw = fit(aligned_original(c, tone=False), PREVIEW_MAX_SIDE)
+        toned = fit(aligned_original(c, tone=True), PREVIEW_MAX_SIDE)
+        raw_uri, toned_uri = _jpeg_uri(raw, 88), _jpeg_uri(toned, 88)
+        suspect_uri = _jpeg_uri(suspect_preview, 88)
+        heat_uri = _map_uri(fit(c.heatmap, PREVIEW_MAX_SIDE))
         shade = np.zeros((shown_h, shown_w, 4), np.uint8)
-        outside = _fit((~c.overlap).astype(np.float32), PREVIEW_MAX_SIDE) > 0.5
+        outside = fit((~c.overlap).astype(np.float32), PREVIEW_MAX_SIDE) > 0.5
         shade[outside, 3] = 150
         shade_uri = _data_uri_png_rgba(shade)
         suspect_boxes = "".join(_boxes(c.regions, sus_w, sus_h, "suspect"))
@@ -217,7 +227,7 @@ def comparison_html(c: Comparison) -> str:
             "through the fitted tone model)</label></div>")
         # Side by side: each in its own frame.
         add('<div data-pane="side"><div class="pair">')
-        add(f'<figure><div class="stage"><img src="{_data_uri_jpeg(original_preview, 88)}" alt="The original, '
+        add(f'<figure><div class="stage"><img src="{_jpeg_uri(original_preview, 88)}" alt="The original, '
             f'upright">{"".join(_boxes(c.regions, orig_w, orig_h, "original"))}</div><figcaption>Original '
             f"({orig_w} x {orig_h}), its own frame</figcaption></figure>")
         add(f'<figure><div class="stage"><img src="{suspect_uri}" alt="The suspect, upright">{suspect_boxes}</div>'

@@ -45,7 +45,7 @@ from .upload import Rejected, check_image, safe_filename
 
 STATIC = Path(__file__).parent / "static"
 _MEDIA = {".json": "application/json", ".html": "text/html; charset=utf-8", ".png": "image/png",
-          ".md": "text/markdown; charset=utf-8"}
+          ".jpg": "image/jpeg", ".md": "text/markdown; charset=utf-8"}
 _ID_CHARS = frozenset("0123456789abcdef")
 
 
@@ -281,7 +281,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return _out(job, report, service)
 
     @app.get("/v1/analyses/{analysis_id}/artifacts/{name:path}", tags=["analyses"],
-             summary="A report file: report.json, report.html, overlay.png, heatmap.png, mask.png, layers/NAME.png",
+             summary="A report file: report.json, report.html, overlay.jpg, heatmap.png, mask.png, layers/NAME.png",
              dependencies=[Depends(authorize)],
              responses={**_ERRORS, 400: {"model": ErrorOut, "description": "A name that leaves the folder"},
                         409: {"model": ErrorOut, "description": "The analysis has not finished"},
@@ -347,7 +347,7 @@ def _job(service: Service, analysis_id: str) -> Job:
 def _artifact_path(service: Service, job: Job, name: str) -> Path:
     parts = name.replace("\\", "/").split("/")
     if name.startswith("/") or any(part in ("", ".", "..") for part in parts) or "\x00" in name:
-        raise StarletteHTTPException(400, "an artifact name is a file of the analysis folder, e.g. overlay.png")
+        raise StarletteHTTPException(400, "an artifact name is a file of the analysis folder, e.g. overlay.jpg")
     if job.status != "done":
         raise StarletteHTTPException(409, f"the analysis is {job.status}; its files exist once it is done")
     folder = (service.analyses / job.id).resolve()
@@ -379,9 +379,10 @@ def _out(job: Job, report: dict[str, Any] | None = None, service: Service | None
                 links[key] = f"{base}/{path}"
     if job.status == "done":
         names = (report or {}).get("artifacts") or {"report": "report.json", "html": "report.html",
-                                                    "overlay": "overlay.png", "heatmap": "heatmap.png",
+                                                    "overlay": "overlay.jpg", "heatmap": "heatmap.png",
                                                     "mask": "mask.png"}
-        links.update({key: f"{base}/artifacts/{value}" for key, value in names.items() if key != "directory"})
+        links.update({key: f"{base}/artifacts/{value}" for key, value in names.items()
+                      if key != "directory" and isinstance(value, str)})
     if report is not None:
         report = {**report, "artifacts": {k: v for k, v in (report.get("artifacts") or {}).items()
                                           if k != "directory"}}  # the server's own paths stay private
