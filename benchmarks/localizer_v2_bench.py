@@ -333,6 +333,12 @@ def main(argv=None) -> int:
     parser.add_argument("--doc", type=Path, help="docs/benchmarks.md: rewrite its section")
     parser.add_argument("--classical-only", action="store_true", help="only pass 1 (the classical evidence cache)")
     args = parser.parse_args(argv)
+    known_sets, known_conditions = {"casia-test", "micc-f220", "exif-test", "synth-test"}, set(CONDITIONS)
+    if not set(args.sets.split(",")) <= known_sets:
+        parser.error(f"--sets: choose from {', '.join(sorted(known_sets))}")
+    for option in (args.conditions, args.synth_conditions):
+        if not set(option.split(",")) <= known_conditions:
+            parser.error(f"conditions: choose from {', '.join(CONDITIONS)}")
     import os
     import platform
 
