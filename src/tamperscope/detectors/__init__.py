@@ -18,6 +18,8 @@ _REGISTRY: dict[str, type[Detector]] = {}
 
 #: Named detector sets; "default" is what ``analyze`` runs when none are named.
 PROFILES: dict[str, tuple[str, ...]] = {}
+#: Parameters a profile gives its detectors (a caller's ``params`` win): a thorough run buys more views.
+PROFILE_PARAMS: dict[str, dict[str, dict[str, Any]]] = {}
 
 
 def register(cls: type[Detector]) -> type[Detector]:
@@ -58,6 +60,7 @@ def resolve(
         if profile not in PROFILES:
             raise UnknownDetector(f"unknown profile {profile!r}; known: {', '.join(PROFILES)}")
         names = PROFILES[profile]
+        params = {**PROFILE_PARAMS.get(profile, {}), **(params or {})}
     if isinstance(names, str):
         names = [n for n in (part.strip() for part in names.split(",")) if n]
     names = list(dict.fromkeys(names))
@@ -111,6 +114,7 @@ from . import copymove_sift, copymove_dense  # noqa: E402,F401
 from . import spectral, npr, zed  # noqa: E402,F401
 from . import localizer  # noqa: E402,F401
 from . import faceswap  # noqa: E402,F401
+from . import aigen  # noqa: E402,F401
 # In no profile: "watermark" (analyze adds it when a publisher's watermark key is configured); "nadq", whose map
 # marks 10-29% of authentic photos for lack of a presence test (docs/accuracy.md); "rivagan". They run when named.
 from . import watermark  # noqa: E402,F401
@@ -122,7 +126,7 @@ _PROVENANCE = ("c2pa", "metadata", "sdwm")
 PROFILES.update(
     {
         "fast": ("c2pa", "metadata", "dq", "blk"),
-        "default": (*_PROVENANCE, "ela", "dq", "blk", "noise"),
+        "default": (*_PROVENANCE, "ela", "dq", "blk", "noise", "aigen"),
         "thorough": (
             *_PROVENANCE, "ela", "dq", "blk", "noise",
             "adq2", "zero", "cagi",
@@ -132,9 +136,11 @@ PROFILES.update(
             "spectral", "npr", "zed",
             "localizer",
             "faceswap",
+            "aigen",
         ),
     }
 )
+PROFILE_PARAMS.update({"thorough": {"aigen": {"crops": 3}}})
 
-__all__ = ["Detector", "Finding", "NotApplicable", "PROFILES", "available", "create", "register", "resolve",
+__all__ = ["Detector", "Finding", "NotApplicable", "PROFILES", "PROFILE_PARAMS", "available", "create", "register", "resolve",
            "run_detectors", "with_prerequisites"]
