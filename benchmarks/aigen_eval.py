@@ -57,7 +57,9 @@ def scores(probes, records, crops):
 
 
 def feature_table(records, seed, log) -> list[str]:
-    names = ["embeds", "cls11", "mean11", "cls11+mean11"] + [f"{kind}{b}" for b in data.EXTRA_LAYERS for kind in ("cls", "mean")]
+    from tamperscope.models.clip import LAST_BLOCK
+
+    names = [name for b in (*data.TAPS, LAST_BLOCK) for name in (f"cls{b}", f"mean{b}", f"cls{b}+mean{b}")]
     lines = ["| probe input | dim | calibrate AUC | test AUC (clean, 1 crop) | test AUC (jpeg:75) | test AUC (resize:0.5) |",
              "|---|---:|---:|---:|---:|---:|"]
     for name in names:
@@ -74,17 +76,26 @@ def feature_table(records, seed, log) -> list[str]:
     return lines
 
 
+#: Families held out together (a generator's relatives can carry it through a one-generator fold).
+FAMILIES = {
+    "family: Stable Diffusion (ldm, sd1, sd2, sdxl, sd3)": {"ldm", "sd1", "sd2", "sdxl", "sd3"},
+    "family: OpenAI (gpt-image, dalle2, dalle3, glide)": {"gpt-image", "dalle2", "dalle3", "glide"},
+    "family: GANs (stylegan2-faces, stylegan, gigagan)": {"stylegan2-faces", "stylegan", "gigagan"},
+}
+
+
 def logo_table(records, seed, c, log) -> tuple[list[str], dict]:
-    groups = sorted({r.sample.group for r in records if r.y and r.sample.split != "unseen"})
+    generators = sorted({r.sample.group for r in records if r.y and r.sample.split != "unseen"})
+    folds = {g: {g} for g in generators} | FAMILIES
     real_test = {v: [r for r in records if not r.y and r.sample.split == "test" and r.version == v] for v in data.EVAL_VERSIONS}
     lines = ["| held-out generator | images | AUC clean | AUC jpeg:75 | AUC resize:0.5 | AUC clean, 3 crops | "
              "det. clean | det. jpeg:75 | det. resize:0.5 |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     summary = {}
     pooled = defaultdict(lambda: ([], []))
-    for group in groups:
-        kept = [r for r in records if r.sample.group != group]
+    for group, members in folds.items():
+        kept = [r for r in records if r.sample.group not in members]
         probes = aigen.fit(kept, seed=seed, c=c, log=lambda _: None, patch=False)
-        held = [r for r in records if r.sample.group == group]
+        held = [r for r in records if r.sample.group in members]
         n = len({r.sample.key for r in held})
         row = [group, str(n)]
         dets = []
@@ -94,8 +105,9 @@ def logo_table(records, seed, c, log) -> tuple[list[str], dict]:
             s_ai, s_real = scores(probes, ai, DEFAULT_CROPS), scores(probes, real, DEFAULT_CROPS)
             row.append(f"{auc([1] * len(ai) + [0] * len(real), np.concatenate([s_ai, s_real])):.3f}")
             dets.append(f"{np.mean(s_ai >= probes.threshold[DEFAULT_CROPS]):.2f}")
-            pooled[version][0].extend(s_ai >= probes.threshold[DEFAULT_CROPS])
-            summary[(group, version)] = (s_ai, s_real)
+            if group in generators:
+                pooled[version][0].extend(s_ai >= probes.threshold[DEFAULT_CROPS])
+                summary[(group, version)] = (s_ai, s_real)
         ai3 = [r for r in held if r.version == "clean" and len(r.views) - 1 >= THOROUGH_CROPS]
         real3 = [r for r in real_test["clean"] if len(r.views) - 1 >= THOROUGH_CROPS]
         if THOROUGH_CROPS in probes.blend and ai3:
@@ -108,12 +120,12 @@ def logo_table(records, seed, c, log) -> tuple[list[str], dict]:
     weighted = []
     for version in data.EVAL_VERSIONS:
         aucs = [(len(summary[(g, version)][0]), auc([1] * len(summary[(g, version)][0]) + [0] * len(summary[(g, version)][1]),
-                np.concatenate(summary[(g, version)]))) for g in groups]
+                np.concatenate(summary[(g, version)]))) for g in generators]
         aucs = [(n, a) for n, a in aucs if n and np.isfinite(a)]
         weighted.append((version, float(np.mean([a for _, a in aucs])), float(np.average([a for _, a in aucs], weights=[n for n, _ in aucs])),
                          float(np.mean(pooled[version][0])) if pooled[version][0] else float("nan")))
     lines.append("")
-    lines.append("Mean over generators (unweighted / weighted by images), and the share of all held-out AI images "
+    lines.append("Mean over the single-generator folds (unweighted / weighted by images), and the share of all held-out AI images "
                  "detected at their fold's threshold: " + "; ".join(
                      f"{v}: AUC {m:.3f} / {w:.3f}, detected {d:.0%}" for v, m, w, d in weighted))
     return lines, summary
@@ -206,6 +218,56 @@ def old_rows(samples, seed, log) -> list[str]:
     return lines
 
 
+#: Development sets read end to end by ``--live``: (folder, manifest label, what the images are).
+LIVE_SETS = (
+    ("exif-camera", "authentic", "camera photos"),
+    ("casia1", "authentic", "CASIA v1 authentic"),
+    ("micc-f220", "authentic", "MICC-F220 authentic"),
+    ("faces-gan-vs-real", "authentic", "Unsplash portraits"),
+    ("faces-real-lfw", "authentic", "LFW faces"),
+    ("faces-real-utkface", "authentic", "UTKFace crops"),
+    ("comfyui-ai", "authentic", "ComfyUI inputs (real)"),
+    ("casia1", "tampered", "CASIA v1 forgeries (edited, not AI)"),
+    ("micc-f220", "tampered", "MICC-F220 copy-moves (edited, not AI)"),
+)
+
+
+def live_false_alarms(data_root: Path, samples, count: int, log) -> list[str]:
+    """The detector itself (default profile's views) on development images no probe or threshold was fitted on."""
+    import csv
+    import hashlib
+
+    from tamperscope.detectors import create
+    from tamperscope.image import load
+
+    fitted = {s.key for s in samples if s.split in ("train", "calibrate")}
+    detector = create("aigen")
+    lines = ["| development set | images | flagged ai-generated | flagged ai-edited | not applicable | median P(ai) |",
+             "|---|---:|---:|---:|---:|---:|"]
+    for folder, label, title in LIVE_SETS:
+        manifest = data_root / folder / "manifest.csv"
+        if not manifest.is_file():
+            continue
+        with manifest.open(newline="", encoding="utf-8") as handle:
+            rows = [r for r in csv.DictReader(handle) if r["label"] == label and f"{folder}/{r['image_path']}" not in fitted
+                    and r["image_path"].lower().endswith((".jpg", ".jpeg", ".png", ".tif", ".bmp"))]
+        rows.sort(key=lambda r: hashlib.sha1(f"{folder}/{r['image_path']}".encode()).hexdigest())
+        outcomes, probabilities, skipped = [], [], 0
+        for row in rows[:count]:
+            evidence = detector.run(load(data_root / folder / row["image_path"]))
+            if not evidence.ok:
+                skipped += 1
+                continue
+            outcomes.append(evidence.indicates if evidence.score >= 0.5 else "none")
+            probabilities.append(evidence.facts["p_ai_generated"])
+        n = len(outcomes)
+        lines.append(f"| {title} | {n} | {sum(o == 'ai-generated' for o in outcomes) / max(n, 1):.1%} | "
+                     f"{sum(o == 'ai-edited' for o in outcomes) / max(n, 1):.1%} | {skipped} | "
+                     f"{np.median(probabilities) if probabilities else float('nan'):.3f} |")
+        log(lines[-1])
+    return lines
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, required=True)
@@ -216,6 +278,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--old", action="store_true", help="also run spectral, npr and zed on the same images")
     parser.add_argument("--features", action="store_true", help="also compare probe inputs (slow: one fit per input)")
+    parser.add_argument("--live", type=int, default=0, help="also run the detector on up to N unfitted images of each dev set")
     parser.add_argument("--write", action="store_true", help="write the section into docs/benchmarks.md")
     args = parser.parse_args()
     start = time.perf_counter()
@@ -236,6 +299,8 @@ def main() -> None:
             r.select(aigen.feature_keys(feature))
     if args.old:
         parts["old"] = old_rows(samples, args.seed, log)
+    if args.live:
+        parts["live"] = live_false_alarms(args.data, samples, args.live, log)
     text = render(parts, samples, records, feature, time.perf_counter() - start)
     print(text)
     if args.write:
@@ -251,7 +316,7 @@ def render(parts, samples, records, feature, seconds) -> str:
         counts[s.label][s.split] += 1
     lines = [SECTION, "",
              f"Measured by `PYTHONPATH=src python benchmarks/aigen_eval.py --data ../shared/data/dev --corpus CORPUS "
-             f"--photos /usr/share/backgrounds --cache .tamperscope-train/aigen --old --features --write` "
+             f"--photos /usr/share/backgrounds --cache .tamperscope-train/aigen --old --features --live 100 --write` "
              f"({seconds / 60:.0f} min on the shared 2-core machine, from the features `tamperscope train aigen` cached). "
              f"Images: {sum(counts['ai'].values())} AI ({', '.join(f'{k} {v}' for k, v in sorted(counts['ai'].items()))}) and "
              f"{sum(counts['real'].values())} real ({', '.join(f'{k} {v}' for k, v in sorted(counts['real'].items()))}); "
@@ -259,6 +324,8 @@ def render(parts, samples, records, feature, seconds) -> str:
     lines += ["### Leave one generator out", ""] + parts["logo"] + [""]
     lines += ["### Generators of the development sets, never trained on (shipped probe)", ""] + parts["unseen"] + [""]
     lines += ["### False alarms on real photos held apart (shipped probe, its 2% threshold)", ""] + parts["fa"] + [""]
+    if "live" in parts:
+        lines += ["### The detector itself on development images never fitted (default profile's views)", ""] + parts["live"] + [""]
     lines += ["### Format is not the cue", "", "A logistic regression on format-derived features only (JPEG/PNG, bytes "
               "per pixel, width, height, aspect), 5-fold cross-validated: " + parts["format"] + ".", ""]
     if "features" in parts:

@@ -203,16 +203,17 @@ def test_probe_file_roundtrip(tmp_path):
 
     probes = Probes()
     rng = np.random.default_rng(0)
-    probes.global_w, probes.crop_w, probes.patch_w = (rng.normal(size=n).astype(np.float32) for n in (512, 512, 768))
+    probes.global_w, probes.crop_w, probes.patch_w = (rng.normal(size=n).astype(np.float32) for n in (1536, 1536, 768))
     probes.global_b, probes.crop_b, probes.patch_b = 0.1, -0.2, 0.3
     probes.blend = {1: (1.0, 0.5, 0.1), 2: (0.9, 0.6, 0.0)}
     probes.threshold = {1: 0.7, 2: 0.65}
     probes.edit_threshold = {1: 0.3, 2: 0.28}
     probes.edit_scale = {1: 0.05, 2: 0.05}
+    probes.cell_threshold, probes.cell_scale = 0.6, 0.04
     out = tmp_path / "probe.npz"
-    export(probes, "embeds", out, {"seed": 0})
+    export(probes, "cls7+mean7", out, {"seed": 0})
     loaded = load_probe(str(out))
-    assert loaded.feature == "embeds" and loaded.max_crops == 2
+    assert loaded.feature == "cls+mean" and loaded.max_crops == 2
     assert np.allclose(loaded.global_w, probes.global_w) and loaded.threshold[0] == pytest.approx(0.7)
     assert loaded.meta["seed"] == 0 and len(loaded.meta["sha256_of_weights"]) == 64
 

@@ -499,7 +499,7 @@ def train_aigen(
     out: Path = typer.Option(Path("src/tamperscope/models/aigen.npz"), "--out", help="Probe file to write."),
     cache: Path = typer.Option(Path(".tamperscope-train/aigen"), "--cache", help="Folder of cached CLIP features."),
     seed: int = typer.Option(0, "--seed", help="Seed of the save chains, the crop draws and the probes."),
-    feature: str = typer.Option("embeds", "--feature", help="Probe input: embeds, cls, mean, cls+mean, embeds+mean."),
+    feature: str = typer.Option("cls+mean", "--feature", help="Probe input: cls+mean, cls or mean (of the 8th block)."),
     workers: int = typer.Option(2, "--workers", help="Feature processes (one thread each)."),
     resume: bool = typer.Option(True, "--resume/--no-resume", help="Keep the cached features (default) or recompute."),
     device: str = typer.Option("cpu", "--device", help="cpu, or cuda where onnxruntime-gpu and a GPU exist."),

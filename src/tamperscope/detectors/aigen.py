@@ -35,8 +35,8 @@ carry both probabilities (``p_ai_generated``, ``p_ai_generated_even_prior``)
 and the prior.
 
 *Map and ai-edited.* A third logistic regression scores single patch tokens
-of the last layer (one per 16x16 pixels of a crop); placed in the image
-they make a coarse map (stride 16; ``confidence`` is 1 where a crop saw the
+of the last layer (one per 16x16 pixels of a crop); each token's logit is
+averaged with its 3x3 neighbours and placed in the image: a coarse map (stride 16; ``confidence`` is 1 where a crop saw the
 image, 0 elsewhere). The regional statistic is the mean of the 10% highest
 patch probabilities minus the median patch probability: a concentration in
 one region of an otherwise real-looking image. When the image probability
@@ -97,6 +97,9 @@ class Probe:
     #: Per crop count: the regional statistic's threshold (1% false alarms) and its logistic scale.
     edit_threshold: np.ndarray
     edit_scale: np.ndarray
+    #: The map's cell calibration: 0.5 at the 99th percentile of real photos' cells, MAD scale.
+    cell_threshold: float
+    cell_scale: float
     meta: dict
 
     @property
@@ -115,17 +118,16 @@ def load_probe(path: str = str(PROBE_PATH)) -> Probe:
         patch_w=arrays["patch_w"].astype(np.float32), patch_b=float(arrays["patch_b"]),
         blend=arrays["blend"].astype(np.float64), threshold=arrays["threshold"].astype(np.float64),
         edit_threshold=arrays["edit_threshold"].astype(np.float64), edit_scale=arrays["edit_scale"].astype(np.float64),
+        cell_threshold=float(arrays["cell_threshold"]), cell_scale=float(arrays["cell_scale"]),
         meta=json.loads(str(arrays["meta"])),
     )
 
 
 def view_features(outputs: dict[str, np.ndarray], feature: str) -> np.ndarray:
-    """The probe's input per view from the encoder's outputs: ``embeds``, ``cls``, ``mean`` or ``+``-joined."""
+    """The probe's input per view from the encoder's outputs: ``cls``, ``mean`` or ``cls+mean``."""
     parts = []
     for name in feature.split("+"):
-        if name == "embeds":
-            parts.append(outputs["embeds"])
-        elif name == "cls":
+        if name == "cls":
             parts.append(outputs["hidden"][:, 0])
         elif name == "mean":
             parts.append(outputs["hidden"][:, 1:].mean(axis=1))
@@ -147,6 +149,16 @@ def image_logit(probe: Probe, global_logit: float, crop_logits: np.ndarray) -> f
     """The calibrated even-prior logit of the image from its view logits."""
     a, b, c = probe.blend[len(crop_logits) - 1]
     return float(a * global_logit + b * float(np.mean(crop_logits)) + c)
+
+
+def patch_map(tokens: np.ndarray, weights: np.ndarray, bias: float, grid: int = 14) -> np.ndarray:
+    """Per crop, the patch probe's probabilities on a ``grid x grid`` map: each token's logit averaged with its
+    3x3 neighbours first (single last-block tokens are noisy; a region is what the map is for)."""
+    from scipy import ndimage
+
+    logits = (tokens @ weights + bias).reshape(-1, grid, grid)
+    smooth = ndimage.uniform_filter(logits, size=(1, 3, 3), mode="nearest")
+    return sigmoid(smooth).astype(np.float32)
 
 
 def regional_statistic(patch_probabilities: np.ndarray) -> float:
@@ -237,12 +249,13 @@ class AIGenerated(Detector):
         prior = float(sigmoid(-shift))
 
         tokens = outputs["hidden"][1:, 1:]  # crops only: the global view is resized, its patches are not local
-        patches = sigmoid(tokens @ probe.patch_w + probe.patch_b).reshape(len(boxes), clip.GRID, clip.GRID)
+        patches = patch_map(tokens, probe.patch_w, probe.patch_b, clip.GRID)
         statistic = regional_statistic(patches)
         edit_threshold = float(probe.edit_threshold[self.crops - 1])
         edit_scale = float(probe.edit_scale[self.crops - 1])
         edit_score = float(sigmoid((statistic - edit_threshold) / edit_scale))
-        heatmap, coverage = place_patches((height, width), boxes, patches, clip.PATCH)
+        cells = sigmoid((patches - probe.cell_threshold) / probe.cell_scale)
+        heatmap, coverage = place_patches((height, width), boxes, cells, clip.PATCH)
 
         facts = {
             "p_ai_generated": round(p_ai, 4),

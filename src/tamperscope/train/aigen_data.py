@@ -45,13 +45,13 @@ RECIPE = Path(__file__).resolve().parent / "aigen_recipe.csv"
 #: Versions that evaluation reads (the robustness table's conditions) and the training chains.
 EVAL_VERSIONS = ("clean", "jpeg:75", "resize:0.5")
 TRAIN_VERSIONS = ("chain0", "chain1")
-#: Encoder blocks whose residual stream is cached besides the last (block 11): probes on intermediate
-#: layers were compared before choosing (docs/benchmarks.md).
-EXTRA_LAYERS = (3, 5, 7, 9)
+#: Earlier encoder blocks whose class and mean tokens are cached besides :data:`clip.LAST_BLOCK`'s, to compare
+#: probe inputs (docs/benchmarks.md, "Probe input").
+TAPS = (3, 5)
 #: Patch tokens kept per training view, for the patch probe behind the map.
 TOKENS_PER_VIEW = 16
 #: Bump when views, chains or cached arrays change: it is part of every cache key.
-FEATURE_VERSION = "aigen-features-3"
+FEATURE_VERSION = "aigen-features-4"
 
 #: Dev sets: (folder, label column value, our label, group, cap on images, split override).
 DEV_SETS = (
@@ -255,20 +255,22 @@ def file_sha256(path: Path) -> str:
 
 def cache_path(cache: Path, digest: str, version: str, seed: int) -> Path:
     """Features of one version of one file: keyed by the file's SHA-256, the version and the view recipe."""
-    tag = hashlib.sha1(f"{FEATURE_VERSION}|{version}|{seed}|{EVAL_CROPS}|{TRAIN_CROPS}|{EXTRA_LAYERS}".encode()).hexdigest()[:10]
+    tag = hashlib.sha1(f"{FEATURE_VERSION}|{version}|{seed}|{EVAL_CROPS}|{TRAIN_CROPS}|{TAPS}|{clip.LAST_BLOCK}".encode()).hexdigest()[:10]
     return cache / digest[:2] / f"{digest}-{version.replace(':', '')}-{tag}.npz"
 
 
 def summarize(outputs: dict[str, np.ndarray], tokens: np.ndarray | None) -> dict[str, np.ndarray]:
-    """Per view: the embedding, the class token and the mean patch token of each cached block (float16)."""
-    found = {"embeds": outputs["embeds"].astype(np.float16)}
-    blocks = {11: outputs["hidden"], **{k: outputs[f"layer{k}"] for k in EXTRA_LAYERS if f"layer{k}" in outputs}}
+    """Per view: the class token and the mean patch token of the last block and of each tap (float16), and for
+    training views the sampled patch tokens of the last block."""
+    last = clip.LAST_BLOCK
+    blocks = {last: outputs["hidden"], **{k: outputs[f"block{k}"] for k in TAPS if f"block{k}" in outputs}}
+    found = {}
     for block, hidden in blocks.items():
         found[f"cls{block}"] = hidden[:, 0].astype(np.float16)
         found[f"mean{block}"] = hidden[:, 1:].mean(axis=1).astype(np.float16)
     if tokens is not None:
         found["token_index"] = tokens.astype(np.int16)
-        found["tokens11"] = np.take_along_axis(outputs["hidden"][:, 1:], tokens[..., None], axis=1).astype(np.float16)
+        found["tokens"] = np.take_along_axis(outputs["hidden"][:, 1:], tokens[..., None], axis=1).astype(np.float16)
     return found
 
 
@@ -286,7 +288,7 @@ def extract(sample: Sample, version: str, encoder, seed: int = 0) -> dict[str, n
     outputs = encoder.encode(views)
     found = summarize(outputs, tokens)
     if tokens is None:  # evaluation versions keep every patch token: the map and its regional statistic
-        found["tokens11_all"] = outputs["hidden"][:, 1:].astype(np.float16)
+        found["tokens_all"] = outputs["hidden"][:, 1:].astype(np.float16)
     found["boxes"] = np.asarray(boxes, dtype=np.int32).reshape(-1, 4)
     found["shape"] = np.asarray(pixels.shape[:2], dtype=np.int32)
     found["chain"] = np.asarray(description)
