@@ -109,8 +109,8 @@ def test_zernike_magnitudes_are_rotation_invariant():
 
 def test_pairs_reach_the_explanation_and_reports(forged):
     from tamperscope import analyze
-    from tamperscope.render_html import html_report
-    from tamperscope.render_markdown import markdown_report
+    from tamperscope.report.html import html_report
+    from tamperscope.report.markdown import markdown_report
 
     image, _, _ = forged[(15.0, 1.1)]
     report = analyze(image.pixels, detectors="copymove_sift")

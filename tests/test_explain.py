@@ -6,7 +6,7 @@ from PIL import Image
 
 from forgeries import authentic_jpeg, double_jpeg_splice, photo
 from tamperscope import analyze
-from tamperscope.explain import location_words, strength_words, upright_bbox
+from tamperscope.report.explain import location_words, strength_words, upright_bbox
 from tamperscope.image import load
 
 

@@ -25,7 +25,7 @@ from typer.testing import CliRunner
 from forgeries import authentic_jpeg, double_jpeg_splice
 from tamperscope.errors import InputError
 from tamperscope.scan import ResultStore, Row, scan
-from tamperscope.scan.cli_results import results_app
+from tamperscope.cli.results import results_app
 from tamperscope.scan.gallery import write_gallery
 from tamperscope.scan.results import (
     EXPORT_COLUMNS,

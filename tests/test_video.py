@@ -14,7 +14,7 @@ from skimage import data
 from tamperscope import analyze
 from tamperscope.errors import InputError
 from tamperscope.faces.video import read_clip, sniff_video
-from tamperscope.render_html import html_report
+from tamperscope.report.html import html_report
 
 ROOT = Path(__file__).resolve().parent.parent
 

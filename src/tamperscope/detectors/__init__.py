@@ -13,37 +13,12 @@ from typing import Any
 from ..errors import UnknownDetector
 from ..evidence import Evidence
 from .base import Detector, Finding, NotApplicable
-
-_REGISTRY: dict[str, type[Detector]] = {}
+from .registry import available, create, register
 
 #: Named detector sets; "default" is what ``analyze`` runs when none are named.
 PROFILES: dict[str, tuple[str, ...]] = {}
 #: Parameters a profile gives its detectors (a caller's ``params`` win): a thorough run buys more views.
 PROFILE_PARAMS: dict[str, dict[str, dict[str, Any]]] = {}
-
-
-def register(cls: type[Detector]) -> type[Detector]:
-    """Class decorator adding a detector to the registry under ``cls.name``."""
-    if cls.name in _REGISTRY and _REGISTRY[cls.name] is not cls:
-        raise ValueError(f"detector name {cls.name!r} is registered twice")
-    _REGISTRY[cls.name] = cls
-    return cls
-
-
-def available() -> dict[str, type[Detector]]:
-    """All registered detectors by name."""
-    return dict(_REGISTRY)
-
-
-def create(name: str, **params) -> Detector:
-    """Instantiate the detector registered as ``name`` with its parameters."""
-    try:
-        cls = _REGISTRY[name]
-    except KeyError:
-        raise UnknownDetector(
-            f"unknown detector {name!r}; known: {', '.join(sorted(_REGISTRY))}"
-        ) from None
-    return cls(**params)
 
 
 def resolve(

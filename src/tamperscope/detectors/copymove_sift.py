@@ -63,7 +63,7 @@ import numpy as np
 from scipy.cluster.hierarchy import fcluster, linkage
 
 from ..image import Image
-from . import register
+from .registry import register
 from ._copymove import ClonePair, bbox_of, pair_sentence, scaled_pair
 from .base import Detector, Finding, NotApplicable
 

@@ -30,9 +30,9 @@ from typing import ClassVar
 import cv2
 import numpy as np
 
-from .._jpeg import recompress
+from ._jpeg import recompress
 from ..image import Image
-from . import register
+from .registry import register
 from .base import Detector, Finding
 
 

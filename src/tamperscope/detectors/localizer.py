@@ -47,7 +47,7 @@ from pathlib import Path
 import numpy as np
 
 from ..image import Image
-from . import register
+from .registry import register
 from .base import Detector, Finding, NotApplicable
 
 MODEL_PATH = Path(__file__).resolve().parent.parent / "models" / "localizer.onnx"

@@ -4,7 +4,7 @@
 thumbnails the scan wrote (``scan(..., artifacts=DIR)``, JPEGs of at most 512
 pixels) are embedded as ``data:`` URIs, the CSS is inline, there is no script,
 and a Content-Security-Policy forbids every other request, as in the single-image
-report (:mod:`tamperscope.render_html`).
+report (:mod:`tamperscope.report.html`).
 
 Paths, error messages and every other string from the store went through a scanned
 file, so they are attacker-controlled: each is passed through
@@ -24,9 +24,9 @@ import time
 from html import escape
 from pathlib import Path
 
-from .._present import score_text
+from ..report.present import score_text
 from ..errors import InputError, OutputError
-from ..explain import strength_words
+from ..report.explain import strength_words
 from .results import errors as error_rows
 from .results import detector_titles, paths_for, top, top_detectors, visible
 from .store import ResultStore, Row
@@ -45,7 +45,7 @@ _CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; base-uri '
 
 _BADGES = {"edited": "Edited", "ai-generated": "AI-generated", "ai-edited": "AI-edited", "authentic": "No evidence found", "inconclusive": "Inconclusive"}
 
-# The palette and type of the single-image report (render_html), for a page that reads as its sibling.
+# The palette and type of the single-image report (report/html.py), for a page that reads as its sibling.
 _CSS = """
 :root { --ink: #1f2328; --muted: #59636e; --line: #d0d7de; --paper: #ffffff; --page: #f6f8fa;
   --edited: #a40e26; --edited-bg: #ffebe9; --authentic: #1a7f37; --authentic-bg: #dafbe1;

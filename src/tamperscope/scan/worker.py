@@ -21,12 +21,12 @@ def analyze_to_row(path: str, sha256: str, settings: dict[str, Any]) -> Row:
 
     ``settings`` keys: ``profile``, ``limits`` (:class:`~tamperscope.image.Limits` fields), ``artifacts`` (folder
     for gallery thumbnails), ``reports`` (folder: the full report files of each image go to ``reports/<sha256>``,
-    as :func:`~tamperscope.render.write_report` writes them, in ``report_formats``).
+    as :func:`~tamperscope.report.write_report` writes them, in ``report_formats``).
     """
     from ..api import analyze
     from ..errors import InputError, OutputError
     from ..image import Limits
-    from ..render import write_report
+    from ..report.write import write_report
 
     start = time.perf_counter()
     profile = settings.get("profile", "default")
@@ -96,7 +96,7 @@ def write_thumbnail(report, folder: Path, sha256: str) -> str:
     import cv2
     from PIL import Image as PILImage
 
-    from ..render import overlay
+    from ..report.colormap import overlay
 
     image, fusion = report.image, report.fusion
     pixels, heat, mask = (image.upright(a) for a in (image.pixels, fusion.heatmap, fusion.mask.astype(np.uint8)))

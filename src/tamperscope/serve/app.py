@@ -406,7 +406,7 @@ def _install_middleware(app: FastAPI, service: Service) -> None:
 def _page_csp() -> str:
     # The page shows report.html in a sandboxed frame; the frame inherits this policy, so the report's one script
     # is allowed by its hash (the same pin the report sets for itself).
-    from ..render_html import _SCRIPT
+    from ..report.html import _SCRIPT
 
     digest = base64.b64encode(hashlib.sha256(_SCRIPT.encode("utf-8")).digest()).decode("ascii")
     return ("default-src 'none'; script-src 'self' 'sha256-" + digest + "'; style-src 'self' 'unsafe-inline'; "

@@ -35,7 +35,7 @@ from .store import Job, JobStore
 log = logging.getLogger("tamperscope.serve")
 
 #: Modules the fork server imports once, so that every new worker starts warm.
-_PRELOAD = ["tamperscope.api", "tamperscope.render", "tamperscope.render_html", "tamperscope.scan.worker"]
+_PRELOAD = ["tamperscope.api", "tamperscope.report.write", "tamperscope.report.html", "tamperscope.scan.worker"]
 _STOP = None
 
 

@@ -27,11 +27,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .image import Image, apply_orientation
+from ..image import Image, apply_orientation
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .evidence import Evidence
-    from .fusion import Fusion, Region
+    from ..evidence import Evidence
+    from ..fusion import Fusion, Region
 
 
 @dataclass
@@ -118,7 +118,7 @@ def upright_bbox(bbox: tuple[int, int, int, int], image: Image) -> tuple[int, in
 
 def explain(image: Image, evidence: list[Evidence], fusion: Fusion) -> Explanation:
     """Build the grounded explanation of one analysis."""
-    from .detectors import available
+    from ..detectors import available
 
     catalogue = available()
 
@@ -165,7 +165,7 @@ def _verdict(evidence: list[Evidence], fusion: Fusion) -> list[Sentence]:
 
 
 def _class_sentences(fusion: Fusion, drivers: list[Evidence]) -> list[Sentence]:
-    from .detectors import available
+    from ..detectors import available
 
     catalogue = available()
     top = max(drivers, key=lambda e: e.score)

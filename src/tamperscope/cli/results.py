@@ -12,6 +12,8 @@ from typing import Optional
 
 import typer
 
+from .exits import EXIT_BAD_INPUT, fail, guarded
+
 results_app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
@@ -24,12 +26,6 @@ _DB_HELP = "The scan's results database (made by tamperscope scan)."
 _ERRORS_SHOWN = 20
 
 
-def _shell():
-    from ..cli import EXIT_BAD_INPUT, _fail, _guarded
-
-    return _guarded, _fail, EXIT_BAD_INPUT
-
-
 @results_app.command("top")
 def top_command(
     db: Path = typer.Option(Path("results.sqlite"), "--db", help=_DB_HELP),
@@ -37,9 +33,7 @@ def top_command(
     as_json: bool = typer.Option(False, "--json", help="One JSON object per line instead of a table."),
 ) -> None:
     """The most suspicious images first (highest manipulation score); errors listed apart."""
-    from .results import errors, open_results, paths_for, top
-
-    guarded, _, _ = _shell()
+    from ..scan.results import errors, open_results, paths_for, top
 
     def action():
         with open_results(db) as store:
@@ -62,8 +56,8 @@ def _print_table(rows, paths, failed, counts) -> None:
     from rich.table import Table
     from rich.text import Text
 
-    from .._present import score_text
-    from .results import detector_titles, top_detectors, visible
+    from ..report.present import score_text
+    from ..scan.results import detector_titles, top_detectors, visible
 
     console = Console()
     shown = f"{len(rows)} most suspicious of {counts['images'] - counts.get('error', 0):,} analysed images"
@@ -96,7 +90,7 @@ def _print_table(rows, paths, failed, counts) -> None:
 
 
 def _regions(row) -> str:
-    from .worker import TOP_REGIONS
+    from ..scan.worker import TOP_REGIONS
 
     count = len(row.regions or [])
     return f"{count}+" if count >= TOP_REGIONS else str(count)  # the store keeps the largest TOP_REGIONS
@@ -111,11 +105,10 @@ def export_command(
     ),
 ) -> None:
     """Every image, one row each, with all its paths: CSV or Parquet."""
-    from .results import export_csv, export_parquet, open_results
+    from ..scan.results import export_csv, export_parquet, open_results
 
-    guarded, fail, bad_input = _shell()
     if (csv_path is None) == (parquet_path is None):
-        fail("give exactly one of --csv PATH or --parquet PATH", bad_input)
+        fail("give exactly one of --csv PATH or --parquet PATH", EXIT_BAD_INPUT)
 
     def action():
         with open_results(db) as store:
@@ -137,10 +130,8 @@ def gallery_command(
     n: int = typer.Option(100, "--n", min=1, help="How many of the most suspicious images to show."),
 ) -> None:
     """One HTML page: counts, the most suspicious images with their heatmap thumbnails, the errors."""
-    from .gallery import write_gallery
-    from .results import open_results
-
-    guarded, _, _ = _shell()
+    from ..scan.gallery import write_gallery
+    from ..scan.results import open_results
 
     def action():
         with open_results(db) as store:

@@ -15,7 +15,10 @@ from typing import List, Optional
 
 import typer
 
-EXIT_OK, EXIT_INTERNAL, EXIT_BAD_INPUT = 0, 1, 2
+# The commands below keep their short private names for the shared helpers.
+from .exits import EXIT_BAD_INPUT, EXIT_INTERNAL, EXIT_OK  # noqa: F401  (EXIT_OK: part of the shell's contract)
+from .exits import fail as _fail
+from .exits import guarded as _guarded
 
 app = typer.Typer(
     add_completion=False,
@@ -23,27 +26,6 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     help="Image forensics: was this image changed, where, and why.",
 )
-
-
-def _fail(message: str, code: int) -> None:
-    typer.echo(f"tamperscope: error: {message}", err=True)
-    raise typer.Exit(code)
-
-
-def _guarded(action):
-    """Run ``action`` mapping errors to one stderr line and the documented exit code."""
-    from .errors import InputError
-
-    try:
-        return action()
-    except InputError as exc:
-        _fail(str(exc), EXIT_BAD_INPUT)
-    except KeyboardInterrupt:
-        _fail("interrupted", 130)
-    except Exception as exc:  # the shell's last line of defence: no traceback for users
-        if os.environ.get("TAMPERSCOPE_DEBUG"):
-            raise
-        _fail(f"internal error ({type(exc).__name__}: {exc}); rerun with TAMPERSCOPE_DEBUG=1 and report it", 1)
 
 
 @app.command()
@@ -92,10 +74,10 @@ def analyze(
     """Analyse one image: verdict, regions and evidence; with -o, write the report files."""
     from dataclasses import replace
 
-    from .api import analyze as run_analysis
-    from .image import DEFAULT_LIMITS
-    from .render import report_formats as normalise_formats
-    from .render import write_report
+    from ..api import analyze as run_analysis
+    from ..image import DEFAULT_LIMITS
+    from ..report.write import report_formats as normalise_formats
+    from ..report.write import write_report
 
     try:
         formats = normalise_formats(report_formats)
@@ -113,7 +95,7 @@ def analyze(
 
     narrative = None
     if narrate_endpoint:
-        from .narrate import NarrativeConfig
+        from ..report.narrate import NarrativeConfig
 
         narrative = NarrativeConfig(
             endpoint=narrate_endpoint,
@@ -154,7 +136,7 @@ def protect(
     """Embed a keyed, imperceptible watermark so that 'verify' can later show where the image changed."""
     import json
 
-    from .api import protect as run_protect
+    from ..api import protect as run_protect
 
     if not key:
         _fail("a key is needed: --key KEY or TAMPERSCOPE_WATERMARK_KEY", EXIT_BAD_INPUT)
@@ -180,9 +162,9 @@ def verify(
     as_json: bool = typer.Option(False, "--json", help="Print the JSON report instead of the summary."),
 ) -> None:
     """Is the watermark of KEY present, and where is it broken? A report like analyze's."""
-    from .api import verify as run_verify
-    from .render import report_formats as normalise_formats
-    from .render import write_report
+    from ..api import verify as run_verify
+    from ..report.write import report_formats as normalise_formats
+    from ..report.write import write_report
 
     if not key:
         _fail("a key is needed: --key KEY or TAMPERSCOPE_WATERMARK_KEY", EXIT_BAD_INPUT)
@@ -234,9 +216,9 @@ def bench(
     """Benchmark detectors and the fusion on a dataset, with named metric protocols."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from .bench.metrics import PROTOCOLS
-    from .bench.perturb import STANDARD_CONDITIONS, parse_chain
-    from .bench.runner import BenchConfig, markdown_tables, run
+    from ..bench.metrics import PROTOCOLS
+    from ..bench.perturb import STANDARD_CONDITIONS, parse_chain
+    from ..bench.runner import BenchConfig, markdown_tables, run
 
     conditions: list[str] = []
     for value in perturb or ["clean"]:
@@ -281,7 +263,7 @@ def synth(
     """Make forgeries with exact masks (and matched authentic controls) from authentic photos."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from .synth import ALL_KINDS, make_dataset
+    from ..synth import ALL_KINDS, make_dataset
 
     columns = (TextColumn("synth"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
     with Progress(*columns, transient=True) as bar:
@@ -297,7 +279,7 @@ def synth(
             except (ValueError, FileExistsError) as exc:
                 raise InputError(str(exc)) from None
 
-        from .errors import InputError
+        from ..errors import InputError
 
         manifest = _guarded(action)
     made: dict[str, int] = {}
@@ -327,9 +309,9 @@ def scan(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
     from rich.progress import TimeRemainingColumn
 
-    from .detectors import PROFILES
-    from .scan import ResultStore, count_files
-    from .scan import scan as run_scan
+    from ..detectors import PROFILES
+    from ..scan import ResultStore, count_files
+    from ..scan import scan as run_scan
 
     if profile not in PROFILES:
         _fail(f"unknown profile {profile!r}; known: {', '.join(PROFILES)}", EXIT_BAD_INPUT)
@@ -388,8 +370,8 @@ def serve(
     """Serve the web page and the HTTP API (open http://HOST:PORT/ in a browser)."""
     import uvicorn
 
-    from .detectors import PROFILES
-    from .serve import ConfigError, Settings, create_app
+    from ..detectors import PROFILES
+    from ..serve import ConfigError, Settings, create_app
 
     if profile not in PROFILES:
         _fail(f"unknown profile {profile!r}; known: {', '.join(PROFILES)}", EXIT_BAD_INPUT)
@@ -408,7 +390,7 @@ def serve(
 
 
 def _register_results() -> None:
-    from .scan.cli_results import results_app
+    from .results import results_app
 
     app.add_typer(results_app, name="results", help="Read a scan's result store: top, export, gallery.")
 
@@ -431,13 +413,13 @@ def train_localizer(
     """Make the synthetic set, train the localizer on CPU, export ONNX and calibrate it (see models/README.md)."""
 
     def action():
-        from .errors import InputError
+        from ..errors import InputError
 
         try:
             import onnx  # noqa: F401
             import torch  # noqa: F401
 
-            from .train.localizer import train
+            from ..train.localizer import train
         except ImportError as exc:
             raise InputError(f"training needs torch and onnx: pip install 'tamperscope[train]' ({exc})") from None
         if not photos.is_dir():
@@ -456,7 +438,7 @@ def train_zed(
     """Count the zed detector's coder on real photos and calibrate its threshold."""
     import json
 
-    from .train.zed import train
+    from ..train.zed import train
 
     result = _guarded(lambda: train(data, out))
     typer.echo(json.dumps(result, indent=2))
@@ -481,7 +463,7 @@ def train_faces(
         if not folder.is_dir():
             _fail(f"--faces {folder}: not a folder", EXIT_BAD_INPUT)
     try:
-        from .train.faces import train
+        from ..train.faces import train
     except ImportError as exc:
         _fail(f"training needs torch and onnx (pip install 'tamperscope[train]'): {exc}", EXIT_BAD_INPUT)
     result = _guarded(lambda: train(list(faces), out, steps=steps, batch=batch, seed=seed, lr=lr, threads=threads, cache=cache,
@@ -534,7 +516,7 @@ def list_detectors(as_json: bool = typer.Option(False, "--json", help="Print as 
     """List the detectors, what they need, and the paper each implements."""
     import json
 
-    from .detectors import PROFILES, available
+    from ..detectors import PROFILES, available
 
     rows = [
         {
@@ -567,7 +549,7 @@ def list_detectors(as_json: bool = typer.Option(False, "--json", help="Print as 
 @app.command()
 def version() -> None:
     """Print the version."""
-    from . import __version__
+    from .. import __version__
 
     typer.echo(__version__)
 
