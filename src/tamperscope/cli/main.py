@@ -491,7 +491,7 @@ def train_aigen(
     import json
 
     def action():
-        from .errors import InputError
+        from ..errors import InputError
 
         for folder in [p for p in (data, corpus) if p is not None] + list(photos):
             if not folder.is_dir():
@@ -501,7 +501,7 @@ def train_aigen(
             import sklearn  # noqa: F401
         except ImportError as exc:
             raise InputError(f"training needs onnx and scikit-learn: pip install 'tamperscope[train]' ({exc})") from None
-        from .train.aigen import set_device, train
+        from ..train.aigen import set_device, train
 
         set_device(device)
         return train(data, corpus, list(photos), out, cache, seed=seed, feature=feature, workers=workers,

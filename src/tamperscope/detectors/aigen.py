@@ -69,7 +69,7 @@ from typing import ClassVar
 import numpy as np
 
 from ..image import Image
-from . import register
+from .registry import register
 from .base import Detector, Finding, NotApplicable
 
 PROBE_PATH = Path(__file__).resolve().parent.parent / "models" / "aigen.npz"
