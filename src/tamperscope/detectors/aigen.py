@@ -198,8 +198,9 @@ class AIGenerated(Detector):
     ----------
     crops : int
         Native-resolution 224x224 crops besides the global view (1 to the
-        probe's calibrated maximum, 3). Each costs one encoder pass (about
-        0.15 s on one core): the default profile takes 1, the thorough 3.
+        probe's calibrated maximum, 3). Each costs one pass of the cut
+        encoder (docs/performance.md): the default profile takes 1, the
+        thorough 3.
     """
 
     crops: int = 1
@@ -279,10 +280,11 @@ class AIGenerated(Detector):
         if p_ai < 0.5 and edit_score >= 0.5:
             facts["indicates"] = "ai-edited"
             score = edit_score
-            notes.append(
-                f"Patch probabilities concentrate in one part of the image (top-10% mean less median {statistic:.2f}; "
-                f"at most 1% of held-apart real photos reach {edit_threshold:.2f}) while the image as a whole looks "
-                "real: a locally generated or inpainted region is possible."
+            # The finding's first note is the one the verdict quotes: here, the regional one.
+            notes.insert(0,
+                f"Patch probabilities of the CLIP probe concentrate in one part of the image (top-10% mean less median "
+                f"{statistic:.2f}; at most 1% of held-apart real photos reach {edit_threshold:.2f}) while the image as "
+                "a whole looks real: a locally generated or inpainted region is possible."
             )
         else:
             facts["indicates"] = "ai-generated"

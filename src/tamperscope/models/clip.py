@@ -174,9 +174,15 @@ class Encoder:
         self.session = onnxruntime.InferenceSession(cut.SerializeToString(), options,
                                                     providers=providers or ["CPUExecutionProvider"])
 
-    def encode(self, views: np.ndarray, batch: int = 4) -> dict[str, np.ndarray]:
+    def encode(self, views: np.ndarray, batch: int = 1) -> dict[str, np.ndarray]:
         """Run ``(n, 224, 224, 3)`` uint8 views: ``hidden (n, 197, 768)`` (class token, then 14x14 patch tokens)
-        and ``block{k}`` for each tap, float32."""
+        and ``block{k}`` for each tap, float32.
+
+        One view per run by default: the INT8 graph quantizes its activations with one scale per tensor
+        (``DynamicQuantizeLinear``), so views run together change each other's features (by about one logit of
+        the probe, measured); one at a time, a view's features depend on that view alone, in training as at
+        analysis, whatever else is in the image or the profile.
+        """
         found: dict[str, list[np.ndarray]] = {}
         keys, names = list(self.outputs), list(self.outputs.values())
         for start in range(0, len(views), batch):

@@ -35,6 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..detectors.aigen import patch_map, regional_statistic, sigmoid
 from ..errors import InputError
 from . import aigen_data as data
 from .aigen_data import Sample
@@ -172,8 +173,8 @@ EDIT_FALSE_ALARMS = 0.01
 #: of the cache, C = 0.001 / 0.01 / 0.1 gave the centre crops of calibrate-split real photos a 99th-percentile
 #: regional statistic of 0.27 / 0.49 / 0.67 for the same separation by mean patch probability (AUC 0.875-0.885).
 C_PATCH = 0.001
-#: Inverse regularisation strengths tried for the view probes (chosen by calibrate-split AUC).
-C_GRID = (0.01, 0.03, 0.1, 0.3, 1.0)
+#: Inverse regularisation strengths tried for the view probes (chosen by leave-one-generator-out AUC: :func:`choose_c`).
+C_GRID = (0.1, 0.3, 1.0, 3.0)
 
 
 class Record:
@@ -277,8 +278,6 @@ class Probes:
 
     def patch_probabilities(self, tokens: np.ndarray) -> np.ndarray:
         """The detector's map of ``(crops, 196, 768)`` tokens (:func:`tamperscope.detectors.aigen.patch_map`)."""
-        from ..detectors.aigen import patch_map
-
         return patch_map(tokens, self.patch_w, self.patch_b)
 
 
@@ -292,17 +291,8 @@ def fit(records: list[Record], seed: int = 0, c: float | None = None, max_crops:
     probes = Probes()
     xg, yg = view_rows(train, "global")
     xc, yc = view_rows(train, "crop")
-    if c is None:  # choose the regularisation on the calibrate split, crops and global view together
-        best = None
-        for candidate in C_GRID:
-            wg, bg = _fit_lr(xg, yg, candidate, seed)
-            wc, bc = _fit_lr(xc, yc, candidate, seed)
-            scores = np.array([float(r.views[0] @ wg + bg) + float(np.mean(r.views[1:2] @ wc + bc)) for r in calib])
-            auc = _auc(np.array([r.y for r in calib]), scores)
-            log(f"probe C={candidate}: calibrate AUC {auc:.4f}")
-            if best is None or auc > best[0]:
-                best = (auc, candidate)
-        c = best[1]
+    if c is None:
+        c = choose_c(train, calib, seed, log)
     probes.c = c
     probes.global_w, probes.global_b = _fit_lr(xg, yg, c, seed)
     probes.crop_w, probes.crop_b = _fit_lr(xc, yc, c, seed)
@@ -310,14 +300,15 @@ def fit(records: list[Record], seed: int = 0, c: float | None = None, max_crops:
         rows = [r for r in calib if len(r.views) - 1 >= k]
         if not any(r.y for r in rows) or all(r.y for r in rows):
             break
-        z = np.array([[*(lambda g, cl: (g, float(np.mean(cl[:k]))))(*probes.view_logits(r))] for r in rows])
-        y = np.array([r.y for r in rows])
-        w, b = _fit_lr(z, y, 1e4, seed, weight=True)
-        # _fit_lr folds a standardisation: w, b act on the raw logits.
+        z = []
+        for r in rows:
+            global_logit, crop_logits = probes.view_logits(r)
+            z.append((global_logit, float(np.mean(crop_logits[:k]))))
+        # Platt scaling of the two logits, classes weighted equally (an even prior); the fit's standardisation is
+        # folded back, so (a, b, c) act on the raw logits.
+        w, b = _fit_lr(np.array(z), np.array([r.y for r in rows]), 1e4, seed, weight=True)
         probes.blend[k] = (float(w[0]), float(w[1]), b)
         real = np.array([probes.image_logit(r, k) for r in rows if not r.y])
-        from ..detectors.aigen import sigmoid
-
         probes.threshold[k] = float(sigmoid(np.quantile(real, 1 - IMAGE_FALSE_ALARMS)))
     if patch:
         tokens = [(r.tokens[1:].reshape(-1, r.tokens.shape[-1]), r.y) for r in train if r.tokens is not None]
@@ -329,10 +320,37 @@ def fit(records: list[Record], seed: int = 0, c: float | None = None, max_crops:
     return probes
 
 
+def choose_c(train: list[Record], calib: list[Record], seed: int, log: Callable[[str], None] = print) -> float:
+    """The view probes' regularisation by leave-one-generator-out on the train and calibrate splits.
+
+    For each AI group (generator) with images in the calibrate split, the probes are fitted on the train split
+    without that group and its calibrate images are scored against the calibrate split's real photos (global
+    logit + centre-crop logit, all versions); the C with the best mean AUC over groups wins. What is chosen is
+    how well the probe carries to a generator it never saw, not how well it fits the ones it did.
+    """
+    groups = sorted({r.sample.group for r in calib if r.y})
+    real = [r for r in calib if not r.y]
+    best = None
+    for candidate in C_GRID:
+        aucs = []
+        for group in groups:
+            kept = [r for r in train if r.sample.group != group]
+            xg, yg = view_rows(kept, "global")
+            xc, yc = view_rows(kept, "crop")
+            wg, bg = _fit_lr(xg, yg, candidate, seed)
+            wc, bc = _fit_lr(xc, yc, candidate, seed)
+            rows = [r for r in calib if r.sample.group == group] + real
+            scores = np.array([float(r.views[0] @ wg + bg) + float(r.views[1] @ wc + bc) for r in rows])
+            aucs.append(_auc(np.array([r.y for r in rows]), scores))
+        mean = float(np.nanmean(aucs))
+        log(f"probe C={candidate}: leave-one-generator-out AUC {mean:.4f} (mean of {len(groups)} generators, calibrate split)")
+        if best is None or mean > best[0]:
+            best = (mean, candidate)
+    return best[1]
+
+
 def regional_statistics(probes: Probes, record: Record, crops: int) -> float | None:
     """The detector's regional statistic on one evaluation version with ``crops`` crops (None without tokens)."""
-    from ..detectors.aigen import regional_statistic
-
     tokens = record.all_tokens()
     if tokens is None or len(tokens) - 1 < crops:
         return None
@@ -405,8 +423,6 @@ def split_counts(samples: list[Sample]) -> dict:
 
 def held_apart_auc(probes: Probes, records: list[Record], crops: int) -> dict[str, float]:
     """AUC and false alarms on the ``test`` split (never fitted) per evaluation version."""
-    from ..detectors.aigen import sigmoid
-
     found = {}
     for version in data.EVAL_VERSIONS:
         rows = [r for r in records if r.sample.split == "test" and r.version == version and len(r.views) - 1 >= crops]
@@ -426,8 +442,6 @@ CURVE_SHARES = (0.125, 0.25, 0.5, 1.0)
 
 def learning_curve(records: list[Record], seed: int, c: float) -> list[dict]:
     """Calibrate- and test-split AUC (clean, one crop) of probes fitted on growing shares of the train images."""
-    from ..detectors.aigen import sigmoid
-
     points = []
     for share in CURVE_SHARES:
         cut = int(share * 2**32)

@@ -51,7 +51,7 @@ TAPS = (3, 5)
 #: Patch tokens kept per training view, for the patch probe behind the map.
 TOKENS_PER_VIEW = 16
 #: Bump when views, chains or cached arrays change: it is part of every cache key.
-FEATURE_VERSION = "aigen-features-4"
+FEATURE_VERSION = "aigen-features-5"
 
 #: Dev sets: (folder, label column value, our label, group, cap on images, split override).
 DEV_SETS = (
@@ -232,7 +232,7 @@ def versions_for(sample: Sample) -> tuple[str, ...]:
         return EVAL_VERSIONS
     if sample.label == "ai":
         return EVAL_VERSIONS + TRAIN_VERSIONS
-    return {"train": TRAIN_VERSIONS[:1], "calibrate": EVAL_VERSIONS + TRAIN_VERSIONS[:1], "test": EVAL_VERSIONS}[sample.split]
+    return {"train": TRAIN_VERSIONS[:1], "calibrate": ("clean",) + TRAIN_VERSIONS[:1], "test": EVAL_VERSIONS}[sample.split]
 
 
 def eval_crops(version: str) -> int:
