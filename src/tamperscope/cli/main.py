@@ -298,7 +298,10 @@ def scan(
     db: Path = typer.Option(Path("results.sqlite"), "--db", help="SQLite result store (created or resumed)."),
     workers: int = typer.Option(1, "--workers", min=1, help="Worker processes (or concurrent Ray tasks)."),
     profile: str = typer.Option("default", "--profile", help="Detector set: fast, default or thorough."),
-    artifacts: Optional[Path] = typer.Option(None, "--artifacts", help="Folder for overlay thumbnails (gallery)."),
+    artifacts: Optional[Path] = typer.Option(
+        None, "--artifacts", help="Folder for the previews (default: DB.artifacts beside the store)."
+    ),
+    no_artifacts: bool = typer.Option(False, "--no-artifacts", help="Keep no previews (thumbnails, overlays, masks)."),
     timeout: float = typer.Option(300.0, "--timeout", help="Seconds one image may take before it is given up."),
     memory_mb: int = typer.Option(
         4096, "--memory-mb", help="Memory each worker may add to its start, MiB (0: no cap)."
@@ -310,11 +313,13 @@ def scan(
     from rich.progress import TimeRemainingColumn
 
     from ..detectors import PROFILES
-    from ..scan import ResultStore, count_files
+    from ..scan import ResultStore, count_files, previews_folder
     from ..scan import scan as run_scan
 
     if profile not in PROFILES:
         _fail(f"unknown profile {profile!r}; known: {', '.join(PROFILES)}", EXIT_BAD_INPUT)
+    if no_artifacts and artifacts is not None:
+        _fail("give --artifacts DIR or --no-artifacts, not both", EXIT_BAD_INPUT)
     missing = [str(p) for p in paths if not p.exists()]
     if missing:
         _fail(f"{missing[0]}: no such file or folder", EXIT_BAD_INPUT)
@@ -322,6 +327,7 @@ def scan(
         store = ResultStore(db)
     except Exception as exc:  # sqlite3 errors and OS errors alike: the user's path is the problem
         _fail(f"cannot open the result store {db}: {exc}", EXIT_BAD_INPUT)
+    folder = None if no_artifacts else _guarded(lambda: previews_folder(store, artifacts))
     total = count_files(paths, recursive)
     columns = (TextColumn("scan"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[rate]}"),
                TimeElapsedColumn(), TimeRemainingColumn(), TextColumn("{task.fields[status]}"))
@@ -336,8 +342,8 @@ def scan(
                        status=f"edited {edited}, errors {summary.errors}, skipped {summary.already_done}")
 
         summary = _guarded(lambda: run_scan(
-            paths, store, recursive=recursive, workers=workers, profile=profile, artifacts=artifacts,
-            timeout_s=timeout, memory_mb=memory_mb or None, ray=ray, on_progress=progress,
+            paths, store, recursive=recursive, workers=workers, profile=profile, artifacts=folder,
+            previews=folder is not None, timeout_s=timeout, memory_mb=memory_mb or None, ray=ray, on_progress=progress,
         ))
         counts = store.counts()
     labels = ", ".join(f"{k} {v}" for k, v in sorted(summary.labels.items())) or "none"
@@ -345,8 +351,14 @@ def scan(
         f"Scanned {summary.seen} files: analysed {summary.analysed} ({labels}; errors {summary.errors}), "
         f"already in the store {summary.already_done}, duplicates {summary.duplicates}."
     )
-    typer.echo(f"Store {db}: {counts['images']} images, {counts['paths']} paths. "
-               f"Next: tamperscope results top --db {db}")
+    typer.echo(f"Store {db}: {counts['images']} images, {counts['paths']} paths"
+               + (f"; previews in {folder}." if folder is not None else "."))
+    for problem in summary.preview_errors[:5]:
+        typer.echo(f"tamperscope: warning: no preview for {problem}", err=True)
+    if len(summary.preview_errors) > 5:
+        typer.echo(f"tamperscope: warning: ... and {len(summary.preview_errors) - 5} more previews not written",
+                   err=True)
+    typer.echo(f"Next: tamperscope results gallery --db {db} -o gallery.html   (or: tamperscope results top --db {db})")
 
 
 @app.command()
@@ -403,14 +415,19 @@ app.add_typer(train_app, name="train")
 
 @train_app.command("localizer")
 def train_localizer(
-    photos: Path = typer.Option(..., "--photos", help="Authentic photos: a folder, or shared/data/dev (manifests' authentic rows)."),
+    data: Path = typer.Option(..., "--data", "--photos", help="The shared/data/dev folder (CASIA v1, exif-camera; split by source photo)."),
     out: Path = typer.Option(Path("src/tamperscope/models"), "--out", help="Folder for localizer.onnx and localizer.json."),
     seed: int = typer.Option(0, "--seed", help="Seed of the synthetic set, the crops and the network."),
-    work: Path = typer.Option(Path(".tamperscope-train/localizer"), "--work", help="Folder for the synthetic set."),
-    count: int = typer.Option(1800, "--count", help="Synthetic images to make."),
-    steps: int = typer.Option(450, "--steps", help="Optimiser steps (batch 16)."),
+    work: Path = typer.Option(Path(".tamperscope-train/localizer"), "--work", help="Folder for the synthetic set, the input cache and the checkpoint."),
+    photos: Optional[Path] = typer.Option(None, "--extra-photos", help="More host photos (e.g. the recipe's crops: train/localizer_photos.csv)."),
+    count: int = typer.Option(1330, "--count", help="Synthetic images to make."),
+    steps: int = typer.Option(1500, "--steps", help="Optimiser steps."),
+    batch: int = typer.Option(10, "--batch", help="Crops per step."),
+    workers: int = typer.Option(2, "--workers", help="Processes that build the input cache."),
+    resume: bool = typer.Option(False, "--resume", help="Continue from WORK/checkpoint.pt."),
+    device: str = typer.Option("cpu", "--device", help="torch device: cpu, or cuda where a GPU exists."),
 ) -> None:
-    """Make the synthetic set, train the localizer on CPU, export ONNX and calibrate it (see models/README.md)."""
+    """Train the learned localizer (real + synthetic forgeries), export ONNX, fit its detection head, calibrate."""
 
     def action():
         from ..errors import InputError
@@ -422,9 +439,14 @@ def train_localizer(
             from ..train.localizer import train
         except ImportError as exc:
             raise InputError(f"training needs torch and onnx: pip install 'tamperscope[train]' ({exc})") from None
-        if not photos.is_dir():
+        if not (data / "casia1" / "manifest.csv").is_file():
+            raise InputError(f"{data} is not the development data folder (no casia1/manifest.csv)")
+        if photos is not None and not photos.is_dir():
             raise InputError(f"{photos} is not a folder of photos")
-        return train(photos, out, work, seed=seed, count=count, steps=steps, log=lambda line: typer.echo(line, err=True))
+        if device.startswith("cuda") and not torch.cuda.is_available():
+            raise InputError("--device cuda: no CUDA device is available to torch here")
+        return train(data, out, work, seed=seed, steps=steps, batch=batch, workers=workers, resume=resume,
+                     device=device, synth_count=count, photos=photos, log=lambda line: typer.echo(line, err=True))
 
     result = _guarded(action)
     typer.echo(f"wrote {out / 'localizer.onnx'} (sha256 {result['model_sha256']}) in {result['total_seconds']} s")
