@@ -101,7 +101,10 @@ _PROVENANCE = ("c2pa", "metadata", "sdwm")
 PROFILES.update(
     {
         "fast": ("c2pa", "metadata", "dq", "blk"),
-        "default": (*_PROVENANCE, "ela", "dq", "blk", "noise", "aigen"),
+        # copymove_sift joined with its false-alarm control (issue #16): 0-1.8 % of authentic development photos
+        # flagged, about 1 s per image on one core whatever the size (docs/benchmarks.md, docs/performance.md).
+        # aigen (issue #17): the CLIP probe with one native crop (docs/performance.md, docs/benchmarks.md).
+        "default": (*_PROVENANCE, "ela", "dq", "blk", "noise", "copymove_sift", "aigen"),
         "thorough": (
             *_PROVENANCE, "ela", "dq", "blk", "noise",
             "adq2", "zero", "cagi",
