@@ -241,12 +241,15 @@ def eval_crops(version: str) -> int:
 
 
 def priority(sample: Sample, version: str) -> int:
-    """Order of computation: what training needs first, then clean evaluation, then the perturbed conditions."""
+    """Order of computation: what training needs first, then clean evaluation, then the held-apart and unseen
+    images' perturbed conditions, then the rest."""
     if version in TRAIN_VERSIONS and sample.split == "train" or sample.split == "calibrate" and version in ("clean", "chain0"):
         return 0
     if version == "clean":
         return 1
-    return 2
+    if version in EVAL_VERSIONS and sample.split in ("test", "unseen"):
+        return 2
+    return 3
 
 
 def file_sha256(path: Path) -> str:
