@@ -116,7 +116,7 @@ def main() -> None:
     lines = [SECTION_TITLE, "",
              f"Measured by `PYTHONPATH=src python benchmarks/aigen_edited.py --data ../shared/data/dev --corpus CORPUS "
              f"--count {args.count} --write` ({(time.perf_counter() - start) / 60:.0f} min). {used} real photos of the test "
-             "split, each with one pasted AI square (about a fifth of the image, feathered edge) and untouched; both saved "
+             "split (at least 448 px a side), each with one pasted AI square (about a fifth of the image, feathered edge) and untouched; both saved "
              "as JPEG 92. Protocol in the script's docstring.", "",
              "| views | file | ai-edited | ai-generated | neither | map AUC inside vs outside (covered cells) |",
              "|---|---|---:|---:|---:|---:|"]

@@ -1,8 +1,12 @@
 """The ``aigen`` CLIP probe: leave-one-generator-out AUC, robustness, false alarms, the format check, old rows.
 
-Reads the CLIP features that ``tamperscope train aigen`` cached (same corpus, same versions, same views; run the
-trainer first) and refits the probe with :func:`tamperscope.train.aigen.fit` for each experiment, so every number
-is the shipped method's:
+Reads the CLIP features that ``tamperscope train aigen`` cached (same corpus, same views; run the trainer first)
+and computes the evaluation versions it never reads (the test and unseen splits as stored, after JPEG 75 and after a
+0.5 resize; the train split's AI images as stored), unless ``--cached-only``; then refits the probe with
+:func:`tamperscope.train.aigen.fit` for each experiment, so every number is the shipped method's:
+
+* **Held apart**: the shipped probe on the test split (no probe, blend or threshold saw it): AUC, false alarms and
+  detections at its 2% threshold, per condition, default and thorough views.
 
 * **Probe input**: calibrate-split AUC (and test-split AUC, clean, one crop) of probes on each cached feature:
   the projected embedding, the last block's class token and mean patch token, and the intermediate blocks' (which
@@ -88,7 +92,7 @@ def logo_table(records, seed, c, log) -> tuple[list[str], dict]:
     generators = sorted({r.sample.group for r in records if r.y and r.sample.split != "unseen"})
     folds = {g: {g} for g in generators} | FAMILIES
     real_test = {v: [r for r in records if not r.y and r.sample.split == "test" and r.version == v] for v in data.EVAL_VERSIONS}
-    lines = ["| held-out generator | images | AUC clean | AUC jpeg:75 | AUC resize:0.5 | AUC clean, 3 crops | "
+    lines = ["| held-out generator | AI images (clean / jpeg:75 / resize:0.5) | AUC clean | AUC jpeg:75 | AUC resize:0.5 | AUC clean, 3 crops | "
              "det. clean | det. jpeg:75 | det. resize:0.5 |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     summary = {}
     pooled = defaultdict(lambda: ([], []))
@@ -96,8 +100,7 @@ def logo_table(records, seed, c, log) -> tuple[list[str], dict]:
         kept = [r for r in records if r.sample.group not in members]
         probes = aigen.fit(kept, seed=seed, c=c, log=lambda _: None, patch=False)
         held = [r for r in records if r.sample.group in members]
-        n = len({r.sample.key for r in held})
-        row = [group, str(n)]
+        row = [group, " / ".join(str(sum(r.version == v for r in held)) for v in data.EVAL_VERSIONS)]
         dets = []
         for version in data.EVAL_VERSIONS:
             ai = [r for r in held if r.version == version]
@@ -129,6 +132,22 @@ def logo_table(records, seed, c, log) -> tuple[list[str], dict]:
                  "detected at their fold's threshold: " + "; ".join(
                      f"{v}: AUC {m:.3f} / {w:.3f}, detected {d:.0%}" for v, m, w, d in weighted))
     return lines, summary
+
+
+def held_apart_table(probes, records) -> list[str]:
+    """The shipped probe on the test split: AUC, false alarms and detections at its threshold, per condition."""
+    lines = ["| views | condition | AI / real images | AUC | false alarms | detected |", "|---|---|---:|---:|---:|---:|"]
+    for crops, title in ((DEFAULT_CROPS, "global + 1 crop (default)"), (THOROUGH_CROPS, "global + 3 crops (thorough)")):
+        for version in data.EVAL_VERSIONS:
+            rows = [r for r in records if r.sample.split == "test" and r.version == version and len(r.views) - 1 >= crops]
+            if not rows or crops not in probes.blend:
+                continue
+            y = np.array([r.y for r in rows])
+            p = scores(probes, rows, crops)
+            flagged = p >= probes.threshold[crops]
+            lines.append(f"| {title} | {version} | {int(y.sum())} / {int((1 - y).sum())} | {auc(y, p):.3f} | "
+                         f"{np.mean(flagged[y == 0]):.1%} | {np.mean(flagged[y == 1]):.1%} |")
+    return lines
 
 
 def unseen_table(probes, records) -> list[str]:
@@ -187,9 +206,12 @@ def format_check(records, seed) -> str:
     return "; ".join(out)
 
 
-def old_rows(samples, seed, cache: Path, log) -> list[str]:
+def old_rows(samples, seed, cache: Path, log, measure: bool = True) -> list[str]:
     """spectral, npr, zed statistics (their decision statistic, as benchmarks/ai_signal_eval.py reads them), per
-    generator family and pooled; each (file, version) is measured once and kept in ``cache/old-detectors.json``."""
+    generator family and pooled; each (file, version) is measured once and kept in ``cache/old-detectors.json``.
+
+    ``measure=False`` measures nothing and reports the images already stored (a busy machine's budget): the
+    table then says how many images each row read."""
     import json
 
     from tamperscope.detectors import create
@@ -202,7 +224,7 @@ def old_rows(samples, seed, cache: Path, log) -> list[str]:
     store = json.loads(store_path.read_text()) if store_path.is_file() else {}
     detectors = {name: create(name) for name in ("spectral", "npr", "zed")}
     chosen = [s for s in samples if (s.label == "ai") or (s.split == "test")]
-    for index, sample in enumerate(chosen):
+    for index, sample in enumerate(chosen if measure else []):
         digest = data.file_sha256(sample.path)
         for version in data.EVAL_VERSIONS:
             key = f"{digest}|{version}|{seed}"
@@ -220,20 +242,23 @@ def old_rows(samples, seed, cache: Path, log) -> list[str]:
             store_path.write_text(json.dumps(store))
     store_path.write_text(json.dumps(store))
     families = {"all generators": None, **{name: members for name, members in FAMILIES.items()}}
-    lines = ["| detector | AI images | AUC clean | AUC jpeg:75 | AUC resize:0.5 |", "|---|---|---:|---:|---:|"]
+    lines = ["| detector | AI images | AI / real images (clean) | AUC clean | AUC jpeg:75 | AUC resize:0.5 |",
+             "|---|---|---:|---:|---:|---:|"]
     digests = {s.key: data.file_sha256(s.path) for s in chosen}
     for name in detectors:
         for family, members in families.items():
-            cells = [name, family]
+            cells, counts = [name, family], ""
             for version in data.EVAL_VERSIONS:
                 pairs = []
                 for s in chosen:
-                    value = store[f"{digests[s.key]}|{version}|{seed}"][name]
+                    value = store.get(f"{digests[s.key]}|{version}|{seed}", {}).get(name)
                     if value is None or (s.label == "ai" and members is not None and s.group not in members):
                         continue
                     pairs.append((s.label == "ai", value))
+                if version == "clean":
+                    counts = f"{sum(p for p, _ in pairs)} / {sum(not p for p, _ in pairs)}"
                 cells.append(f"{auc([p for p, _ in pairs], [v for _, v in pairs]):.3f}")
-            lines.append("| " + " | ".join(cells) + " |")
+            lines.append("| " + " | ".join(cells[:2] + [counts] + cells[2:]) + " |")
     return lines
 
 
@@ -296,9 +321,13 @@ def main() -> None:
     parser.add_argument("--probe", type=Path, default=Path("src/tamperscope/models/aigen.npz"))
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--old", action="store_true", help="also run spectral, npr and zed on the same images")
+    parser.add_argument("--old-stored", action="store_true",
+                        help="with --old: report only what the cache already holds for them (measure nothing)")
     parser.add_argument("--features", action="store_true", help="also compare probe inputs (slow: one fit per input)")
     parser.add_argument("--live", type=int, default=0, help="also run the detector on up to N unfitted images of each dev set")
     parser.add_argument("--write", action="store_true", help="write the section into docs/benchmarks.md")
+    parser.add_argument("--cached-only", action="store_true", help="compute no features: report what the cache holds")
+    parser.add_argument("--workers", type=int, default=2, help="feature processes for the evaluation versions")
     args = parser.parse_args()
     start = time.perf_counter()
     log = lambda line: print(line, file=sys.stderr, flush=True)  # noqa: E731
@@ -307,20 +336,23 @@ def main() -> None:
 
     shipped = load_probe(str(args.probe))
     feature = shipped.meta["feature"]
+    if not args.cached_only:
+        aigen.fill_cache(samples, args.cache, seed=args.seed, workers=args.workers, log=log)
     records = aigen.load_records(samples, args.cache, feature, args.seed)
     log(f"{len(records)} cached versions")
-    probes = aigen.fit(records, seed=args.seed, c=shipped.meta.get("c"), log=log, patch=False)
-    parts = {"logo": logo_table(records, args.seed, shipped.meta.get("c"), log)[0], "unseen": unseen_table(probes, records),
+    probes = aigen.Probes.shipped(shipped)
+    parts = {"held": held_apart_table(probes, records), "logo": logo_table(records, args.seed, shipped.meta.get("c"), log)[0], "unseen": unseen_table(probes, records),
              "fa": false_alarm_table(probes, records), "format": format_check(records, args.seed)}
     if args.features:
         parts["features"] = feature_table(records, args.seed, log)
         for r in records:
             r.select(aigen.feature_keys(feature))
     if args.old:
-        parts["old"] = old_rows(samples, args.seed, args.cache, log)
+        parts["old"] = old_rows(samples, args.seed, args.cache, log, measure=not args.old_stored)
     if args.live:
         parts["live"] = live_false_alarms(args.data, samples, args.live, log)
-    text = render(parts, samples, records, feature, time.perf_counter() - start)
+    command = " ".join("CORPUS" if arg == str(args.corpus) else arg for arg in sys.argv[1:])
+    text = render(parts, samples, records, feature, time.perf_counter() - start, command)
     print(text)
     if args.write:
         sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -329,17 +361,18 @@ def main() -> None:
         replace_section(Path("docs/benchmarks.md"), SECTION, text)
 
 
-def render(parts, samples, records, feature, seconds) -> str:
+def render(parts, samples, records, feature, seconds, command) -> str:
     counts = defaultdict(lambda: defaultdict(int))
     for s in samples:
         counts[s.label][s.split] += 1
     lines = [SECTION, "",
-             f"Measured by `PYTHONPATH=src python benchmarks/aigen_eval.py --data ../shared/data/dev --corpus CORPUS "
-             f"--photos /usr/share/backgrounds --cache .tamperscope-train/aigen --old --features --live 100 --write` "
-             f"({seconds / 60:.0f} min on the shared 2-core machine, from the features `tamperscope train aigen` cached). "
+             f"Measured by `PYTHONPATH=src python benchmarks/aigen_eval.py {command}` "
+             f"({seconds / 60:.0f} min on the shared 2-core machine, from the features `tamperscope train aigen` cached; "
+             "CORPUS = the recipe's files, materialized). "
              f"Images: {sum(counts['ai'].values())} AI ({', '.join(f'{k} {v}' for k, v in sorted(counts['ai'].items()))}) and "
              f"{sum(counts['real'].values())} real ({', '.join(f'{k} {v}' for k, v in sorted(counts['real'].items()))}); "
              f"probe input `{feature}`. Protocol in the script's docstring.", ""]
+    lines += ["### Held apart: the test split (shipped probe, its 2% threshold)", ""] + parts["held"] + [""]
     lines += ["### Leave one generator out", ""] + parts["logo"] + [""]
     lines += ["### Generators of the development sets, never trained on (shipped probe)", ""] + parts["unseen"] + [""]
     lines += ["### False alarms on real photos held apart (shipped probe, its 2% threshold)", ""] + parts["fa"] + [""]

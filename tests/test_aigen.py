@@ -101,6 +101,20 @@ def test_save_chain_is_seeded_and_gives_real_files():
     assert kinds == {"JPEG", "PNG"}
 
 
+def test_training_never_reads_the_test_or_unseen_splits():
+    def sample(label, split):
+        return aigen_data.Sample(f"{label}-{split}", Path("x.png"), label, "g", split)
+
+    for label in ("ai", "real"):
+        assert aigen_data.fit_versions(sample(label, "test")) == ()
+        assert aigen_data.fit_versions(sample(label, "unseen")) == ()
+        for split in ("train", "calibrate"):
+            fitted = aigen_data.fit_versions(sample(label, split))
+            assert fitted and set(fitted) <= set(aigen_data.versions_for(sample(label, split)))
+    # the held-apart splits are judged under every evaluation condition
+    assert aigen_data.versions_for(sample("real", "test")) == aigen_data.EVAL_VERSIONS
+
+
 def test_regional_statistic_sees_a_concentration():
     flat = np.full((3, 14, 14), 0.2)
     local = flat.copy()

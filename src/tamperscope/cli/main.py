@@ -530,7 +530,7 @@ def train_aigen(
                      resume=resume, curve_png=curve, log=lambda line: typer.echo(line, err=True))
 
     result = _guarded(action)
-    typer.echo(json.dumps({k: result[k] for k in ("out", "sha256", "held_apart", "seconds")}, indent=2))
+    typer.echo(json.dumps({k: result[k] for k in ("out", "sha256", "calibrate_split", "seconds")}, indent=2))
 
 
 @app.command("detectors")

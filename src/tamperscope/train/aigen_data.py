@@ -227,12 +227,24 @@ TRAIN_CROPS = 2
 
 
 def versions_for(sample: Sample) -> tuple[str, ...]:
-    """Which versions of ``sample`` the trainer and the benchmark read (the CPU budget decides how many)."""
-    if sample.split == "unseen":
+    """Which versions of ``sample`` the trainer and the benchmark read (:func:`fit_versions` and more: every
+    image of the test and unseen splits under each evaluation condition, and the AI images of the train split
+    as stored for the leave-one-generator-out table; the CPU budget decides how many)."""
+    if sample.split in ("unseen", "test"):
         return EVAL_VERSIONS
-    if sample.label == "ai":
-        return EVAL_VERSIONS + TRAIN_VERSIONS
-    return {"train": TRAIN_VERSIONS[:1], "calibrate": ("clean",) + TRAIN_VERSIONS[:1], "test": EVAL_VERSIONS}[sample.split]
+    if sample.label == "ai":  # clean: the leave-one-generator-out table scores every image of a held-out generator
+        return {"train": ("clean",) + TRAIN_VERSIONS, "calibrate": ("clean",) + TRAIN_VERSIONS[:1]}[sample.split]
+    return {"train": TRAIN_VERSIONS[:1], "calibrate": ("clean",) + TRAIN_VERSIONS[:1]}[sample.split]
+
+
+def fit_versions(sample: Sample) -> tuple[str, ...]:
+    """The versions that fitting reads (:func:`tamperscope.train.aigen.fit`): the train split's chains, the
+    calibrate split as stored and re-saved once; the test and unseen splits are never read by training."""
+    if sample.split == "train":
+        return TRAIN_VERSIONS if sample.label == "ai" else TRAIN_VERSIONS[:1]
+    if sample.split == "calibrate":
+        return ("clean",) + TRAIN_VERSIONS[:1]
+    return ()
 
 
 def eval_crops(version: str) -> int:
