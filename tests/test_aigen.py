@@ -137,9 +137,10 @@ def test_patches_are_placed_where_their_crop_was():
 # The detector
 
 
-def test_aigen_is_in_the_default_and_thorough_profiles_with_more_crops_in_thorough():
-    assert "aigen" in PROFILES["default"] and "aigen" in PROFILES["thorough"]
-    assert next(d for d in resolve(profile="default") if d.name == "aigen").crops == 1
+def test_aigen_is_in_the_thorough_profile_with_three_crops_and_one_when_named():
+    # not in the default profile: upscaled photos are its known false alarm (docs/benchmarks.md)
+    assert "aigen" not in PROFILES["default"] and "aigen" in PROFILES["thorough"]
+    assert next(d for d in resolve(names=["aigen"]) if d.name == "aigen").crops == 1
     assert next(d for d in resolve(profile="thorough") if d.name == "aigen").crops == 3
     assert next(d for d in resolve(profile="thorough", params={"aigen": {"crops": 2}}) if d.name == "aigen").crops == 2
 

@@ -202,8 +202,8 @@ class AIGenerated(Detector):
     crops : int
         Native-resolution 224x224 crops besides the global view (1 to the
         probe's calibrated maximum, 3). Each costs one pass of the cut
-        encoder (docs/performance.md): the default profile takes 1, the
-        thorough 3.
+        encoder (docs/performance.md): 1 when named alone, 3 in the
+        thorough profile.
     """
 
     crops: int = 1
