@@ -4,7 +4,7 @@ A proxy for inpainting (no held-apart inpainting set with masks exists here): in
 ``test`` split (at least 448 px a side) a square of side 45% of the short side (about a fifth of the image) is
 cut from an AI image of the ``test`` split at native resolution (no resize) and pasted with a feathered edge
 (Gaussian, sigma 6 px), at a seeded random place; the result and the untouched photo are saved alike (JPEG 92).
-Each file is analysed by the detector alone, with the default profile's views (global + centre crop) and the
+Each file is analysed by the detector alone, with one crop (global + centre crop: the detector named alone) and the
 thorough profile's (global + 3 crops). Reported: the share labelled ``ai-edited`` (score >= 0.5 with
 ``indicates`` = ai-edited), ``ai-generated``, or neither; and, where the map covered the pasted square, the
 cell-level AUC of the map (pasted cells vs the other covered cells).
@@ -120,7 +120,7 @@ def main() -> None:
              "as JPEG 92. Protocol in the script's docstring.", "",
              "| views | file | ai-edited | ai-generated | neither | map AUC inside vs outside (covered cells) |",
              "|---|---|---:|---:|---:|---:|"]
-    for crops, label in ((1, "default (global + centre crop)"), (3, "thorough (global + 3 crops)")):
+    for crops, label in ((1, "global + centre crop"), (3, "thorough (global + 3 crops)")):
         for kind in ("edited", "control"):
             out = results[crops][kind]
             share = {k: np.mean([o == k for o in out]) for k in ("ai-edited", "ai-generated", "none")}

@@ -3,7 +3,7 @@
 Runs in a fresh process pinned to one CPU (``sched_setaffinity``; onnxruntime, OpenCV, OpenMP and BLAS on one
 thread). Load: the SHA-256 check of the 89.6 MB encoder file (once per process), the onnxruntime session, the
 probe file. Per image: the detector's ``run`` (wall and CPU seconds) on JPEG quality-90 images of 1, 4 and 12 MP (scikit-image's
-astronaut upscaled with sigma-2 noise, as ``benchmarks/speed.py``), with the default profile's one crop and the
+astronaut upscaled with sigma-2 noise, as ``benchmarks/speed.py``), with one crop (the detector named alone) and the
 thorough profile's three, best of ``--repeats``; decoding the same file is timed in the same run so that the
 ratio survives a busy machine. The load average is printed beside the numbers.
 
@@ -59,7 +59,7 @@ def child(paths: dict[str, str], repeats: int) -> dict:
             image = load(file)
             decode, decode_cpu = time.perf_counter() - start, time.process_time() - cpu
             timed = [("decode", decode, decode_cpu)]
-            for key, crops in (("aigen, 1 crop (default)", 1), ("aigen, 3 crops (thorough)", 3)):
+            for key, crops in (("aigen, 1 crop (named alone)", 1), ("aigen, 3 crops (thorough)", 3)):
                 start, cpu = time.perf_counter(), time.process_time()
                 evidence = create("aigen", crops=crops).run(image)
                 assert evidence.ok, evidence.reason
@@ -118,17 +118,17 @@ def main() -> None:
         lines.append(f"| {key} | {found[key]:.2f} |")
     lines += ["", "Per image, wall seconds and, in brackets, the CPU seconds of the one-thread process (what one core "
               "spends, whatever else runs on the machine):", "",
-              "| image | decode | aigen, 1 crop (default) | aigen, 3 crops (thorough) | default / decode (CPU) |",
+              "| image | decode | aigen, 1 crop (named alone) | aigen, 3 crops (thorough) | 1 crop / decode (CPU) |",
               "|---|---:|---:|---:|---:|"]
     for label in SIZES:
         row = found[label]
         cell = lambda key: f"{row[key]:.3f} s ({row[key + ' (cpu)']:.3f} s)"  # noqa: E731
-        lines.append(f"| {label} JPEG | {cell('decode')} | {cell('aigen, 1 crop (default)')} | "
+        lines.append(f"| {label} JPEG | {cell('decode')} | {cell('aigen, 1 crop (named alone)')} | "
                      f"{cell('aigen, 3 crops (thorough)')} | "
-                     f"{row['aigen, 1 crop (default) (cpu)'] / max(row['decode (cpu)'], 1e-6):.1f} |")
+                     f"{row['aigen, 1 crop (named alone) (cpu)'] / max(row['decode (cpu)'], 1e-6):.1f} |")
     lines += ["", f"Peak memory of the measuring process: {found['peak memory (MiB)']:.0f} MiB (the encoder's session "
               "included). The cost per image does not grow with the image: the detector reads two 224x224 views "
-              "(default) or four (thorough) whatever the size; only the global view's resize grows with it."]
+              "(one crop) or four (thorough) whatever the size; only the global view's resize grows with it."]
     text = "\n".join(lines)
     print(text)
     if args.write:

@@ -138,7 +138,7 @@ def test_patches_are_placed_where_their_crop_was():
 
 
 def test_aigen_is_in_the_thorough_profile_with_three_crops_and_one_when_named():
-    # not in the default profile: upscaled photos are its known false alarm (docs/benchmarks.md)
+    # not in the default profile yet: docs/benchmarks.md says why
     assert "aigen" not in PROFILES["default"] and "aigen" in PROFILES["thorough"]
     assert next(d for d in resolve(names=["aigen"]) if d.name == "aigen").crops == 1
     assert next(d for d in resolve(profile="thorough") if d.name == "aigen").crops == 3

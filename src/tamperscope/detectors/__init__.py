@@ -103,9 +103,9 @@ PROFILES.update(
         "fast": ("c2pa", "metadata", "dq", "blk"),
         # copymove_sift joined with its false-alarm control (issue #16): 0-1.8 % of authentic development photos
         # flagged, about 1 s per image on one core whatever the size (docs/benchmarks.md, docs/performance.md).
-        # Not aigen (issue #17), although one crop costs about 0.2 s of one core: it calls upscaled photos
-        # ai-generated (the test forgeries, skimage's astronaut x2: P 0.98), which then outranks a localized edit in
-        # the verdict (docs/benchmarks.md, "AI-generated images from the pixels").
+        # Not aigen (issue #17), although one crop costs about 0.2 s of one core: it calls the test forgeries' photo
+        # (skimage's astronaut, upscaled x2) ai-generated at P 0.98, and that call then outranks their localized
+        # edits in the verdict; whether it joins is fusion's question (issue 21; docs/benchmarks.md).
         "default": (*_PROVENANCE, "ela", "dq", "blk", "noise", "copymove_sift"),
         "thorough": (
             *_PROVENANCE, "ela", "dq", "blk", "noise",
