@@ -88,7 +88,7 @@ def test_html_shows_verdict_regions_explanation_evidence_and_file_facts(sample):
     for region in report.regions:
         assert f"<b>{region.id}</b>" in page and f"<span>{region.id}</span>" in page
     for item in report.evidence:
-        assert f'id="ev-{item.detector}"' in page
+        assert f'id="ev-{item.detector.replace("_", "-")}"' in page  # HTML ids are slugs: copymove_sift -> ev-copymove-sift
         for note in item.notes:
             assert html.escape(note) in page
     assert report.image.sha256 in page and report.analyzed_at in page
