@@ -143,14 +143,12 @@ def held_apart_table(probes, records) -> list[str]:
     lines = ["| views | condition | AI / real images | AUC | false alarms | detected |", "|---|---|---:|---:|---:|---:|"]
     for crops, title in ((DEFAULT_CROPS, "global + 1 crop"), (THOROUGH_CROPS, "global + 3 crops (thorough)")):
         for version in data.EVAL_VERSIONS:
-            rows = [r for r in records if r.sample.split == "test" and r.version == version and len(r.views) - 1 >= crops]
-            if not rows or crops not in probes.blend:
+            if crops not in probes.blend or not any(r.sample.split == "test" and r.version == version
+                                                    and len(r.views) - 1 >= crops for r in records):
                 continue
-            y = np.array([r.y for r in rows])
-            p = scores(probes, rows, crops)
-            flagged = p >= probes.threshold[crops]
-            lines.append(f"| {title} | {version} | {int(y.sum())} / {int((1 - y).sum())} | {auc(y, p):.3f} | "
-                         f"{np.mean(flagged[y == 0]):.1%} | {np.mean(flagged[y == 1]):.1%} |")
+            m = aigen.split_summary(probes, records, crops, split="test", version=version)
+            lines.append(f"| {title} | {version} | {m['n_ai']} / {m['n_real']} | {m['auc']:.3f} | "
+                         f"{m['false_alarms']:.1%} | {m['detected']:.1%} |")
     return lines
 
 

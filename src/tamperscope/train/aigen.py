@@ -435,11 +435,13 @@ def split_counts(samples: list[Sample]) -> dict:
     return counts
 
 
-def calibrate_summary(probes: Probes, records: list[Record], crops: int) -> dict[str, float]:
-    """AUC, false alarms and detections on the ``calibrate`` split (all its versions) with ``crops`` crops: the
-    split the blend and thresholds were set on, so this says how they sit, not how they generalize (that is the
-    test split's, in docs/benchmarks.md)."""
-    rows = [r for r in records if r.sample.split == "calibrate" and len(r.views) - 1 >= crops]
+def split_summary(probes: Probes, records: list[Record], crops: int, split: str = "calibrate",
+                  version: str | None = None) -> dict[str, float]:
+    """AUC, false alarms and detections at the threshold on one split (all its versions, or ``version``) with
+    ``crops`` crops. On ``calibrate``, the split the blend and thresholds were set on, it says how they sit; how
+    they generalize is the ``test`` split's (benchmarks/aigen_eval.py, docs/benchmarks.md)."""
+    rows = [r for r in records if r.sample.split == split and len(r.views) - 1 >= crops
+            and version in (None, r.version)]
     y = np.array([r.y for r in rows])
     p = sigmoid(np.array([probes.image_logit(r, crops) for r in rows]))
     return {"auc": round(_auc(y, p), 4), "false_alarms": round(float(np.mean(p[y == 0] >= probes.threshold[crops])), 4),
@@ -505,7 +507,7 @@ def train(data_root: Path | None, corpus: Path | None, photos: list[Path], out: 
     records = load_records(samples, cache, feature, seed, digests, versions=data.fit_versions)
     log(f"probe: {len(records)} cached versions of {len(samples)} images")
     probes = fit(records, seed=seed, c=c, log=log)
-    calibrate = {k: calibrate_summary(probes, records, k) for k in sorted(probes.blend)}
+    calibrate = {k: split_summary(probes, records, k) for k in sorted(probes.blend)}
     curve = learning_curve(records, seed, probes.c)
     log("learning curve: " + "; ".join(f"{p['train_images']} images: calibrate AUC {p['calibrate_auc']:.3f}" for p in curve))
     if curve_png is not None:
