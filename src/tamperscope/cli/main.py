@@ -591,6 +591,46 @@ def train_faces(
     typer.echo(json.dumps(result, indent=2))
 
 
+@train_app.command("aigen")
+def train_aigen(
+    data: Optional[Path] = typer.Option(None, "--data", help="The shared/data/dev folder (real photos, StyleGAN2 faces, "
+                                        "unseen generators kept for testing)."),
+    corpus: Optional[Path] = typer.Option(None, "--corpus", help="The training recipe's files as owner+name/path "
+                                          "(tamperscope.train.recipe.materialize writes them from local clones)."),
+    photos: List[Path] = typer.Option([], "--photos", help="Extra folder of real photos (repeatable)."),
+    out: Path = typer.Option(Path("src/tamperscope/models/aigen.npz"), "--out", help="Probe file to write."),
+    cache: Path = typer.Option(Path(".tamperscope-train/aigen"), "--cache", help="Folder of cached CLIP features."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the save chains, the crop draws and the probes."),
+    feature: str = typer.Option("cls+mean", "--feature", help="Probe input: cls+mean, cls or mean (of the 8th block)."),
+    workers: int = typer.Option(2, "--workers", help="Feature processes (one thread each)."),
+    resume: bool = typer.Option(True, "--resume/--no-resume", help="Keep the cached features (default) or recompute."),
+    device: str = typer.Option("cpu", "--device", help="cpu, or cuda where onnxruntime-gpu and a GPU exist."),
+    curve: Optional[Path] = typer.Option(None, "--curve", help="PNG of the learning curve (e.g. docs/aigen-curve.png)."),
+) -> None:
+    """Fit the aigen detector's probe on frozen CLIP features of AI images and real photos (see models/README.md)."""
+    import json
+
+    def action():
+        from ..errors import InputError
+
+        for folder in [p for p in (data, corpus) if p is not None] + list(photos):
+            if not folder.is_dir():
+                raise InputError(f"{folder} is not a folder")
+        try:
+            import onnx  # noqa: F401
+            import sklearn  # noqa: F401
+        except ImportError as exc:
+            raise InputError(f"training needs onnx and scikit-learn: pip install 'tamperscope[train]' ({exc})") from None
+        from ..train.aigen import set_device, train
+
+        set_device(device)
+        return train(data, corpus, list(photos), out, cache, seed=seed, feature=feature, workers=workers,
+                     resume=resume, curve_png=curve, log=lambda line: typer.echo(line, err=True))
+
+    result = _guarded(action)
+    typer.echo(json.dumps({k: result[k] for k in ("out", "sha256", "calibrate_split", "seconds")}, indent=2))
+
+
 @app.command("detectors")
 def list_detectors(as_json: bool = typer.Option(False, "--json", help="Print as JSON.")) -> None:
     """List the detectors, what they need, and the paper each implements."""
