@@ -253,21 +253,14 @@ def held_apart_aucs(logits_of, crops, rolls, seed: int) -> dict:
     return result
 
 
-def export(net, out: Path, metadata: dict) -> None:
-    import onnx
+def export(net, out: Path, metadata: dict) -> str:
     import torch
 
-    out.parent.mkdir(parents=True, exist_ok=True)
+    from .export import export_onnx
+
     dummy = torch.zeros(1, 3, CROP_SIZE, CROP_SIZE)
-    torch.onnx.export(
-        net, (dummy,), str(out), input_names=["face"], output_names=["logit", "boundary"],
-        dynamic_axes={"face": {0: "n"}, "logit": {0: "n"}, "boundary": {0: "n"}}, opset_version=17, dynamo=False,
-    )
-    model = onnx.load(str(out))
-    for key, value in metadata.items():
-        entry = model.metadata_props.add()
-        entry.key, entry.value = key, value if isinstance(value, str) else json.dumps(value)
-    onnx.save(model, str(out))
+    return export_onnx(net, (dummy,), out, input_names=["face"], output_names=["logit", "boundary"],
+                       dynamic_axes={"face": {0: "n"}, "logit": {0: "n"}, "boundary": {0: "n"}}, metadata=metadata)
 
 
 def train(folders: list[Path], out: Path, steps: int = 400, batch: int = 32, seed: int = 0, lr: float = 3e-3,

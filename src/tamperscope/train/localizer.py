@@ -369,18 +369,14 @@ def _f1_best(heat: np.ndarray, truth: np.ndarray) -> float:
 
 def export(net, path: Path) -> float:
     """Write ONNX and return the largest |torch - onnxruntime| over both outputs on a fixed input."""
-    import onnxruntime
     import torch
 
-    net.eval()
-    probe = torch.from_numpy(fixed_input())
-    torch.onnx.export(net, probe, str(path), input_names=["planes"], output_names=["anomaly", "confidence"],
-                      dynamic_axes={"planes": {2: "height", 3: "width"}}, opset_version=17, dynamo=False)
-    with torch.no_grad():
-        expected = [t.numpy() for t in net(probe)]
-    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    got = session.run(None, {"planes": probe.numpy()})
-    return float(max(np.max(np.abs(a - b)) for a, b in zip(expected, got)))
+    from .export import export_onnx, onnx_parity
+
+    probe = fixed_input()
+    export_onnx(net, (torch.from_numpy(probe),), path, input_names=["planes"], output_names=["anomaly", "confidence"],
+                dynamic_axes={"planes": {2: "height", 3: "width"}})
+    return onnx_parity(net, path, {"planes": probe})
 
 
 def save_state(net, path: Path) -> None:
