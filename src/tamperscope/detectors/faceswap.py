@@ -113,7 +113,7 @@ class FaceSwap(Detector):
         scores = model.score(logits)
         heatmap = np.zeros(image.shape, np.float32)
         for face, edge in zip(judged, boundaries):
-            place_boundary(heatmap, face, edge, model.crop_margin)
+            place_boundary(heatmap, face.crop_square(model.crop_margin), edge)
         context = _consistency(image, judged, prior) if self.consistency else [{} for _ in judged]
         per_face = []
         for face, logit, score, edge, checks in zip(judged, logits, scores, boundaries, context):
@@ -153,9 +153,9 @@ class FaceSwap(Detector):
         )
 
 
-def place_boundary(heatmap: np.ndarray, face: Face, edge: np.ndarray, margin: float) -> None:
-    """Resize a crop's boundary map to the crop square and max it into the image map."""
-    x0, y0, side = face.crop_square(margin)
+def place_boundary(heatmap: np.ndarray, square: tuple[int, int, int], edge: np.ndarray) -> None:
+    """Resize a crop's boundary map to its square ``(x0, y0, side)`` in the image and max it into the image map."""
+    x0, y0, side = square
     full = cv2.resize(edge.astype(np.float32), (side, side), interpolation=cv2.INTER_LINEAR)
     h, w = heatmap.shape
     top, left = max(0, y0), max(0, x0)

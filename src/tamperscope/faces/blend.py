@@ -101,17 +101,21 @@ def _fill_hull(mask: np.ndarray, points: np.ndarray) -> None:
     cv2.fillConvexPoly(mask, hull, 1.0, lineType=cv2.LINE_AA, shift=4)
 
 
-def elastic(mask: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Displace the mask by a smooth random field (coarse bends and a fine wobble of the edge)."""
+def face_side(landmarks: np.ndarray) -> float:
+    """The side of the landmarks' bounding box: the unit of every random size below."""
+    return float(max(np.ptp(np.asarray(landmarks), axis=0))) or 1.0
+
+
+def elastic(mask: np.ndarray, side: float, rng: np.random.Generator) -> np.ndarray:
+    """Displace the mask by a smooth random field (coarse bends and a fine wobble of the edge); ``side``: face size."""
     h, w = mask.shape
-    size = max(h, w)
     grid_y, grid_x = np.mgrid[0:h, 0:w].astype(np.float32)
-    coarse = rng.uniform(0.0, 0.03) * size
-    fine = rng.uniform(0.0, 0.006) * size
+    coarse = rng.uniform(0.0, 0.06) * side
+    fine = rng.uniform(0.0, 0.012) * side
     fields = []
     for _ in range(2):
         field = np.zeros((h, w), np.float32)
-        for amplitude, smooth in ((coarse, size / 8), (fine, size / 40)):
+        for amplitude, smooth in ((coarse, side / 4), (fine, side / 20)):
             noise = cv2.GaussianBlur(rng.uniform(-1, 1, (h, w)).astype(np.float32), (0, 0), smooth)
             field += noise / max(float(np.abs(noise).max()), 1e-6) * amplitude
         fields.append(field)
@@ -119,16 +123,15 @@ def elastic(mask: np.ndarray, rng: np.random.Generator) -> np.ndarray:
                      borderMode=cv2.BORDER_CONSTANT, borderValue=0)
 
 
-def soften(mask: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """SBI's blend mask: erode by a random width, then blur by a random width; peak 1."""
-    size = max(mask.shape)
-    erode = int(round(rng.uniform(0.0, 0.04) * size))
+def soften(mask: np.ndarray, side: float, rng: np.random.Generator) -> np.ndarray:
+    """SBI's blend mask: erode by a random width, then blur by a random width (``side``: face size); peak 1."""
+    erode = int(round(rng.uniform(0.0, 0.08) * side))
     hard = (mask > 0.5).astype(np.uint8)
     if erode > 0:
         kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * erode + 1, 2 * erode + 1))
         eroded = cv2.erode(hard, kernel)
         hard = eroded if eroded.any() else hard
-    soft = cv2.GaussianBlur(hard.astype(np.float32), (0, 0), rng.uniform(0.006, 0.04) * size)
+    soft = cv2.GaussianBlur(hard.astype(np.float32), (0, 0), rng.uniform(0.012, 0.08) * side)
     return soft / max(float(soft.max()), 1e-6)
 
 
@@ -155,12 +158,16 @@ def transform_colour_and_frequency(face: np.ndarray, rng: np.random.Generator) -
     return np.clip(out, 0, 255)
 
 
-def shift_and_scale(source: np.ndarray, mask: np.ndarray, rng: np.random.Generator):
-    """The same random scale (0.95-1.05) and shift (3% across, 1.5% down) of the source and its mask."""
+def shift_and_scale(source: np.ndarray, mask: np.ndarray, centre: tuple[float, float], side: float,
+                    rng: np.random.Generator):
+    """The same random scale (0.95-1.05 about ``centre``) and shift of the source and its mask.
+
+    The shift is SBI's 3% across and 1.5% down of a face crop about 1.5 faces wide: 4.5% and 2.25% of ``side``.
+    """
     h, w = source.shape[:2]
     scale = rng.uniform(0.95, 1 / 0.95)
-    matrix = cv2.getRotationMatrix2D((w / 2, h / 2), 0.0, scale)
-    matrix[:, 2] += (rng.uniform(-0.03, 0.03) * w, rng.uniform(-0.015, 0.015) * h)
+    matrix = cv2.getRotationMatrix2D((float(centre[0]), float(centre[1])), 0.0, scale)
+    matrix[:, 2] += (rng.uniform(-0.045, 0.045) * side, rng.uniform(-0.0225, 0.0225) * side)
     moved = cv2.warpAffine(source, matrix, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
     moved_mask = cv2.warpAffine(mask, matrix, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
     return moved, moved_mask
@@ -192,8 +199,10 @@ def self_blend(face: np.ndarray, landmarks: np.ndarray, rng: np.random.Generator
         source = transform_colour_and_frequency(face, rng)
     else:
         target = transform_colour_and_frequency(face, rng)
-    source, mask = shift_and_scale(source, mask, rng)
-    mask = soften(elastic(mask, rng), rng)
+    side = face_side(landmarks)
+    centre = (np.asarray(landmarks).min(0) + np.asarray(landmarks).max(0)) / 2
+    source, mask = shift_and_scale(source, mask, centre, side, rng)
+    mask = soften(elastic(mask, side, rng), side, rng)
     ratio = float(rng.choice(BLEND_RATIOS))
     real = np.clip(target + 0.5, 0, 255).astype(np.uint8)
     return real, blend(real, source, mask * ratio), boundary(mask) * ratio, mask * ratio
