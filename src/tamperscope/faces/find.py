@@ -307,7 +307,17 @@ class _Finder:
 
 @lru_cache(maxsize=1)
 def _finder() -> _Finder:
-    return _Finder()
+    try:
+        return _Finder()
+    except FaceFinderUnavailable:
+        raise
+    except Exception as exc:  # MediaPipe imported but cannot build its graphs: protobuf >= 5, most often
+        import google.protobuf
+
+        raise FaceFinderUnavailable(
+            f"MediaPipe's face models could not be started ({type(exc).__name__}: {exc}); it needs protobuf<5 "
+            f"(found {google.protobuf.__version__}): pip install -e . && {INSTALL}"
+        ) from None
 
 
 @lru_cache(maxsize=1)
