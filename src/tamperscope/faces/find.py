@@ -314,8 +314,9 @@ def _finder() -> _Finder:
     except Exception as exc:  # MediaPipe imported but cannot build its graphs: protobuf >= 5, most often
         import google.protobuf
 
+        detail = (str(exc).strip().splitlines() or [""])[0][:120]
         raise FaceFinderUnavailable(
-            f"MediaPipe's face models could not be started ({type(exc).__name__}: {exc}); it needs protobuf<5 "
+            f"MediaPipe's face models could not be started ({type(exc).__name__}: {detail}); it needs protobuf<5 "
             f"(found {google.protobuf.__version__}): pip install -e . && {INSTALL}"
         ) from None
 
@@ -360,8 +361,9 @@ def _solutions():
             sys.modules["mediapipe.python.solutions"] = stubs["mediapipe.python.solutions"]
         from mediapipe.python.solutions import face_detection, face_mesh
     except Exception as exc:  # a broken install: protobuf >= 5, a missing absl-py, ...
+        detail = (str(exc).strip().splitlines() or [""])[0][:120]
         raise FaceFinderUnavailable(
-            f"MediaPipe's face models could not be loaded ({type(exc).__name__}: {exc}); it needs protobuf<5, "
+            f"MediaPipe's face models could not be loaded ({type(exc).__name__}: {detail}); it needs protobuf<5, "
             f"absl-py, attrs and flatbuffers: pip install -e . && {INSTALL}"
         ) from None
     finally:
