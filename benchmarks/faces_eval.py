@@ -349,9 +349,11 @@ def main() -> None:
 
     result = {"model_recipe": model.recipe, "model_sha256": hashlib.sha256(Path(model_path).read_bytes()).hexdigest()}
     if {"self_blend", "swaps"} - set(args.skip):
-        from tamperscope.train.faces import collect
+        from tamperscope.train.faces import FaceSet, collect
 
-        faces = collect([args.data / "faces-real-utkface", args.data / "faces-real-lfw"], args.cache)
+        # The trainer's own cache, as it is (its test split is what training never saw); else find the faces again.
+        faces = FaceSet.open(args.cache) or collect([args.data / "faces-real-utkface", args.data / "faces-real-lfw"],
+                                                    args.cache)
         if "self_blend" not in args.skip:
             result["self_blend"] = self_blend_section(faces, model, args.seed)
         if "swaps" not in args.skip:

