@@ -45,3 +45,16 @@ def replace_section(path: Path, heading: str, text: str) -> None:
     else:
         new = (old.rstrip("\n") + "\n\n" if old.strip() else "") + text.rstrip("\n") + "\n"
     path.write_text(new)
+
+
+def shard_spec(text: str) -> tuple[int, int]:
+    """argparse type of ``--shard I/N`` (``0 <= I < N``): a run that takes every N-th item from the I-th."""
+    import argparse
+
+    try:
+        index, count = (int(v) for v in text.split("/"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected I/N such as 0/2, got {text!r}") from None
+    if not 0 <= index < count:
+        raise argparse.ArgumentTypeError(f"expected 0 <= I < N, got {text!r}")
+    return index, count

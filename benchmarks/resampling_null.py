@@ -14,7 +14,7 @@ import argparse
 
 import numpy as np
 
-from tamperscope._blocks import windows_view
+from tamperscope.detectors._blocks import windows_view
 from tamperscope.detectors.resampling import _half_plane, _low_frequencies, p_map, periodogram_ratio
 
 

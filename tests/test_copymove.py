@@ -4,6 +4,8 @@ The forgery copies a textured 120x120 square of the photo (hair and forehead), o
 onto the suit; the exact source and target masks come from the same warp. Each detector must mark both ends
 (IoU against each mask, the heatmap split by proximity) and report the pair with its transform. The authentic
 photo and scikit-image's brick wall (a genuinely repeated texture), loaded the same way, must give nothing.
+copymove_sift's false-alarm control (its module docstring): a periodic pattern is vetoed, the score is the
+calibrated NFA's, a small exact duplicate stays below the bound, large images use a bounded working copy.
 """
 
 import re
@@ -45,10 +47,13 @@ def near(heat: np.ndarray, mask: np.ndarray) -> np.ndarray:
 
 
 @pytest.mark.parametrize("name", DETECTORS)
-def test_registered_in_thorough_profile(name):
+def test_registered_in_profiles(name):
     cls = available()[name]
     assert cls.decides and cls.requires == frozenset()
-    assert name in PROFILES["thorough"] and name not in PROFILES["default"]
+    assert name in PROFILES["thorough"]
+    # The keypoint detector runs by default since its false alarms are controlled (issue #16); the dense one,
+    # seconds per image and without that control, only in the thorough profile.
+    assert (name in PROFILES["default"]) == (name == "copymove_sift")
 
 
 @pytest.mark.parametrize("name", DETECTORS)
@@ -109,8 +114,8 @@ def test_zernike_magnitudes_are_rotation_invariant():
 
 def test_pairs_reach_the_explanation_and_reports(forged):
     from tamperscope import analyze
-    from tamperscope.render_html import html_report
-    from tamperscope.render_markdown import markdown_report
+    from tamperscope.report.html import html_report
+    from tamperscope.report.markdown import markdown_report
 
     image, _, _ = forged[(15.0, 1.1)]
     report = analyze(image.pixels, detectors="copymove_sift")
@@ -125,3 +130,66 @@ def test_pairs_reach_the_explanation_and_reports(forged):
     for page in (html_report(report), markdown_report(report)):
         assert "Cloned areas (copy-move)" in page
         assert re.search(r"rotated (-1[45]\.\d degrees, scaled 1\.1|\+1[45]\.\d degrees, scaled 0\.9)", page)
+
+
+# --- copymove_sift 2.x: the false-alarm control -------------------------------------------------------------------
+
+def _tiles(count: int) -> np.ndarray:
+    """The test photo with one textured 120x120 tile (cat fur, from another photo) laid ``count`` times in a row,
+    150 px apart, each with its own mild noise, saved as JPEG 90: a periodic pattern, no clone."""
+    from forgeries import decode, jpeg_bytes
+
+    pixels = photo(*SIZE)
+    tile = cv2.resize(data.chelsea(), (300, 225))[60:180, 100:220].astype(np.float64)
+    rng = np.random.default_rng(0)
+    for i in range(count):
+        left = 20 + 150 * i
+        pixels[300:420, left:left + 120] = np.clip(tile + rng.normal(0.0, 1.5, tile.shape), 0, 255).astype(np.uint8)
+    return decode(jpeg_bytes(pixels, 90))
+
+
+def test_a_periodic_pattern_is_not_called_a_clone():
+    ev = create("copymove_sift").run(load(_tiles(4)))
+    assert ev.ok, ev.reason
+    assert ev.score < 0.5 and ev.facts["pairs"] == []
+    periodic = [c for c in ev.facts["candidates"] if c["verdict"].startswith("a period of a repeated pattern")]
+    assert periodic, ev.facts["candidates"]
+    # tile 1 onto tile 2, and onto tiles 3 and 4 (two and three periods: the pattern shows at 1/2 and 1/3 step)
+    shifts = sorted(round(abs(c["transform"][0][2]) / 150) for c in periodic)
+    assert 1 in shifts
+
+
+def test_the_score_follows_the_calibrated_number_of_false_alarms(forged):
+    detector = create("copymove_sift")
+    ev = detector.run(forged[(0.0, 1.0)][0])
+    for c in ev.facts["candidates"]:
+        if c["log10_nfa"] is None:
+            continue
+        nfa = 10 ** detector.log10_nfa(c["exact_inliers"])
+        assert c["score"] == pytest.approx(1 / (1 + nfa / detector.epsilon), abs=1e-3)
+        assert (c["verdict"] == "clone") == (nfa <= detector.epsilon)
+    assert len(ev.facts["pairs"]) == sum(c["verdict"] == "clone" for c in ev.facts["candidates"])
+    pair = ev.facts["pairs"][0]
+    assert pair["exact_inliers"] >= detector.clone_threshold() and pair["log10_nfa"] <= np.log10(detector.epsilon)
+
+
+def test_a_small_exact_duplicate_is_a_candidate_not_a_clone():
+    # A 56x56 patch copied once holds a handful of matches: exact, but no more than genuine duplicates (a logo
+    # printed twice) give on authentic photos, so the calibrated bound does not call it a clone.
+    image, _, _ = copy_move(photo(*SIZE), box=(60, 250, 56, 56), to=(420, 500))
+    detector = create("copymove_sift")
+    ev = detector.run(load(image))
+    assert ev.ok, ev.reason
+    seen = [c for c in ev.facts["candidates"] if c["exact_inliers"] >= detector.min_inliers]
+    assert seen and all(c["exact_inliers"] < detector.clone_threshold() for c in seen)
+    assert 0.0 < ev.score < 0.5 and ev.facts["pairs"] == []
+
+
+def test_large_images_are_analysed_on_a_bounded_working_copy():
+    detector = create("copymove_sift")
+    big = np.zeros((2400, 3200, 3), dtype=np.uint8) + photo(600, 800)[np.arange(2400) // 4][:, np.arange(3200) // 4]
+    ev = detector.run(load(big))
+    assert ev.ok, ev.reason
+    working = ev.facts["working_scale"] ** 2 * 2400 * 3200
+    assert working <= detector.max_pixels * 1.01
+    assert ev.heatmap_full((2400, 3200)).shape == (2400, 3200)

@@ -6,7 +6,7 @@ from PIL import Image
 
 from forgeries import authentic_jpeg, double_jpeg_splice, photo
 from tamperscope import analyze
-from tamperscope.explain import location_words, strength_words, upright_bbox
+from tamperscope.report.explain import location_words, strength_words, upright_bbox
 from tamperscope.image import load
 
 
@@ -96,3 +96,19 @@ def test_boxes_are_described_upright(tmp_path):
     image = load(tmp_path / "o.jpg")
     # The stored top-left corner is the upright top-right corner.
     assert upright_bbox((0, 0, 10, 5), image) == (35, 0, 5, 10)
+
+
+def test_upright_boxes_match_the_turned_pixels_in_every_orientation():
+    from dataclasses import replace
+
+    from tamperscope.image import apply_orientation, load as load_array
+
+    stored = load_array(np.zeros((40, 60, 3), np.uint8))
+    box = (7, 5, 20, 9)
+    for orientation in range(1, 9):
+        image = replace(stored, orientation=orientation)
+        marker = np.zeros((40, 60), dtype=bool)
+        marker[5:14, 7:27] = True
+        rows, cols = np.nonzero(apply_orientation(marker, orientation))
+        painted = (int(cols.min()), int(rows.min()), int(np.ptp(cols) + 1), int(np.ptp(rows) + 1))
+        assert upright_bbox(box, image) == painted, orientation

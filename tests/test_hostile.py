@@ -17,7 +17,7 @@ import pytest
 
 import hostile_corpus
 from tamperscope import analyze
-from tamperscope._deadline import DeadlineExceeded, time_limit
+from tamperscope.detectors._deadline import DeadlineExceeded, time_limit
 from tamperscope.errors import InputError
 from tamperscope.scan import IMAGE_SUFFIXES, ResultStore, scan
 

@@ -21,8 +21,8 @@ from PIL import Image
 
 from forgeries import double_jpeg_splice, photo
 from tamperscope import analyze, write_report
-from tamperscope.render_html import PREVIEW_MAX_SIDE, html_report
-from tamperscope.render_markdown import markdown_report
+from tamperscope.report.html import PREVIEW_MAX_SIDE, html_report
+from tamperscope.report.markdown import markdown_report
 
 SAMPLE = Path(__file__).resolve().parent.parent / "examples" / "spliced.jpg"
 HOSTILE_SOFTWARE = "<script>alert(1)</script>"

@@ -8,7 +8,7 @@ import pytest
 
 from forgeries import double_jpeg_splice
 from tamperscope import analyze
-from tamperscope.narrate import NarrativeConfig
+from tamperscope.report.narrate import NarrativeConfig
 
 
 class FakeCompletions(BaseHTTPRequestHandler):

@@ -14,6 +14,7 @@ from forgeries import double_jpeg_splice, jpeg_bytes, noise_splice, photo  # noq
 from tamperscope.errors import InputError  # noqa: E402
 from tamperscope.scan import ResultStore, scan  # noqa: E402
 from tamperscope.scan import ray_backend  # noqa: E402
+from tamperscope.scan.previews import image_name  # noqa: E402
 from tamperscope.scan.ray_backend import RayBackend  # noqa: E402
 
 #: Row fields that depend on when and how fast a file was analysed, not on what it contains.
@@ -53,6 +54,7 @@ def test_ray_scan_matches_local_scan(tmp_path, monkeypatch):
     with ResultStore(tmp_path / "local.db") as local_store:
         local = scan(["imgs"], local_store, workers=2)
         expected = _rows(local_store)
+        local_previews = local_store.previews(list(expected))
 
     with ResultStore(tmp_path / "ray.db") as store:
         summary = scan(["imgs"], store, ray="auto", workers=2)
@@ -64,6 +66,11 @@ def test_ray_scan_matches_local_scan(tmp_path, monkeypatch):
             20, 19, 1, 1)
         assert summary.labels == local.labels
         assert rows == expected  # same label, score, detectors, regions, error for every content hash
+        # Previews travel back with the rows and the driver writes them: no folder shared with the workers needed.
+        assert store.previews(list(rows)) == local_previews and len(local_previews) == 18  # 19 contents, 1 error
+        for sha in local_previews:
+            assert (tmp_path / "ray.db.artifacts" / image_name(sha)).read_bytes() == (
+                tmp_path / "local.db.artifacts" / image_name(sha)).read_bytes()
         assert len({row["label"] for row in rows.values() if row["status"] == "done"}) > 1
 
         bad = [row for row in rows.values() if row["status"] == "error"]

@@ -1,4 +1,4 @@
-"""Reading a scan's results: top images, CSV/Parquet exports, the HTML gallery, `tamperscope results`.
+"""Reading a scan's results: top images, CSV/Parquet exports, `tamperscope results` (the gallery: test_scan_gallery.py).
 
 The store is built by a real scan of generated files (an edited JPEG, two authentic
 ones, a copy under a second name, a file that is not an image, and a hostile file
@@ -7,10 +7,7 @@ name); tests that need odd rows write them straight into a store.
 
 from __future__ import annotations
 
-import base64
 import csv
-import html
-import io
 import json
 import os
 import re
@@ -25,8 +22,7 @@ from typer.testing import CliRunner
 from forgeries import authentic_jpeg, double_jpeg_splice
 from tamperscope.errors import InputError
 from tamperscope.scan import ResultStore, Row, scan
-from tamperscope.scan.cli_results import results_app
-from tamperscope.scan.gallery import write_gallery
+from tamperscope.cli.results import results_app
 from tamperscope.scan.results import (
     EXPORT_COLUMNS,
     PARQUET_NEEDS,
@@ -176,70 +172,6 @@ def _page(path: Path) -> str:
     return path.read_text(encoding="utf-8")
 
 
-def test_gallery_is_self_contained_escaped_and_embeds_thumbnails(store, scanned, tmp_path):
-    _, artifacts, _ = scanned
-    out = write_gallery(store, tmp_path / "gallery.html", artifacts_dir=artifacts)
-    page = _page(out)
-    assert '<meta http-equiv="Content-Security-Policy" content="default-src &#x27;none&#x27;; img-src data:' in page
-    assert "http://" not in page and "https://" not in page
-    for attribute in re.findall(r'\b(?:src|href|action|srcset)\s*=\s*"([^"]*)"', page):
-        assert attribute.startswith("data:"), attribute
-    assert "<script" not in page and "@import" not in page and "url(" not in page
-    # Every analysed image has its overlay thumbnail embedded, and it is a real JPEG.
-    uris = re.findall(r'src="data:image/jpeg;base64,([^"]+)"', page)
-    assert len(uris) == 5
-    with Image.open(io.BytesIO(base64.b64decode(uris[0]))) as thumb:
-        assert thumb.format == "JPEG" and max(thumb.size) <= 512
-    # Attacker-chosen names and messages are text, never markup.
-    assert HOSTILE not in page and "<script>alert(2)" not in page and "broken-<b>" not in page
-    assert html.escape(HOSTILE) in page and "broken-&lt;b&gt;.png" in page
-    # Counts, the ranking and the errors table.
-    for words in ("images (distinct contents)", "edited", "no evidence found", "inconclusive",
-                  "errors (not analysed)", "paths (file names)", "Errors (2)", "unsupported-format"):
-        assert words in page
-    assert page.index("edited.jpg") < page.index(html.escape(HOSTILE))
-    assert "Double JPEG compression (DQ)" in page
-    assert "edited copy|2.jpg" in page  # both paths of the same content
-
-
-def test_gallery_without_artifacts_uses_placeholders(store, tmp_path):
-    page = _page(write_gallery(store, tmp_path / "g.html"))
-    assert "data:image/jpeg" not in page
-    assert page.count("No thumbnail: no artifacts folder given") == 5
-    with pytest.raises(InputError, match="artifacts folder"):
-        write_gallery(store, tmp_path / "h.html", artifacts_dir=tmp_path / "missing")
-    assert not (tmp_path / "h.html").exists()
-
-
-def test_gallery_caps_thumbnails_and_errors(store, scanned, tmp_path):
-    page = _page(write_gallery(store, tmp_path / "g.html", artifacts_dir=scanned[1], n=1000, max_thumbnails=2,
-                               max_errors=1))
-    assert page.count("data:image/jpeg;base64,") == 2
-    assert "Further images, without thumbnails" in page
-    assert "1 more errors are not listed here" in page
-    small = _page(write_gallery(store, tmp_path / "s.html", artifacts_dir=scanned[1], n=1))
-    assert small.count("data:image/jpeg;base64,") == 1 and "Most suspicious images (1 of 5 analysed)" in small
-
-
-def test_gallery_reads_thumbnails_only_from_inside_the_artifacts_folder(tmp_path):
-    artifacts = tmp_path / "artifacts"
-    (artifacts / "ab").mkdir(parents=True)
-    Image.new("RGB", (8, 8), "red").save(artifacts / "ab" / "good.jpg", format="JPEG")
-    Image.new("RGB", (8, 8), "red").save(tmp_path / "outside.jpg", format="JPEG")
-    (artifacts / "ab" / "fake.jpg").write_text("<svg onload=alert(1)>")
-    with ResultStore(tmp_path / "r.sqlite") as store:
-        for sha, artifact, score in (("1" * 64, "ab/good.jpg", 0.9), ("2" * 64, "../outside.jpg", 0.8),
-                                     ("3" * 64, "ab/fake.jpg", 0.7), ("4" * 64, "ab/missing.jpg", 0.6),
-                                     ("5" * 64, str(tmp_path / "outside.jpg"), 0.5)):
-            store.record(Row(sha256=sha, path=f"/x/{sha[0]}.jpg", status="done", label="edited", score=score,
-                             artifact=artifact, detectors={"dq": score}, regions=[{"id": f"r{i}"} for i in range(5)]))
-        page = _page(write_gallery(store, tmp_path / "g.html", artifacts_dir=artifacts))
-    assert page.count("data:image/jpeg;base64,") == 1
-    assert page.count("points outside the artifacts folder") == 2
-    assert "the file is not a JPEG" in page and "file missing from the artifacts folder" in page
-    assert "5+ regions" in page
-
-
 # The command line.
 
 runner = CliRunner()
@@ -299,32 +231,14 @@ def test_cli_export(scanned, tmp_path, monkeypatch):
 def test_cli_gallery(scanned, tmp_path):
     db, artifacts, _ = scanned
     out = tmp_path / "gallery.html"
-    result = invoke("gallery", "--db", db, "--artifacts", artifacts, "--n", 2, "-o", out)
+    result = invoke("gallery", "--db", db, "--n", 2, "--reports", 0, "-o", out)
     assert result.exit_code == 0, result.output
-    assert out.is_file() and _page(out).count("data:image/jpeg;base64,") == 2
+    assert out.is_file() and (tmp_path / "gallery_files").is_dir()
+    assert '"total": 2' in out.read_text(encoding="utf-8")  # --n 2: the two most suspicious images
+    assert not (artifacts / "reports").exists()  # --reports 0: no report written
     assert invoke("gallery", "--db", db).exit_code == 2  # -o is required
-    result = invoke("gallery", "--db", db, "--artifacts", tmp_path / "nope", "-o", tmp_path / "x.html")
+    result = invoke("gallery", "--db", db, "--reports", 0, "--artifacts", tmp_path / "nope", "-o", tmp_path / "x.html")
     assert result.exit_code == 2 and "artifacts folder" in result.output
-
-
-def test_gallery_in_a_browser(store, scanned, tmp_path, browser):
-    out = write_gallery(store, tmp_path / "alone" / "gallery.html", artifacts_dir=scanned[1])
-    page = browser.new_page(viewport={"width": 1280, "height": 900})
-    problems, requests = [], []
-    page.on("console", lambda m: problems.append(m.text) if m.type in ("error", "warning") else None)
-    page.on("pageerror", lambda error: problems.append(str(error)))
-    page.on("dialog", lambda dialog: (problems.append(f"dialog: {dialog.message}"), dialog.dismiss()))
-    page.on("request", lambda request: requests.append(request.url))
-    page.goto(out.as_uri())
-    page.wait_for_load_state("load")
-    images = page.evaluate("Array.from(document.images).map(i => i.complete && i.naturalWidth)")
-    cards = page.locator("article.card").count()
-    page.screenshot(path=str(tmp_path / "gallery.png"), full_page=True)
-    assert problems == []
-    assert len(images) == 5 and all(width and width > 0 for width in images)
-    assert cards == 5
-    assert requests and all(url.startswith(("file:", "data:")) for url in requests), requests
-
 
 def test_csv_cells_a_spreadsheet_would_run_are_made_literal(tmp_path):
     hostile = "=HYPERLINK(\"http://example.invalid\",\"x\").jpg"

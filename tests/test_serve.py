@@ -94,6 +94,22 @@ def test_artifacts_are_the_cli_report_files(service):
     assert json.loads(saved.content)["verdict"]["label"] == "edited"
 
 
+def test_previews_are_the_ones_a_scan_keeps(service):
+    client, job = service
+    links = job["links"]
+    preview = client.get(links["preview"])
+    assert preview.status_code == 200 and preview.headers["content-type"] == "image/jpeg"
+    with Image.open(io.BytesIO(preview.content)) as picture:
+        assert picture.format == "JPEG" and max(picture.size) == 320
+    mask = client.get(links["preview_mask"])  # the splice is a region: its mask is kept too
+    assert mask.status_code == 200 and mask.headers["content-type"] == "image/png"
+    with Image.open(io.BytesIO(mask.content)) as picture:
+        assert picture.size == Image.open(io.BytesIO(preview.content)).size and picture.mode in ("1", "L")
+    listed = next(item for item in client.get("/v1/analyses").json()["items"] if item["id"] == job["id"])
+    assert listed["links"]["preview"] == links["preview"]
+    assert client.get("/v1/analyses/" + "0" * 32 + "/preview").status_code == 404
+
+
 def test_history_lists_the_analysis(service):
     client, job = service
     listing = client.get("/v1/analyses").json()

@@ -59,6 +59,10 @@ def test_upload_overlay_layers_regions_download(browser, tmp_path):
 
         page.wait_for_selector("#history li")
         assert "spliced.jpg" in page.text_content("#history")
+        # The history shows the analysis's preview (the same one a scan keeps), fetched with the page's token.
+        thumb = page.locator("#history li .thumb img").first
+        page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=thumb.element_handle())
+        assert thumb.evaluate("img => img.naturalWidth") == 320
         page.screenshot(path=str(tmp_path / "page.png"), full_page=True)
 
         # An upload the server refuses is explained in words on the page.

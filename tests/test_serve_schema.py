@@ -13,7 +13,8 @@ from schemathesis.checks import not_a_server_error  # noqa: E402
 from tamperscope.serve import Settings, create_app  # noqa: E402
 
 OPERATIONS = [("GET", "/healthz"), ("GET", "/metrics"), ("POST", "/v1/analyses"), ("GET", "/v1/analyses"),
-              ("GET", "/v1/analyses/{analysis_id}"), ("GET", "/v1/analyses/{analysis_id}/artifacts/{name}")]
+              ("GET", "/v1/analyses/{analysis_id}"), ("GET", "/v1/analyses/{analysis_id}/artifacts/{name}"),
+              ("GET", "/v1/analyses/{analysis_id}/preview"), ("GET", "/v1/analyses/{analysis_id}/preview/mask")]
 
 
 @pytest.fixture(scope="module")

@@ -22,6 +22,7 @@ from forgeries import photo as noisy_astronaut
 from tamperscope import analyze
 from tamperscope.synth import (
     ALL_KINDS,
+    OBJECT_KINDS,
     KINDS,
     PNG_SHARE,
     Manifest,
@@ -32,6 +33,7 @@ from tamperscope.synth import (
     split_of,
 )
 from tamperscope.synth.kinds import MIN_CHANGED
+from tamperscope.synth.regions import object_region
 
 NAMES = ("astronaut", "coffee", "chelsea", "rocket")
 
@@ -236,7 +238,7 @@ def test_authentic_controls_match_the_pooled_png_share(dataset):
 # Mask exactness: on the pixels the recipes return, before the final save
 
 
-@pytest.mark.parametrize("kind", [k for k in ALL_KINDS if k != "authentic"])
+@pytest.mark.parametrize("kind", [k for k in (*ALL_KINDS, *OBJECT_KINDS) if k != "authentic"])
 def test_mask_is_exactly_where_pixels_changed(kind):
     host, donor = _skimage("astronaut"), _skimage("coffee")
     make = KINDS[kind].make
@@ -281,6 +283,21 @@ def test_mask_is_exactly_where_pixels_changed(kind):
                 dy, dx = params["translation"]
                 ys, xs = np.nonzero(mask)
                 assert np.array_equal(pixels[ys, xs], host[ys - dy, xs - dx])
+
+
+def test_object_regions_follow_the_photo_s_own_segments():
+    """On a photo of four flat-coloured quadrants (with texture), a grown region stays inside one quadrant."""
+    rng = np.random.default_rng(0)
+    colours = np.array([[200, 40, 40], [40, 200, 40], [40, 40, 200], [220, 220, 60]], np.float64)
+    quadrant = np.zeros((256, 256), int)
+    quadrant[:128, 128:], quadrant[128:, :128], quadrant[128:, 128:] = 1, 2, 3
+    pixels = np.clip(colours[quadrant] + rng.normal(0, 4, (256, 256, 3)), 0, 255).astype(np.uint8)
+    for seed in range(5):
+        mask, description = object_region(np.random.default_rng(seed), pixels, (0.05, 0.15))
+        assert description["shape"] == "segments" and mask.any()
+        inside = np.bincount(quadrant[mask], minlength=4)
+        assert inside.max() >= 0.97 * mask.sum(), f"seed {seed}: region spans quadrants {inside}"
+        assert 0.02 <= mask.mean() <= 0.25
 
 
 def test_authentic_is_the_photo_unchanged():

@@ -15,7 +15,7 @@ from tamperscope import analyze
 from tamperscope.errors import InputError
 from tamperscope.faces import find
 from tamperscope.faces.video import read_clip, sniff_video
-from tamperscope.render_html import html_report
+from tamperscope.report.html import html_report
 
 ROOT = Path(__file__).resolve().parent.parent
 needs_finder = pytest.mark.skipif(

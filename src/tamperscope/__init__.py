@@ -5,14 +5,12 @@
 >>> print(report.summary_text())  # doctest: +SKIP
 """
 
-__version__ = "0.1.0"
-
-from .api import analyze, protect, verify  # noqa: E402
-from .errors import InputError, TamperscopeError  # noqa: E402
-from .evidence import Evidence  # noqa: E402
-from .image import Image, Limits, load  # noqa: E402
-from .render import write_report  # noqa: E402
-from .report import SCHEMA_VERSION, Report  # noqa: E402
+from ._version import __version__
+from .api import analyze, protect, verify
+from .errors import InputError, TamperscopeError
+from .evidence import Evidence
+from .image import Image, Limits, load
+from .report import SCHEMA_VERSION, Report, write_report
 
 __all__ = [
     "Evidence",

@@ -8,11 +8,11 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from .detectors import resolve, run_detectors, with_prerequisites
-from .explain import explain
 from .fusion import FusionParams, fuse
 from .image import DEFAULT_LIMITS, ImageSource, Limits, load
-from .narrate import NarrativeConfig, narrate
-from .report import Report, utc_now
+from .report.explain import explain
+from .report.narrate import NarrativeConfig, narrate
+from .report.schema import Report, utc_now
 
 
 def analyze(

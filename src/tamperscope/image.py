@@ -265,19 +265,19 @@ def ijg_table(quality: int) -> np.ndarray:
     return np.clip(np.floor((_IJG_LUMA * scale + 50) / 100), 1, 255)
 
 
-def estimate_jpeg_quality(luma_table: np.ndarray) -> tuple[float | None, bool]:
+def estimate_jpeg_quality(luma_table: np.ndarray, max_error: float | None = 2.0) -> tuple[float | None, bool]:
     """Estimate the IJG quality of a luminance quantization table.
 
     Returns the integer quality whose IJG table is closest (mean absolute
     difference), and whether the match is exact. Tables that are not IJG
     scalings (many cameras) are matched to the closest quality; the match is
     then approximate and only a hint. ``None`` when no quality comes within a
-    mean of 2 steps per coefficient.
+    mean of ``max_error`` steps per coefficient (``None``: always the closest).
     """
     table = np.asarray(luma_table, dtype=np.float64)
     errors = np.array([np.abs(ijg_table(q) - table).mean() for q in range(1, 101)])
     best = int(np.argmin(errors)) + 1
-    if errors[best - 1] > 2.0:
+    if max_error is not None and errors[best - 1] > max_error:
         return None, False
     return float(best), bool(errors[best - 1] == 0)
 

@@ -76,9 +76,9 @@ from typing import ClassVar
 import numpy as np
 from scipy import ndimage
 
-from .._jpeg import ZIGZAG, block_dct, block_idct, rounding_error_dct
+from ._jpeg import ZIGZAG, block_dct, block_idct, rounding_error_dct
 from ..image import Image
-from . import register
+from .registry import register
 from .base import Detector, Finding, NotApplicable
 
 #: Largest primary step tried per zig-zag index 0..14 (reference code ``Q1up``).

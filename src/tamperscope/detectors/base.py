@@ -9,7 +9,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from .._deadline import DeadlineExceeded, time_limit
+from ._deadline import DeadlineExceeded, time_limit
 from ..evidence import Evidence
 from ..image import Image
 

@@ -118,7 +118,7 @@ from scipy import ndimage, special
 
 from .._regions import connected_regions
 from ..image import Image
-from . import register
+from .registry import register
 from .base import Detector, Finding, NotApplicable
 
 #: The 8x8 JPEG block.

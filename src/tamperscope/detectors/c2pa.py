@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from ..image import Image
-from . import register
+from .registry import register
 from .base import Detector, Finding, NotApplicable
 
 #: Environment variable naming a PEM file of trust anchors (used when the parameter is not set).

@@ -106,7 +106,7 @@ import cv2
 import numpy as np
 
 from ..image import Image
-from . import register
+from .registry import register
 from .base import Detector, Finding, NotApplicable
 from .blk import grid_phasor, grid_profile, rayleigh_z
 

@@ -67,7 +67,7 @@ import cv2
 import numpy as np
 
 from ..image import Image
-from . import register
+from .registry import register
 from .base import Detector, Finding, NotApplicable
 
 _BILINEAR = np.array([[0, 0.25, 0], [0.25, 0, 0.25], [0, 0.25, 0]], dtype=np.float32)

@@ -76,9 +76,9 @@ from typing import ClassVar
 import numpy as np
 from scipy.special import gammaincc
 
-from .._blocks import cells_from_windows, windows_view
+from ._blocks import cells_from_windows, windows_view
 from ..image import Image
-from . import register
+from .registry import register
 from .base import Detector, Finding, NotApplicable
 
 _LEVELS = 256

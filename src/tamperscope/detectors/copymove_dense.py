@@ -90,7 +90,7 @@ import cv2
 import numpy as np
 
 from ..image import Image
-from . import register
+from .registry import register
 from ._copymove import ClonePair, bbox_of, pair_sentence, scaled_pair
 from .base import Detector, Finding, NotApplicable
 

@@ -69,10 +69,10 @@ from typing import ClassVar
 import numpy as np
 from scipy import fft, ndimage
 
-from .._jpeg import ZIGZAG
+from ._jpeg import ZIGZAG
 from .._regions import connected_regions
 from ..image import Image
-from . import register
+from .registry import register
 from .base import Detector, Finding, NotApplicable
 
 

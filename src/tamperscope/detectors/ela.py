@@ -1,25 +1,49 @@
-"""Error level analysis (ELA).
+"""Error level analysis (ELA) at a fixed lower quality.
 
 N. Krawetz, "A picture's worth: digital image analysis and forensics",
-Black Hat Briefings, 2007.
+Black Hat Briefings, 2007; defaults of the MKLab image-forensics toolbox
+(M. Zampoglou, S. Papadopoulos, Y. Kompatsiaris, "Large-scale evaluation of
+splicing localization algorithms for web images", Multimedia Tools and
+Applications 76(4), 2017: re-save at quality 90, channels averaged).
 
-The image is re-saved as JPEG and the per-pixel absolute difference to the
-stored pixels is averaged over the three channels (MKLab's "flatten"). Content
-last compressed with the same tables on the same grid is close to a fixed point
-of that re-compression and shows a low error level; content with another
-history (pasted from an uncompressed or differently compressed source,
-retouched after the last save) shows a higher one.
+The image is re-saved as JPEG at one quality and the per-pixel absolute
+difference to the stored pixels is averaged over the three channels. Content
+already compressed at or above that quality on the same grid keeps most of
+its high-frequency coefficients at zero and changes little; content with
+another history (pasted from an uncompressed or differently compressed
+source, retouched after the last save) changes more.
 
-For a JPEG the re-save uses the file's own quantization tables and chroma
-subsampling, i.e. exactly the quality it was saved at; the IJG quality those
-tables correspond to is reported. Other formats are re-saved at quality 90
-(the MKLab toolbox default).
+Which quality
+-------------
+Krawetz and the MKLab toolbox re-save at a fixed quality (90), *below* the
+file's own. Re-saving with the file's own tables is a near fixed point of
+JPEG: every region of a JPEG saved twice at one quality then reads zero, which
+is why this detector no longer does it. The quality used is
+
+* for a JPEG: ``min(ceiling, Q - step)`` (90 and 5 by default), where ``Q`` is
+  the IJG quality whose luminance table is closest to the file's (exact for
+  libjpeg files, the nearest scaling for camera tables), and at least 20; a
+  file saved at 95 is re-saved at 90, one saved at 90 at 85, one at 75 at 70;
+* otherwise (PNG, TIFF, ...): ``ceiling`` (90), as MKLab.
+
+``quality`` fixes it instead.
+
+The map (its definition is stable: the learned localizer reads it)
+-----------------------------------------------------------------
+``error`` = mean over R, G, B of ``|I - JPEG_q(I)|`` in grey levels, at full
+resolution (stride 1); ``smoothed`` = its 8x8 box mean (reflected borders), so
+that single-pixel edges do not dominate; the heatmap is
+``clip(smoothed / scale, 0, 1)`` with ``scale`` = the 99th percentile of
+``smoothed`` over the image, and at least 1 grey level (so a near fixed point
+is not stretched into noise). 1.0 therefore means "among the image's highest
+error levels": the map is normalised per image for reading, and
+``facts["scale"]`` gives the grey levels at which it reads 1, so the absolute
+level is ``heatmap * scale``.
 
 ELA gives a map for a person to read and no decision statistic, so its
 evidence carries no score and fusion does not use it to decide; its map is a
-layer in the report. The map is the error level times the usual display gain
-of 15, divided by 255 and clipped to [0, 1], smoothed over 8x8 blocks so that
-single-pixel edges do not dominate.
+layer in the report. High error also follows texture and edges on pristine
+images: compare regions of like texture.
 """
 
 from __future__ import annotations
@@ -30,34 +54,60 @@ from typing import ClassVar
 import cv2
 import numpy as np
 
-from .._jpeg import recompress
-from ..image import Image
-from . import register
+from ._jpeg import recompress
+from ..image import Image, estimate_jpeg_quality
+from .registry import register
 from .base import Detector, Finding
+
+#: The lowest re-save quality the rule chooses (a file saved at 20 or less is re-saved at 20).
+MIN_QUALITY = 20
+
+
+def resave_quality(image: Image, ceiling: int = 90, step: int = 5) -> tuple[int, str]:
+    """The quality ELA re-saves ``image`` at, and a phrase saying how it was chosen."""
+    if image.jpeg is None:
+        return ceiling, f"not a JPEG: the fixed quality {ceiling}"
+    if image.jpeg.quality is not None:
+        own = int(image.jpeg.quality)
+        how = "IJG table" if image.jpeg.quality_exact else "nearest IJG table"
+    else:
+        own = int(estimate_jpeg_quality(image.jpeg.quant_tables["Y"], max_error=None)[0])
+        how = "nearest IJG scaling of its non-IJG table"
+    quality = max(MIN_QUALITY, min(ceiling, own - step))
+    return quality, f"the file's quality {own} ({how}) minus {step}, at most {ceiling}"
 
 
 @register
 @dataclass
 class ELA(Detector):
-    """Error level analysis.
+    """Error level analysis at a fixed quality below the file's own.
 
     Parameters
     ----------
     quality : int or None
-        Re-save quality. None: the file's own tables for a JPEG, 90 otherwise.
-    gain : float
-        Display multiplier applied to the error level (MKLab: 15).
+        Re-save quality. None: ``min(ceiling, file quality - step)`` for a
+        JPEG, ``ceiling`` otherwise (see the module docstring).
+    ceiling : int
+        Highest re-save quality (Krawetz's and MKLab's 90).
+    step : int
+        How far below the file's own quality a JPEG is re-saved.
+    percentile : float
+        Percentile of the smoothed error level at which the map reads 1.
     """
 
     quality: int | None = None
-    gain: float = 15.0
+    ceiling: int = 90
+    step: int = 5
+    percentile: float = 99.0
 
     name: ClassVar[str] = "ela"
-    version: ClassVar[str] = "1.0"
+    version: ClassVar[str] = "2.0"
     citation: ClassVar[str] = (
         "N. Krawetz, 'A picture's worth: digital image analysis and forensics', Black Hat Briefings, 2007"
     )
-    summary: ClassVar[str] = "error level after re-saving at the file's own JPEG quality (a layer to read, no decision)"
+    summary: ClassVar[str] = (
+        "error level after re-saving at a quality below the file's own (a layer to read, no decision)"
+    )
     title: ClassVar[str] = "Error level analysis (ELA)"
     trace: ClassVar[str] = (
         "re-compresses with a different error level than the rest of the image"
@@ -66,25 +116,30 @@ class ELA(Detector):
     decides: ClassVar[bool] = False
 
     def analyze(self, image: Image) -> Finding:
-        use_file_tables = self.quality is None and image.jpeg is not None
-        resaved = recompress(image.pixels, self.quality or 90, image.jpeg if use_file_tables else None)
+        if self.quality is not None:
+            quality, how = int(self.quality), f"the fixed quality {int(self.quality)}"
+        else:
+            quality, how = resave_quality(image, self.ceiling, self.step)
+        resaved = recompress(image.pixels, quality)
         difference = cv2.absdiff(image.pixels, resaved).astype(np.float32)
         error = cv2.transform(difference, np.full((1, 3), 1.0 / 3.0, dtype=np.float32))  # channel mean
         smoothed = cv2.blur(error, (8, 8), borderType=cv2.BORDER_REFLECT)
-        heatmap = np.clip(smoothed * (self.gain / 255.0), 0.0, 1.0)
+        scale = max(float(np.percentile(smoothed, self.percentile)), 1.0)
+        heatmap = np.clip(smoothed * (1.0 / scale), 0.0, 1.0)
 
-        if use_file_tables:
-            quality = image.jpeg.quality
-            how = (
-                f"the file's own quantization tables (IJG quality {quality:.0f})"
-                if quality is not None
-                else "the file's own quantization tables (not an IJG table)"
-            )
-        else:
-            quality = float(self.quality or 90)
-            how = f"IJG quality {quality:.0f}"
         mean, p99 = float(error.mean()), float(np.percentile(error, 99))
-        notes = [f"Re-saved as JPEG with {how}: mean error level {mean:.2f}, 99th percentile {p99:.2f} grey levels."]
-        facts = {"resave_quality": quality, "file_tables": use_file_tables, "mean_error": round(mean, 3),
-                 "p99_error": round(p99, 3)}
+        notes = [
+            f"Re-saved as JPEG at IJG quality {quality} ({how}): mean error level {mean:.2f}, 99th percentile "
+            f"{p99:.2f} grey levels. The map reads 1 at {scale:.2f} grey levels (8x8 mean), the image's "
+            f"{self.percentile:g}th percentile; bright areas re-compress worse than the rest, and texture "
+            "and edges do so on untouched photos too."
+        ]
+        facts = {
+            "resave_quality": quality,
+            "quality_rule": how,
+            "mean_error": round(mean, 3),
+            "p99_error": round(p99, 3),
+            "scale": round(scale, 3),
+            "map": "clip(8x8 mean of |I - JPEG_q(I)| averaged over R,G,B / scale, 0, 1), stride 1",
+        }
         return Finding(score=None, heatmap=heatmap, notes=notes, facts=facts)

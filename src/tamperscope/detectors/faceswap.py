@@ -58,7 +58,7 @@ import numpy as np
 from ..faces.find import Face, FaceFinderUnavailable, face_crop, find_faces
 from ..faces.model import MODEL_PATH, load_model
 from ..image import Image
-from . import register
+from .registry import register
 from .base import Detector, Finding, NotApplicable
 
 #: Maps of the consistency detectors that count as speaking when their face mean reaches this.

@@ -65,7 +65,7 @@ import numpy as np
 from PIL import Image as PILImage
 
 from ..image import Image
-from . import register
+from .registry import register
 from .base import Detector, Finding, NotApplicable
 
 

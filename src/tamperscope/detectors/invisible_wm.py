@@ -39,7 +39,7 @@ from typing import ClassVar
 import numpy as np
 
 from ..image import Image
-from . import register
+from .registry import register
 from .base import Detector, Finding, NotApplicable
 
 #: Stable Diffusion 1.x/2.x reference scripts: ``WatermarkEncoder().set_watermark("bytes", b"StableDiffusionV1")``.

@@ -50,9 +50,9 @@ from typing import ClassVar
 import cv2
 import numpy as np
 
-from .._blocks import cells_from_windows
+from ._blocks import cells_from_windows
 from ..image import Image
-from . import register
+from .registry import register
 from .base import Detector, Finding, NotApplicable
 
 

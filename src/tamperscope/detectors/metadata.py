@@ -43,7 +43,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from ..image import Image
-from . import register
+from .registry import register
 from .base import Detector, Finding
 
 #: Strengths on the detector score scale (>= 0.5 decides), fixed by what each fact proves.

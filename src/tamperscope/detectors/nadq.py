@@ -91,9 +91,9 @@ import cv2
 import numpy as np
 from scipy import ndimage
 
-from .._jpeg import ZIGZAG, block_idct, rounding_error_dct
+from ._jpeg import ZIGZAG, block_idct, rounding_error_dct
 from ..image import Image, ijg_table
-from . import register
+from .registry import register
 from .base import Detector, Finding, NotApplicable
 
 #: Quality-50 IJG luminance table (ITU-T T.81 Annex K), natural order: the toolbox's upper step bound.

@@ -114,7 +114,7 @@ from scipy.sparse.csgraph import connected_components
 from scipy.special import ndtr
 
 from ..image import Image
-from . import register
+from .registry import register
 from .base import Detector, Finding, NotApplicable
 
 #: median(|N(0, 1)|): the median absolute deviation of a Gaussian in sigmas.

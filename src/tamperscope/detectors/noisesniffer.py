@@ -83,7 +83,7 @@ import numpy as np
 from scipy.special import betainc, gammaln
 
 from ..image import Image
-from . import register
+from .registry import register
 from ._crop import central_crop_pixels
 from .base import Detector, Finding, NotApplicable
 

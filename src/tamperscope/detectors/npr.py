@@ -60,7 +60,7 @@ from typing import ClassVar
 import numpy as np
 
 from ..image import Image
-from . import register
+from .registry import register
 from ._crop import central_crop, crop_origin, logistic
 from .base import Detector, Finding, NotApplicable
 

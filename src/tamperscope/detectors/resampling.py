@@ -96,9 +96,9 @@ import cv2
 import numpy as np
 import scipy.fft
 
-from .._blocks import cells_from_windows, windows_view
+from ._blocks import cells_from_windows, windows_view
 from ..image import Image
-from . import register
+from .registry import register
 from .base import Detector, Finding, NotApplicable
 
 _PREDICTOR = np.array([[-0.25, 0.5, -0.25], [0.5, 0.0, 0.5], [-0.25, 0.5, -0.25]], dtype=np.float32)

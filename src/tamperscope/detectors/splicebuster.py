@@ -66,7 +66,7 @@ import numpy as np
 from scipy.linalg import solve_triangular
 
 from ..image import Image
-from . import register
+from .registry import register
 from ._crop import central_crop_pixels
 from .base import Detector, Finding, NotApplicable
 

@@ -36,7 +36,7 @@ import numpy as np
 
 from ..image import Image
 from ..watermark import VerifyParams, verify
-from . import register
+from .registry import register
 from .base import Detector, Finding, NotApplicable
 
 

@@ -66,7 +66,7 @@ import cv2
 import numpy as np
 
 from ..image import Image
-from . import register
+from .registry import register
 from ._crop import central_crop, crop_origin, logistic
 from .base import Detector, Finding, NotApplicable
 

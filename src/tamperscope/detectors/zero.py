@@ -78,9 +78,9 @@ import cv2
 import numpy as np
 from scipy import ndimage, stats
 
-from .._jpeg import recompress
+from ._jpeg import recompress
 from ..image import Image
-from . import register
+from .registry import register
 from .base import Detector, Finding, NotApplicable
 
 NO_VOTE = -1

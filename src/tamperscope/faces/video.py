@@ -245,7 +245,7 @@ def analyze_video(data: bytes, name: str, container: str, detectors, limits, fus
     """The report of a clip: key-frame report with clip-level face evidence and ``report.video``."""
     from ..detectors.faceswap import FaceSwap, place_boundary
     from ..evidence import Evidence
-    from ..explain import explain
+    from ..report.explain import explain
     from ..fusion import fuse
     from ..image import load
     from ..report import Report

@@ -5,7 +5,9 @@ memory), identifies each file by the SHA-256 of its bytes, skips contents the
 store already holds (a rerun resumes) or that are in flight, and hands the rest
 to a backend (:class:`~tamperscope.scan.local.LocalBackend` by default, Ray
 when asked). Each result is committed to the :class:`ResultStore` as soon as it
-arrives.
+arrives, after its previews (:mod:`~tamperscope.scan.previews`: a 320-pixel
+thumbnail, with the heatmap and a mask where the analysis found a region) are
+written to the folder beside the store.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..errors import InputError
+from .previews import default_folder, save_previews
 from .store import ResultStore, Row
 
 #: File endings a scan considers; other files are passed over (and counted).
@@ -32,6 +36,8 @@ class ScanSummary:
     duplicates: int = 0
     errors: int = 0
     unreadable: list[str] = field(default_factory=list)
+    #: Previews that could not be written (the folder full or read-only): "path: why".
+    preview_errors: list[str] = field(default_factory=list)
     labels: dict[str, int] = field(default_factory=dict)
 
 
@@ -83,6 +89,7 @@ def scan(
     workers: int = 1,
     profile: str = "default",
     artifacts: str | Path | None = None,
+    previews: bool = True,
     timeout_s: float = 300.0,
     memory_mb: int | None = 4096,
     ray: str | None = None,
@@ -93,6 +100,12 @@ def scan(
 
     Parameters
     ----------
+    artifacts : path or None
+        Folder for the previews; None: the folder the store already uses, else
+        ``<store>.artifacts`` beside it. A store keeps one folder: another one
+        is an :class:`~tamperscope.errors.InputError`.
+    previews : bool
+        False writes no previews (the rows are the same).
     workers : int
         Worker processes (local) or concurrent tasks (Ray).
     timeout_s : float
@@ -102,8 +115,11 @@ def scan(
     ray : str or None
         None for the local pool; "auto" or a cluster address for Ray.
     """
-    settings = {"profile": profile, "artifacts": str(artifacts) if artifacts else None,
-                "memory_mb": memory_mb, "limits": dict(limits or {})}
+    folder = previews_folder(store, artifacts) if previews else None
+    if folder is not None:
+        store.set_artifacts_folder(folder)
+    settings = {"profile": profile, "previews": folder is not None, "memory_mb": memory_mb,
+                "limits": dict(limits or {})}
     if ray:
         from .ray_backend import RayBackend
 
@@ -140,7 +156,17 @@ def scan(
             yield str(path), sha256
 
     def on_result(row: Row) -> None:
-        store.record(row)
+        preview = None
+        if folder is not None and row.status == "done" and row.previews:
+            try:
+                if "error" in row.previews:
+                    summary.preview_errors.append(f"{row.path}: {row.previews['error']}")
+                else:
+                    preview = save_previews(folder, row.sha256, row.previews)
+            except OSError as exc:  # the row is the result; a preview that cannot be written is noted, not fatal
+                summary.preview_errors.append(f"{row.path}: {exc.strerror or exc}")
+        row.previews = None
+        store.record(row, preview)
         in_flight.discard(row.sha256)
         summary.analysed += 1
         if row.status == "error":
@@ -157,4 +183,21 @@ def scan(
     return summary
 
 
-__all__ = ["IMAGE_SUFFIXES", "ResultStore", "Row", "ScanSummary", "count_files", "file_sha256", "iter_files", "scan"]
+def previews_folder(store: ResultStore, artifacts: str | Path | None = None) -> Path:
+    """The folder a scan into ``store`` writes previews to (see :func:`scan`); checks it can be a folder."""
+    kept = store.artifacts_folder()
+    folder = Path(artifacts) if artifacts is not None else kept or default_folder(store.path)
+    if kept is not None and artifacts is not None and os.path.abspath(kept) != os.path.abspath(folder):
+        raise InputError(f"this store keeps its previews in {kept}; scan again with --artifacts {kept} "
+                         "(or without --artifacts)")
+    if folder.exists() and not folder.is_dir():
+        raise InputError(f"cannot keep previews in {folder}: it is a file, not a folder")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"cannot make the previews folder {folder}: {exc.strerror or exc}") from None
+    return folder
+
+
+__all__ = ["IMAGE_SUFFIXES", "ResultStore", "Row", "ScanSummary", "count_files", "file_sha256", "iter_files",
+           "previews_folder", "scan"]

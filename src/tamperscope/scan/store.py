@@ -4,17 +4,27 @@ Rows are written and committed as each image finishes (WAL journal), so a scan
 killed at any moment loses at most the images in flight, and a rerun skips
 every content hash already done. Paths are kept in their own table: the same
 content under two names is analysed once and listed under both.
+
+Previews (:mod:`~tamperscope.scan.previews`) are files in a folder beside the
+store; the ``previews`` table says which exist for each content, committed in
+the same transaction as its row, and ``meta`` keeps the folder (``artifacts``,
+relative to the store's own folder so that the two can move together). Both were
+added without changing a column of ``images``: a store written before them reads
+as a store without previews.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from .previews import PreviewRecord
 
 SCHEMA_VERSION = 1
 
@@ -43,11 +53,24 @@ CREATE TABLE IF NOT EXISTS images (
 CREATE INDEX IF NOT EXISTS images_score ON images(score DESC);
 CREATE TABLE IF NOT EXISTS paths (path TEXT PRIMARY KEY, sha256 TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS paths_sha ON paths(sha256);
+CREATE TABLE IF NOT EXISTS previews (
+    sha256      TEXT PRIMARY KEY,       -- files <sha[:2]>/<sha>.jpg (and .mask.png) in the artifacts folder
+    kind        TEXT NOT NULL,          -- 'overlay' (heatmap over the photo: it has a region) or 'plain'
+    mask        INTEGER NOT NULL,       -- 1 when <sha>.mask.png exists
+    width       INTEGER NOT NULL,       -- of the upright preview
+    height      INTEGER NOT NULL,
+    bytes       INTEGER NOT NULL,       -- both files together
+    boxes       TEXT NOT NULL           -- JSON: region boxes [x, y, w, h] as fractions of the preview
+);
 """
+#: ``meta`` key of the previews folder (relative to the store's folder).
+ARTIFACTS_KEY = "artifacts"
 
 COLUMNS = ("sha256", "path", "file_size", "status", "label", "score", "width", "height", "format", "regions",
            "provenance", "detectors", "error", "error_kind", "seconds", "artifact", "profile", "finished_at")
 JSON_COLUMNS = ("regions", "provenance", "detectors")
+#: SQLite host parameters per ``IN (...)`` query (well under every SQLite's limit).
+_CHUNK = 500
 
 
 @dataclass
@@ -72,9 +95,12 @@ class Row:
     artifact: str | None = None
     profile: str | None = None
     finished_at: float = 0.0
+    #: In flight only (worker -> store): the encoded previews (:func:`~tamperscope.scan.previews.render_previews`).
+    previews: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {name: getattr(self, name) for name in COLUMNS}
+        """Every field, so that ``Row(**row.to_dict())`` carries a row between processes whole."""
+        return {**{name: getattr(self, name) for name in COLUMNS}, "previews": self.previews}
 
 
 class ResultStore:
@@ -107,9 +133,12 @@ class ResultStore:
         self._db.execute("INSERT OR REPLACE INTO paths VALUES (?, ?)", (path, sha256))
         self._db.commit()
 
-    def record(self, row: Row) -> None:
-        """Write one finished image and commit at once (a crash after this loses nothing)."""
-        values = row.to_dict()
+    def record(self, row: Row, preview: PreviewRecord | None = None) -> None:
+        """Write one finished image (and what its previews are) and commit at once (a crash after this loses nothing).
+
+        The preview files must already be in place: a row never references a file that is not whole.
+        """
+        values = {name: getattr(row, name) for name in COLUMNS}
         values["finished_at"] = values["finished_at"] or time.time()
         for name in JSON_COLUMNS:
             values[name] = None if values[name] is None else json.dumps(values[name])
@@ -118,6 +147,52 @@ class ResultStore:
             self._db.execute(f"INSERT OR REPLACE INTO images ({', '.join(COLUMNS)}) VALUES ({placeholders})",
                              [values[name] for name in COLUMNS])
             self._db.execute("INSERT OR REPLACE INTO paths VALUES (?, ?)", (row.path, row.sha256))
+            if preview is not None:
+                self._db.execute("INSERT OR REPLACE INTO previews VALUES (?, ?, ?, ?, ?, ?, ?)",
+                                 (row.sha256, preview.kind, int(preview.mask), preview.width, preview.height,
+                                  preview.bytes, json.dumps(preview.boxes)))
+
+    def artifacts_folder(self) -> Path | None:
+        """The previews folder this store's scans wrote to (None when none did)."""
+        if not self._has_table("meta"):
+            return None
+        found = self._db.execute("SELECT value FROM meta WHERE key = ?", (ARTIFACTS_KEY,)).fetchone()
+        if not found:
+            return None
+        folder = Path(found[0])
+        return folder if folder.is_absolute() else self.path.parent / folder
+
+    def set_artifacts_folder(self, folder: str | Path) -> None:
+        """Remember where previews go: relative to the store's folder when possible, so both can move together."""
+        folder = Path(folder).absolute()
+        try:
+            value = os.path.relpath(folder, self.path.absolute().parent)
+        except ValueError:  # another drive (Windows): only an absolute path can say where
+            value = str(folder)
+        with self._db:
+            self._db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (ARTIFACTS_KEY, value))
+
+    def previews(self, shas: list[str]) -> dict[str, PreviewRecord]:
+        """The preview records of the given contents (those that have one), a few hundred per query."""
+        found: dict[str, PreviewRecord] = {}
+        if not shas or not self._has_table("previews"):
+            return found
+        wanted = list(dict.fromkeys(shas))
+        for start in range(0, len(wanted), _CHUNK):
+            chunk = wanted[start : start + _CHUNK]
+            marks = ", ".join("?" for _ in chunk)
+            for sha, kind, mask, width, height, size, boxes in self._db.execute(
+                f"SELECT sha256, kind, mask, width, height, bytes, boxes FROM previews WHERE sha256 IN ({marks})",
+                chunk,
+            ):
+                found[sha] = PreviewRecord(sha256=sha, kind=kind, mask=bool(mask), width=int(width),
+                                           height=int(height), bytes=int(size), boxes=_boxes(boxes))
+        return found
+
+    def _has_table(self, name: str) -> bool:
+        # A read-only store written before a table existed does not have it (and cannot create it).
+        return self._db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?",
+                                (name,)).fetchone() is not None
 
     def rows(self, order: str = "score", limit: int | None = None, status: str | None = None) -> Iterator[Row]:
         """Rows, most suspicious first by default (``order`` = "score" or "path")."""
@@ -131,10 +206,25 @@ class ResultStore:
             sql += " LIMIT ?"
             params.append(int(limit))
         for record in self._db.execute(sql, params):
-            values = dict(zip(COLUMNS, record))
-            for name in JSON_COLUMNS:
-                values[name] = None if values[name] is None else json.loads(values[name])
-            yield Row(**values)
+            yield _row(record)
+
+    def row(self, sha256: str) -> Row | None:
+        """The row of one content hash, or None."""
+        record = self._db.execute("SELECT " + ", ".join(COLUMNS) + " FROM images WHERE sha256 = ?",
+                                  (sha256,)).fetchone()
+        return None if record is None else _row(record)
+
+    def shas_with_prefix(self, prefix: str, limit: int = 2) -> list[str]:
+        """Up to ``limit`` content hashes starting with ``prefix`` (lower-case hex); a range scan of the key."""
+        upper = prefix + "g"  # 'g' sorts after every hex digit
+        return [sha for (sha,) in self._db.execute(
+            "SELECT sha256 FROM images WHERE sha256 >= ? AND sha256 < ? ORDER BY sha256 LIMIT ?",
+            (prefix, upper, int(limit)))]
+
+    def sha_of_path(self, path: str) -> str | None:
+        """The content hash a scan recorded for ``path`` (exactly as it was scanned), or None."""
+        found = self._db.execute("SELECT sha256 FROM paths WHERE path = ?", (path,)).fetchone()
+        return found[0] if found else None
 
     def paths_of(self, sha256: str) -> list[str]:
         return [p for (p,) in self._db.execute("SELECT path FROM paths WHERE sha256 = ? ORDER BY path", (sha256,))]
@@ -150,3 +240,23 @@ class ResultStore:
             out[key] = out.get(key, 0) + count
         out["paths"] = self._db.execute("SELECT COUNT(*) FROM paths").fetchone()[0]
         return out
+
+
+def _row(record: tuple) -> Row:
+    values = dict(zip(COLUMNS, record))
+    for name in JSON_COLUMNS:
+        values[name] = None if values[name] is None else json.loads(values[name])
+    return Row(**values)
+
+
+def _boxes(text: str) -> list[list[float]]:
+    """Stored region boxes, keeping only well-formed ones (the store may come from anywhere)."""
+    try:
+        boxes = json.loads(text)
+    except (TypeError, ValueError):
+        return []
+    if not isinstance(boxes, list):
+        return []
+    return [[float(v) for v in box] for box in boxes
+            if isinstance(box, list) and len(box) == 4
+            and all(isinstance(v, (int, float)) and not isinstance(v, bool) and 0.0 <= v <= 1.0 for v in box)]

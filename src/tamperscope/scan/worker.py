@@ -6,27 +6,24 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from .store import Row
 
 #: Regions kept per image in the store (the report has them all).
 TOP_REGIONS = 5
-#: Long side of the overlay thumbnails written for the gallery.
-THUMBNAIL = 512
 
 
 def analyze_to_row(path: str, sha256: str, settings: dict[str, Any]) -> Row:
     """Analyse ``path``; any failure becomes an error row instead of an exception.
 
-    ``settings`` keys: ``profile``, ``limits`` (:class:`~tamperscope.image.Limits` fields), ``artifacts`` (folder
-    for gallery thumbnails), ``reports`` (folder: the full report files of each image go to ``reports/<sha256>``,
-    as :func:`~tamperscope.render.write_report` writes them, in ``report_formats``).
+    ``settings`` keys: ``profile``, ``limits`` (:class:`~tamperscope.image.Limits` fields), ``previews`` (True:
+    the row carries its encoded previews, :func:`~tamperscope.scan.previews.render_previews`), ``reports``
+    (folder: the full report files of each image go to ``reports/<sha256>``, as
+    :func:`~tamperscope.report.write_report` writes them, in ``report_formats``).
     """
     from ..api import analyze
     from ..errors import InputError, OutputError
     from ..image import Limits
-    from ..render import write_report
+    from ..report.write import write_report
 
     start = time.perf_counter()
     profile = settings.get("profile", "default")
@@ -61,9 +58,13 @@ def analyze_to_row(path: str, sha256: str, settings: dict[str, Any]) -> Row:
             return Row(sha256=sha256, path=path, status="error", error=str(exc), error_kind=exc.kind,
                        seconds=time.perf_counter() - start, profile=profile, finished_at=time.time())
     row = row_from_report(report, path, sha256, profile)
-    artifacts = settings.get("artifacts")
-    if artifacts:
-        row.artifact = write_thumbnail(report, Path(artifacts), sha256)
+    if settings.get("previews"):
+        from .previews import render_previews
+
+        try:
+            row.previews = render_previews(report)
+        except Exception as exc:  # the verdict stands without its thumbnail; the scan reports why there is none
+            row.previews = {"error": f"{type(exc).__name__}: {exc}"}
     row.seconds = time.perf_counter() - start
     return row
 
@@ -89,28 +90,3 @@ def row_from_report(report, path: str, sha256: str, profile: str) -> Row:
         format=image["format"], regions=regions, provenance=provenance, detectors=detectors, profile=profile,
         finished_at=time.time(),
     )
-
-
-def write_thumbnail(report, folder: Path, sha256: str) -> str:
-    """The upright overlay, downscaled, as ``<sha[:2]>/<sha>.jpg`` under ``folder``; returns that name."""
-    import cv2
-    from PIL import Image as PILImage
-
-    from ..render import overlay
-
-    image, fusion = report.image, report.fusion
-    pixels, heat, mask = (image.upright(a) for a in (image.pixels, fusion.heatmap, fusion.mask.astype(np.uint8)))
-    scale = min(1.0, THUMBNAIL / max(pixels.shape[:2]))
-    if scale < 1.0:
-        size = (max(1, round(pixels.shape[1] * scale)), max(1, round(pixels.shape[0] * scale)))
-        pixels = cv2.resize(pixels, size, interpolation=cv2.INTER_AREA)
-        heat = cv2.resize(heat, size, interpolation=cv2.INTER_AREA)
-        mask = cv2.resize(mask, size, interpolation=cv2.INTER_NEAREST)
-    thumb = PILImage.fromarray(overlay(pixels, heat, mask.astype(bool)))
-    name = f"{sha256[:2]}/{sha256}.jpg"
-    target = folder / name
-    target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.with_suffix(".part")
-    thumb.save(partial, format="JPEG", quality=85)
-    partial.replace(target)
-    return name

@@ -4,7 +4,8 @@ Routes (see docs/api.md): ``POST /v1/analyses`` queues an upload and answers
 at once with its id; ``GET /v1/analyses/{id}`` gives the status and, when done,
 the report; ``GET /v1/analyses/{id}/artifacts/{name}`` serves the files
 ``tamperscope analyze -o`` writes (report.json, report.html, overlay, heatmap,
-mask and layer PNGs); ``GET /v1/analyses`` lists the history; ``/healthz``,
+mask and layer PNGs); ``GET /v1/analyses/{id}/preview`` (and ``/preview/mask``)
+the small preview a scan keeps too; ``GET /v1/analyses`` lists the history; ``/healthz``,
 ``/metrics`` (Prometheus text); ``/`` the page, ``/docs`` the OpenAPI page,
 both working without any network.
 
@@ -36,7 +37,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .. import __version__
 from .guards import RateLimit, TokenBuckets, UploadReader, is_loopback, token_matches
-from .jobs import JobPool, PoolSettings, upload_path
+from .jobs import PREVIEW_NAMES, JobPool, PoolSettings, upload_path
 from .metrics import Metrics, labels
 from .store import Job, JobStore
 from .upload import Rejected, check_image, safe_filename
@@ -264,7 +265,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         jobs = service.store.list(limit=limit, offset=offset, status=status)
         counts = service.store.counts()
         total = counts.get(status, 0) if status else sum(counts.values())
-        return {"items": [_out(job) for job in jobs], "total": total, "limit": limit, "offset": offset}
+        return {"items": [_out(job, service=service) for job in jobs], "total": total, "limit": limit,
+                "offset": offset}
 
     @app.get("/v1/analyses/{analysis_id}", response_model=AnalysisOut, tags=["analyses"],
              summary="Status, and the report when done", dependencies=[Depends(authorize)], responses=_ERRORS)
@@ -275,7 +277,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             import json
 
             report = json.loads((service.analyses / job.id / "report.json").read_text(encoding="utf-8"))
-        return _out(job, report)
+        return _out(job, report, service)
 
     @app.get("/v1/analyses/{analysis_id}/artifacts/{name:path}", tags=["analyses"],
              summary="A report file: report.json, report.html, overlay.png, heatmap.png, mask.png, layers/NAME.png",
@@ -297,7 +299,36 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             headers["Content-Security-Policy"] = "sandbox allow-scripts allow-popups"
         return FileResponse(path, media_type=_MEDIA.get(path.suffix, "application/octet-stream"), headers=headers)
 
+    @app.get("/v1/analyses/{analysis_id}/preview", tags=["analyses"],
+             summary="The small preview (JPEG, 320 px): the heatmap over the image where it has a region, else a "
+             "plain thumbnail", dependencies=[Depends(authorize)], response_class=Response,
+             responses={**_ERRORS, 200: {"content": {"image/jpeg": {}}, "description": "The preview"}})
+    def get_preview(analysis_id: str):
+        return _preview_response(service, _job(service, analysis_id), 0)
+
+    @app.get("/v1/analyses/{analysis_id}/preview/mask", tags=["analyses"],
+             summary="The preview's mask (PNG, white = manipulated), for an analysis that found a region",
+             dependencies=[Depends(authorize)], response_class=Response,
+             responses={**_ERRORS, 200: {"content": {"image/png": {}}, "description": "The mask"}})
+    def get_preview_mask(analysis_id: str):
+        return _preview_response(service, _job(service, analysis_id), 1)
+
     return app
+
+
+def _preview_file(service: Service, job: Job, which: int) -> Path | None:
+    if job.status != "done":
+        return None
+    path = service.analyses / job.id / PREVIEW_NAMES[which]
+    return path if path.is_file() else None
+
+
+def _preview_response(service: Service, job: Job, which: int) -> FileResponse:
+    path = _preview_file(service, job, which)
+    if path is None:
+        raise StarletteHTTPException(404, "this analysis has no preview" + (" mask" if which else ""))
+    return FileResponse(path, media_type="image/png" if which else "image/jpeg",
+                        headers={"Cache-Control": "private, max-age=86400"})
 
 
 def _job(service: Service, analysis_id: str) -> Job:
@@ -334,10 +365,14 @@ def _artifacts(service: Service, job: Job) -> dict[str, str]:
     return {k: v for k, v in (report.get("artifacts") or {}).items() if k != "directory" and isinstance(v, str)}
 
 
-def _out(job: Job, report: dict[str, Any] | None = None) -> dict[str, Any]:
+def _out(job: Job, report: dict[str, Any] | None = None, service: Service | None = None) -> dict[str, Any]:
     values = job.to_dict()
     base = f"/v1/analyses/{job.id}"
     links = {"self": base}
+    if service is not None:
+        for which, key, path in ((0, "preview", "preview"), (1, "preview_mask", "preview/mask")):
+            if _preview_file(service, job, which) is not None:
+                links[key] = f"{base}/{path}"
     if job.status == "done":
         names = (report or {}).get("artifacts") or {"report": "report.json", "html": "report.html",
                                                     "overlay": "overlay.png", "heatmap": "heatmap.png",
@@ -406,7 +441,7 @@ def _install_middleware(app: FastAPI, service: Service) -> None:
 def _page_csp() -> str:
     # The page shows report.html in a sandboxed frame; the frame inherits this policy, so the report's one script
     # is allowed by its hash (the same pin the report sets for itself).
-    from ..render_html import _SCRIPT
+    from ..report.html import _SCRIPT
 
     digest = base64.b64encode(hashlib.sha256(_SCRIPT.encode("utf-8")).digest()).decode("ascii")
     return ("default-src 'none'; script-src 'self' 'sha256-" + digest + "'; style-src 'self' 'unsafe-inline'; "

@@ -5,9 +5,11 @@ The pool reuses the scanner's :class:`~tamperscope.scan.local.LocalBackend`
 recorded as failed and a fresh worker takes the slot) and its worker function
 :func:`~tamperscope.scan.worker.analyze_to_row`, which here also writes the full
 report folder (``report.json``, ``report.html``, the maps) exactly as
-``tamperscope analyze -o`` does. Each slot is one backend of one worker, fed by
-a thread that blocks on the shared queue, so a slot takes a job only when it is
-free.
+``tamperscope analyze -o`` does, and the small previews a scan keeps
+(:mod:`~tamperscope.scan.previews`), which the page's history shows:
+``preview.jpg`` and, with a region, ``preview.mask.png`` in the same folder.
+Each slot is one backend of one worker, fed by a thread that blocks on the
+shared queue, so a slot takes a job only when it is free.
 
 Worker processes start from a fork server, not by forking the service: the
 service has threads (the event loop, these feeders), and a forked child could
@@ -29,13 +31,17 @@ from pathlib import Path
 from typing import Any
 
 from ..scan.local import LocalBackend
+from ..scan.previews import save_previews
 from ..scan.store import Row
 from .store import Job, JobStore
 
 log = logging.getLogger("tamperscope.serve")
 
+#: The previews of an analysis, in its report folder (image, mask).
+PREVIEW_NAMES = ("preview.jpg", "preview.mask.png")
+
 #: Modules the fork server imports once, so that every new worker starts warm.
-_PRELOAD = ["tamperscope.api", "tamperscope.render", "tamperscope.render_html", "tamperscope.scan.worker"]
+_PRELOAD = ["tamperscope.api", "tamperscope.report.write", "tamperscope.report.html", "tamperscope.scan.worker"]
 _STOP = None
 
 
@@ -80,6 +86,7 @@ class JobPool:
             "limits": {"max_pixels": self.settings.max_pixels, "max_file_bytes": self.settings.max_file_bytes},
             "reports": str(self.settings.analyses),
             "report_formats": ["json", "html"],
+            "previews": True,
         }
         for index in range(self.settings.workers):
             thread = threading.Thread(target=self._feed, args=(worker_settings,), name=f"tamperscope-slot-{index}",
@@ -130,6 +137,14 @@ class JobPool:
         with self._lock:
             self._running -= 1
         current.clear()
+        if row.status == "done" and row.previews and "error" in row.previews:
+            log.warning("no preview for job %s: %s", row.sha256, row.previews["error"])
+        elif row.status == "done" and row.previews:
+            try:  # written before the job is marked done, so a done job's previews are whole
+                save_previews(self.settings.analyses / row.sha256, row.sha256, row.previews, names=PREVIEW_NAMES)
+            except OSError:
+                log.exception("the previews of job %s could not be written", row.sha256)
+        row.previews = None
         try:
             self.store.finish(row)
             job = self.store.get(row.sha256)

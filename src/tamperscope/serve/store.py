@@ -2,7 +2,7 @@
 
 A job goes ``queued`` -> ``running`` -> ``done`` or ``failed``. Only a job whose
 report files were all written (the worker returns after
-:func:`~tamperscope.render.write_report` moved them in) is ever marked ``done``,
+:func:`~tamperscope.report.write_report` moved them in) is ever marked ``done``,
 so a crash can never publish a partial result. Opening the store after a crash
 or a restart settles what was in flight: a ``running`` job is marked failed (its
 worker died with the old server and may be what killed it), a ``queued`` job is

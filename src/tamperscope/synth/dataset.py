@@ -302,7 +302,7 @@ def make_dataset(
     kinds = [k.strip() for k in kinds.split(",")] if isinstance(kinds, str) else list(kinds)
     unknown = [k for k in kinds if k not in KINDS]
     if unknown or not kinds:
-        raise ValueError(f"unknown kinds {unknown}; choose from {', '.join(ALL_KINDS)}" if unknown else "no kinds")
+        raise ValueError(f"unknown kinds {unknown}; choose from {', '.join(KINDS)}" if unknown else "no kinds")
     split = tuple(float(s) for s in split)
     if len(split) != 3 or min(split) < 0 or not math.isclose(sum(split), 1.0, abs_tol=1e-6):
         raise ValueError(f"split must be three non-negative shares adding up to 1, got {split}")

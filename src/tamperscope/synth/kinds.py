@@ -36,7 +36,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from .regions import bbox, blob, random_region
+from .regions import bbox, blob, object_region, random_region
 
 # --------------------------------------------------------------------------
 # The final save, one distribution for every kind
@@ -231,7 +231,7 @@ def _splice_once(rng, photo, donor):
     return pixels, mask, params, None
 
 
-def _copy_move_once(rng, photo, donor=None):
+def _copy_move_once(rng, photo, donor=None, region_of=None):
     """A region of the photo pasted elsewhere in it, maybe rotated and scaled.
 
     Source region: polygon or ellipse covering 2-12% (smaller than a splice,
@@ -246,7 +246,10 @@ def _copy_move_once(rng, photo, donor=None):
     low, high = 0.02, 0.12
     away = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (17, 17))
     for _ in range(200):
-        source, shape = random_region(rng, (height, width), (low, high))
+        if region_of is None:
+            source, shape = random_region(rng, (height, width), (low, high))
+        else:
+            source, shape = region_of(rng, photo, (low, high))
         angle = float(rng.uniform(-30.0, 30.0)) if rng.random() < 0.5 else 0.0
         scale = float(rng.uniform(0.8, 1.2)) if rng.random() < 0.5 else 1.0
         top, left, rh, rw = shape["bbox"]
@@ -425,6 +428,122 @@ def authentic(rng, photo, donor=None):
     return photo.copy(), np.zeros(photo.shape[:2], bool), {}, None
 
 
+def _match_colour(content: np.ndarray, reference: np.ndarray, strength: float) -> np.ndarray:
+    """Move ``content``'s CIELAB mean and spread toward ``reference``'s (Reinhard et al., IEEE CG&A 2001).
+
+    ``strength`` 0 keeps the content, 1 matches the statistics fully; a forger
+    matching colours by eye lands in between.
+    """
+    lab = cv2.cvtColor(content, cv2.COLOR_RGB2LAB).reshape(-1, 3).astype(np.float32)
+    ref = cv2.cvtColor(reference.reshape(-1, 1, 3), cv2.COLOR_RGB2LAB).reshape(-1, 3).astype(np.float32)
+    mean, std = lab.mean(axis=0), lab.std(axis=0) + 1e-3
+    target_mean, target_std = ref.mean(axis=0), ref.std(axis=0) + 1e-3
+    matched = (lab - mean) * (target_std / std) + target_mean
+    mixed = (1 - strength) * lab + strength * matched
+    out = np.clip(np.rint(mixed), 0, 255).astype(np.uint8).reshape(content.shape)
+    return cv2.cvtColor(out, cv2.COLOR_LAB2RGB)
+
+
+def _splice_object_once(rng, photo, donor):
+    """An object cut from another photo along its own outline, colour-matched and pasted.
+
+    The donor (after a JPEG save at a quality uniform in 50-95, so the object
+    brings its own compression history) is scaled by 0.6-1.3 and cut along an
+    :func:`~tamperscope.synth.regions.object_region` of its own (an object-shaped
+    group of superpixels covering 2-15% of the host's area); the cut-out's colours
+    are moved toward the host's around the paste site (Reinhard transfer,
+    strength uniform in 0-0.8) and it is pasted at a random position with a hard,
+    feathered or inner-blur edge. Mask = the pasted object.
+    """
+    if donor is None:
+        raise ValueError("splice-object needs a donor photo")
+    height, width = photo.shape[:2]
+    factor = float(rng.uniform(0.6, 1.3))
+    factor = max(factor, 0.5 * max(height / donor.shape[0], width / donor.shape[1]))
+    size = (max(16, round(donor.shape[1] * factor)), max(16, round(donor.shape[0] * factor)))
+    scaled = cv2.resize(donor, size, interpolation=cv2.INTER_AREA if factor < 1 else cv2.INTER_CUBIC)
+    quality = int(rng.integers(50, 96))
+    compressed = jpeg_roundtrip(scaled, quality)
+    share = float(rng.uniform(0.02, 0.15)) * height * width / (scaled.shape[0] * scaled.shape[1])
+    cut, shape = object_region(rng, compressed, (min(share, 0.5), min(share * 1.2, 0.6)))
+    top, left, rh, rw = shape["bbox"]
+    rh, rw = min(rh, height - 2), min(rw, width - 2)
+    cut = cut[top : top + rh, left : left + rw]
+    piece = compressed[top : top + rh, left : left + rw]
+    ty, tx = int(rng.integers(0, height - rh + 1)), int(rng.integers(0, width - rw + 1))
+    region = np.zeros((height, width), bool)
+    region[ty : ty + rh, tx : tx + rw] = cut
+    strength = float(rng.uniform(0.0, 0.8))
+    if strength > 0 and region.any():
+        around = photo[ty : ty + rh, tx : tx + rw]
+        piece = _match_colour(piece, around, strength)
+    content = photo.copy()
+    content[ty : ty + rh, tx : tx + rw] = piece
+    pixels, mask, edge = _composite(rng, photo, content, region, ("hard", "feather", "inner-blur"))
+    params = {"region": {**shape, "bbox": bbox(region), "area": round(float(region.mean()), 5)},
+              "donor_quality": quality, "donor_scale": round(factor, 4), "colour_match": round(strength, 3),
+              "donor_grid_origin": [(ty - top) % 8, (tx - left) % 8], **edge}
+    return pixels, mask, params, None
+
+
+def _copy_move_object_once(rng, photo, donor=None):
+    """As ``copy-move``, with an object-shaped source region (superpixels grown by colour, 2-12%)."""
+    return _copy_move_once(rng, photo, None, region_of=object_region)
+
+
+def _removal_object_once(rng, photo, donor=None):
+    """An object-shaped region (superpixels, 2-10%), slightly dilated, filled by OpenCV inpainting.
+
+    Removing an object means filling the area it covered from its surroundings:
+    TELEA (Telea, J. Graphics Tools 2004) or Navier-Stokes (Bertalmio et al.,
+    CVPR 2001), one half each, radius uniform in 3..9 px. The region is dilated
+    by 2-6 px first, as a person's removal brush overlaps the object's outline.
+    Mask = the filled area.
+    """
+    region, shape = object_region(rng, photo, (0.02, 0.10))
+    grow = int(rng.integers(2, 7))
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * grow + 1, 2 * grow + 1))
+    region = cv2.dilate(region.astype(np.uint8), kernel).astype(bool)
+    method = ("telea", "ns")[int(rng.integers(2))]
+    radius = int(rng.integers(3, 10))
+    flag = cv2.INPAINT_TELEA if method == "telea" else cv2.INPAINT_NS
+    filled = cv2.inpaint(photo, region.astype(np.uint8) * 255, radius, flag)
+    pixels = np.where(region[..., None], filled, photo)
+    return pixels, region, {"region": {**shape, "bbox": bbox(region)}, "method": method, "radius": radius,
+                            "dilation": grow}, None
+
+
+def _retouch_once(rng, photo, donor=None):
+    """Local retouching of an object-shaped region: blur, median, sharpening, denoising or added noise.
+
+    One operation, drawn uniformly: Gaussian blur (sigma 0.8-2.5), median
+    filter (3 or 5), unsharp masking (amount 0.6-1.5, sigma 1-2), bilateral
+    denoising (OpenCV, d 5-9) or Gaussian noise (sigma 3-8 grey levels), over
+    an object region (2-15%), hard or feathered edge. These change the local
+    noise and sharpness while the content stays the same.
+    """
+    region, shape = object_region(rng, photo, (0.02, 0.15))
+    operation = ("blur", "median", "sharpen", "denoise", "noise")[int(rng.integers(5))]
+    if operation == "blur":
+        amount = float(rng.uniform(0.8, 2.5))
+        edited = cv2.GaussianBlur(photo, (0, 0), amount)
+    elif operation == "median":
+        amount = float((3, 5)[int(rng.integers(2))])
+        edited = cv2.medianBlur(photo, int(amount))
+    elif operation == "sharpen":
+        amount = float(rng.uniform(0.6, 1.5))
+        soft = cv2.GaussianBlur(photo, (0, 0), float(rng.uniform(1.0, 2.0))).astype(np.float32)
+        edited = np.clip(np.rint(photo + amount * (photo.astype(np.float32) - soft)), 0, 255).astype(np.uint8)
+    elif operation == "denoise":
+        amount = float(rng.integers(5, 10))
+        edited = cv2.bilateralFilter(photo, int(amount), 40, 5)
+    else:
+        amount = float(rng.uniform(3, 8))
+        edited = np.clip(np.rint(photo + rng.normal(0, amount, photo.shape)), 0, 255).astype(np.uint8)
+    pixels, mask, edge = _composite(rng, photo, edited, region, ("hard", "feather"))
+    return pixels, mask, {"region": shape, "operation": operation, "amount": round(amount, 4), **edge}, None
+
+
 splice = _retry(_splice_once)
 copy_move = _retry(_copy_move_once)
 removal = _retry(_removal_once)
@@ -432,6 +551,10 @@ resample = _retry(_resample_once)
 color = _retry(_color_once)
 double_jpeg_aligned = _retry(_double_jpeg_aligned_once)
 double_jpeg_nonaligned = _retry(_double_jpeg_nonaligned_once)
+splice_object = _retry(_splice_object_once)
+copy_move_object = _retry(_copy_move_object_once)
+removal_object = _retry(_removal_object_once)
+retouch = _retry(_retouch_once)
 
 
 @dataclass(frozen=True)
@@ -456,8 +579,15 @@ KINDS: dict[str, Kind] = {
         Kind("double-jpeg-aligned", double_jpeg_aligned, jpeg_only=True),
         Kind("double-jpeg-nonaligned", double_jpeg_nonaligned, jpeg_only=True),
         Kind("authentic", authentic, label="authentic"),
+        Kind("splice-object", splice_object, needs_donor=True),
+        Kind("copy-move-object", copy_move_object),
+        Kind("removal-object", removal_object),
+        Kind("retouch", retouch),
     )
 }
 
-#: Every kind, in the order images cycle through them.
-ALL_KINDS: tuple[str, ...] = tuple(KINDS)
+#: The kinds ``tamperscope synth`` cycles by default, in order (the benchmark set's recipe names them).
+ALL_KINDS: tuple[str, ...] = ("splice", "copy-move", "removal", "resample", "color", "double-jpeg-aligned",
+                              "double-jpeg-nonaligned", "authentic")
+#: Kinds whose regions follow the photo's own segments (:func:`~tamperscope.synth.regions.object_region`).
+OBJECT_KINDS: tuple[str, ...] = ("splice-object", "copy-move-object", "removal-object", "retouch")

@@ -147,10 +147,33 @@
     }).catch(function (error) { showError(error.message); });
   }
 
+  // Object URLs of the history's previews: fetched with the token (an <img src> cannot send it), freed on redraw.
+  var previewUrls = [];
+
+  function preview(job) {
+    var frame = document.createElement("span");
+    frame.className = "thumb";
+    if (!job.links || !job.links.preview) {
+      frame.className = "thumb none";
+      return frame;
+    }
+    var image = document.createElement("img");
+    image.alt = "Preview of " + job.filename;
+    frame.appendChild(image);
+    api(job.links.preview).then(function (response) { return response.blob(); }).then(function (blob) {
+      var url = URL.createObjectURL(blob);
+      previewUrls.push(url);
+      image.src = url;
+    }).catch(function () { frame.className = "thumb none"; });
+    return frame;
+  }
+
   function loadHistory() {
     api("/v1/analyses?limit=50").then(function (response) { return response.json(); }).then(function (list) {
       var items = $("history");
       items.textContent = "";
+      previewUrls.forEach(function (url) { URL.revokeObjectURL(url); });
+      previewUrls = [];
       $("history-empty").hidden = list.items.length > 0;
       list.items.forEach(function (job) {
         var item = document.createElement("li");
@@ -167,6 +190,7 @@
         var when = document.createElement("span");
         when.className = "when";
         when.textContent = new Date(job.created_at * 1000).toLocaleString();
+        button.appendChild(preview(job));
         button.appendChild(name);
         button.appendChild(status);
         button.appendChild(when);

@@ -13,12 +13,12 @@ import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
-import cv2
 import numpy as np
 from PIL import Image as PILImage
 
-from .errors import OutputError
-from .report import Report
+from ..errors import OutputError
+from .colormap import colorize, overlay, to_grey
+from .schema import Report
 
 #: Files ``write_report`` creates, by artifact key.
 ARTIFACTS = {
@@ -61,24 +61,6 @@ def report_formats(formats: Iterable[str] | str | None) -> list[str]:
     return chosen
 
 
-def colorize(heat: np.ndarray) -> np.ndarray:
-    """float [0, 1] map -> uint8 RGB with the perceptually uniform inferno colormap."""
-    grey = np.clip(heat * 255.0 + 0.5, 0, 255).astype(np.uint8)
-    return cv2.cvtColor(cv2.applyColorMap(grey, cv2.COLORMAP_INFERNO), cv2.COLOR_BGR2RGB)
-
-
-def overlay(pixels: np.ndarray, heat: np.ndarray, mask: np.ndarray | None = None, opacity: float = 0.6) -> np.ndarray:
-    """Heat blended over the photo, stronger where the heat is higher; mask outlined."""
-    alpha = (np.clip(heat, 0.0, 1.0) * opacity)[..., None]
-    blended = pixels.astype(np.float32) * (1.0 - alpha) + colorize(heat).astype(np.float32) * alpha
-    out = np.clip(blended + 0.5, 0, 255).astype(np.uint8)
-    if mask is not None and mask.any():
-        contours, _ = cv2.findContours(mask.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
-        thickness = max(1, round(max(mask.shape) / 400))
-        cv2.drawContours(out, contours, -1, (0, 255, 255), thickness)
-    return out
-
-
 def write_report(
     report: Report,
     out_dir: str | os.PathLike,
@@ -88,8 +70,8 @@ def write_report(
     """Write report.json, heatmap.png, overlay.png, mask.png (and per-detector layers).
 
     ``formats`` adds readable reports: ``"html"`` writes report.html (one
-    self-contained page, see :mod:`tamperscope.render_html`), ``"md"`` writes
-    report.md (see :mod:`tamperscope.render_markdown`); report.json is always
+    self-contained page, see :mod:`tamperscope.report.html`), ``"md"`` writes
+    report.md (see :mod:`tamperscope.report.markdown`); report.json is always
     written. Files are first written to a temporary folder beside ``out_dir``
     and moved in only when all succeeded, so a failure never leaves a partial
     report. Returns the artifact map also stored in ``report.artifacts``.
@@ -112,7 +94,7 @@ def write_report(
         _save_png(staging / ARTIFACTS["mask"], mask.astype(np.uint8) * 255)
         artifacts = {key: name for key, name in ARTIFACTS.items()}
         if fusion.confidence is not None:
-            _save_png(staging / "confidence.png", _grey(upright(fusion.confidence)))
+            _save_png(staging / "confidence.png", to_grey(upright(fusion.confidence)))
             artifacts["confidence"] = "confidence.png"
         if layers:
             (staging / "layers").mkdir()
@@ -128,11 +110,11 @@ def write_report(
         report.artifacts = {**artifacts, "directory": str(out)}
         (staging / ARTIFACTS["report"]).write_text(report.to_json() + "\n", encoding="utf-8")
         if "html" in chosen:
-            from .render_html import html_report
+            from .html import html_report
 
             (staging / FORMATS["html"][1]).write_text(html_report(report), encoding="utf-8")
         if "md" in chosen:
-            from .render_markdown import markdown_report
+            from .markdown import markdown_report
 
             (staging / FORMATS["md"][1]).write_text(markdown_report(report), encoding="utf-8")
         for entry in staging.iterdir():
@@ -149,10 +131,6 @@ def write_report(
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return report.artifacts
-
-
-def _grey(values: np.ndarray) -> np.ndarray:
-    return np.clip(values * 255.0 + 0.5, 0, 255).astype(np.uint8)
 
 
 def _save_png(path: Path, array: np.ndarray) -> None:

@@ -27,11 +27,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .image import Image, apply_orientation
+from ..image import Image
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .evidence import Evidence
-    from .fusion import Fusion, Region
+    from ..evidence import Evidence
+    from ..fusion import Fusion, Region
 
 
 @dataclass
@@ -103,22 +103,29 @@ def location_words(bbox: tuple[int, int, int, int], shape: tuple[int, int]) -> s
 
 
 def upright_bbox(bbox: tuple[int, int, int, int], image: Image) -> tuple[int, int, int, int]:
-    """A stored-pixel box expressed in the upright view (EXIF orientation applied)."""
-    if image.orientation == 1:
-        return bbox
-    import numpy as np
+    """A stored-pixel box expressed in the upright view (EXIF orientation applied).
 
-    x, y, w, h = bbox
-    marker = np.zeros(image.shape, dtype=bool)
-    marker[y : y + h, x : x + w] = True
-    upright = apply_orientation(marker, image.orientation)
-    rows, cols = np.nonzero(upright)
-    return int(cols.min()), int(rows.min()), int(np.ptp(cols) + 1), int(np.ptp(rows) + 1)
+    Arithmetic on the corners, the same flips and transposes as
+    :func:`~tamperscope.image.apply_orientation` (tests/test_explain.py checks each
+    orientation against it), so a box costs nothing however large the image.
+    """
+    x, y, w, h = (int(v) for v in bbox)
+    height, width = image.pixels.shape[:2]
+    flipped_x, flipped_y = width - x - w, height - y - h
+    return {
+        2: (flipped_x, y, w, h),
+        3: (flipped_x, flipped_y, w, h),
+        4: (x, flipped_y, w, h),
+        5: (y, x, h, w),
+        6: (flipped_y, x, h, w),
+        7: (flipped_y, flipped_x, h, w),
+        8: (y, flipped_x, h, w),
+    }.get(image.orientation, (x, y, w, h))
 
 
 def explain(image: Image, evidence: list[Evidence], fusion: Fusion) -> Explanation:
     """Build the grounded explanation of one analysis."""
-    from .detectors import available
+    from ..detectors import available
 
     catalogue = available()
 
@@ -165,7 +172,7 @@ def _verdict(evidence: list[Evidence], fusion: Fusion) -> list[Sentence]:
 
 
 def _class_sentences(fusion: Fusion, drivers: list[Evidence]) -> list[Sentence]:
-    from .detectors import available
+    from ..detectors import available
 
     catalogue = available()
     top = max(drivers, key=lambda e: e.score)

@@ -15,12 +15,12 @@ from typing import Any
 
 import numpy as np
 
-from . import __version__
-from .evidence import Evidence
+from .._version import __version__
+from ..evidence import Evidence
 from .explain import Explanation
 from .narrate import Narrative
-from .fusion import FUSION_RULE, Fusion
-from .image import Image, Limits
+from ..fusion import FUSION_RULE, Fusion
+from ..image import Image, Limits
 
 SCHEMA_VERSION = "1.1"
 SCHEMA_ID = f"tamperscope.report/{SCHEMA_VERSION}"

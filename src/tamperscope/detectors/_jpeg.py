@@ -7,7 +7,7 @@ import io
 import numpy as np
 from PIL import Image as PILImage
 
-from .image import JpegInternals
+from ..image import JpegInternals
 
 #: Zig-zag scan order of an 8x8 block as (row, column) pairs.
 ZIGZAG: tuple[tuple[int, int], ...] = tuple(

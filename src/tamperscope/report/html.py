@@ -28,11 +28,11 @@ import cv2
 import numpy as np
 from PIL import Image as PILImage
 
-from . import _present
-from .render import colorize
+from . import present as _present
+from .colormap import colorize, to_grey
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .report import Report
+    from .schema import Report
 
 #: Longest side, in pixels, of the photo and maps embedded in the page.
 PREVIEW_MAX_SIDE = 1600
@@ -433,7 +433,7 @@ def _palette() -> tuple[list[int], bytes]:
 
 def _data_uri_map(heat: np.ndarray) -> str:
     """A [0, 1] map as a palette PNG: inferno colours, transparent where the map is 0."""
-    index = np.clip(np.asarray(heat, dtype=np.float32) * 255.0 + 0.5, 0, 255).astype(np.uint8)
+    index = to_grey(np.asarray(heat, dtype=np.float32))
     palette, alpha = _palette()
     picture = PILImage.frombytes("P", (index.shape[1], index.shape[0]), np.ascontiguousarray(index).tobytes())
     picture.putpalette(palette)

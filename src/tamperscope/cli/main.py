@@ -15,7 +15,10 @@ from typing import List, Optional
 
 import typer
 
-EXIT_OK, EXIT_INTERNAL, EXIT_BAD_INPUT = 0, 1, 2
+# The commands below keep their short private names for the shared helpers.
+from .exits import EXIT_BAD_INPUT, EXIT_INTERNAL, EXIT_OK  # noqa: F401  (EXIT_OK: part of the shell's contract)
+from .exits import fail as _fail
+from .exits import guarded as _guarded
 
 app = typer.Typer(
     add_completion=False,
@@ -23,27 +26,6 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     help="Image forensics: was this image changed, where, and why.",
 )
-
-
-def _fail(message: str, code: int) -> None:
-    typer.echo(f"tamperscope: error: {message}", err=True)
-    raise typer.Exit(code)
-
-
-def _guarded(action):
-    """Run ``action`` mapping errors to one stderr line and the documented exit code."""
-    from .errors import InputError
-
-    try:
-        return action()
-    except InputError as exc:
-        _fail(str(exc), EXIT_BAD_INPUT)
-    except KeyboardInterrupt:
-        _fail("interrupted", 130)
-    except Exception as exc:  # the shell's last line of defence: no traceback for users
-        if os.environ.get("TAMPERSCOPE_DEBUG"):
-            raise
-        _fail(f"internal error ({type(exc).__name__}: {exc}); rerun with TAMPERSCOPE_DEBUG=1 and report it", 1)
 
 
 @app.command()
@@ -92,10 +74,10 @@ def analyze(
     """Analyse one image: verdict, regions and evidence; with -o, write the report files."""
     from dataclasses import replace
 
-    from .api import analyze as run_analysis
-    from .image import DEFAULT_LIMITS
-    from .render import report_formats as normalise_formats
-    from .render import write_report
+    from ..api import analyze as run_analysis
+    from ..image import DEFAULT_LIMITS
+    from ..report.write import report_formats as normalise_formats
+    from ..report.write import write_report
 
     try:
         formats = normalise_formats(report_formats)
@@ -113,7 +95,7 @@ def analyze(
 
     narrative = None
     if narrate_endpoint:
-        from .narrate import NarrativeConfig
+        from ..report.narrate import NarrativeConfig
 
         narrative = NarrativeConfig(
             endpoint=narrate_endpoint,
@@ -154,7 +136,7 @@ def protect(
     """Embed a keyed, imperceptible watermark so that 'verify' can later show where the image changed."""
     import json
 
-    from .api import protect as run_protect
+    from ..api import protect as run_protect
 
     if not key:
         _fail("a key is needed: --key KEY or TAMPERSCOPE_WATERMARK_KEY", EXIT_BAD_INPUT)
@@ -180,9 +162,9 @@ def verify(
     as_json: bool = typer.Option(False, "--json", help="Print the JSON report instead of the summary."),
 ) -> None:
     """Is the watermark of KEY present, and where is it broken? A report like analyze's."""
-    from .api import verify as run_verify
-    from .render import report_formats as normalise_formats
-    from .render import write_report
+    from ..api import verify as run_verify
+    from ..report.write import report_formats as normalise_formats
+    from ..report.write import write_report
 
     if not key:
         _fail("a key is needed: --key KEY or TAMPERSCOPE_WATERMARK_KEY", EXIT_BAD_INPUT)
@@ -234,9 +216,9 @@ def bench(
     """Benchmark detectors and the fusion on a dataset, with named metric protocols."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from .bench.metrics import PROTOCOLS
-    from .bench.perturb import STANDARD_CONDITIONS, parse_chain
-    from .bench.runner import BenchConfig, markdown_tables, run
+    from ..bench.metrics import PROTOCOLS
+    from ..bench.perturb import STANDARD_CONDITIONS, parse_chain
+    from ..bench.runner import BenchConfig, markdown_tables, run
 
     conditions: list[str] = []
     for value in perturb or ["clean"]:
@@ -281,7 +263,7 @@ def synth(
     """Make forgeries with exact masks (and matched authentic controls) from authentic photos."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from .synth import ALL_KINDS, make_dataset
+    from ..synth import ALL_KINDS, make_dataset
 
     columns = (TextColumn("synth"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
     with Progress(*columns, transient=True) as bar:
@@ -297,7 +279,7 @@ def synth(
             except (ValueError, FileExistsError) as exc:
                 raise InputError(str(exc)) from None
 
-        from .errors import InputError
+        from ..errors import InputError
 
         manifest = _guarded(action)
     made: dict[str, int] = {}
@@ -316,7 +298,10 @@ def scan(
     db: Path = typer.Option(Path("results.sqlite"), "--db", help="SQLite result store (created or resumed)."),
     workers: int = typer.Option(1, "--workers", min=1, help="Worker processes (or concurrent Ray tasks)."),
     profile: str = typer.Option("default", "--profile", help="Detector set: fast, default or thorough."),
-    artifacts: Optional[Path] = typer.Option(None, "--artifacts", help="Folder for overlay thumbnails (gallery)."),
+    artifacts: Optional[Path] = typer.Option(
+        None, "--artifacts", help="Folder for the previews (default: DB.artifacts beside the store)."
+    ),
+    no_artifacts: bool = typer.Option(False, "--no-artifacts", help="Keep no previews (thumbnails, overlays, masks)."),
     timeout: float = typer.Option(300.0, "--timeout", help="Seconds one image may take before it is given up."),
     memory_mb: int = typer.Option(
         4096, "--memory-mb", help="Memory each worker may add to its start, MiB (0: no cap)."
@@ -327,12 +312,14 @@ def scan(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
     from rich.progress import TimeRemainingColumn
 
-    from .detectors import PROFILES
-    from .scan import ResultStore, count_files
-    from .scan import scan as run_scan
+    from ..detectors import PROFILES
+    from ..scan import ResultStore, count_files, previews_folder
+    from ..scan import scan as run_scan
 
     if profile not in PROFILES:
         _fail(f"unknown profile {profile!r}; known: {', '.join(PROFILES)}", EXIT_BAD_INPUT)
+    if no_artifacts and artifacts is not None:
+        _fail("give --artifacts DIR or --no-artifacts, not both", EXIT_BAD_INPUT)
     missing = [str(p) for p in paths if not p.exists()]
     if missing:
         _fail(f"{missing[0]}: no such file or folder", EXIT_BAD_INPUT)
@@ -340,6 +327,7 @@ def scan(
         store = ResultStore(db)
     except Exception as exc:  # sqlite3 errors and OS errors alike: the user's path is the problem
         _fail(f"cannot open the result store {db}: {exc}", EXIT_BAD_INPUT)
+    folder = None if no_artifacts else _guarded(lambda: previews_folder(store, artifacts))
     total = count_files(paths, recursive)
     columns = (TextColumn("scan"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[rate]}"),
                TimeElapsedColumn(), TimeRemainingColumn(), TextColumn("{task.fields[status]}"))
@@ -354,8 +342,8 @@ def scan(
                        status=f"edited {edited}, errors {summary.errors}, skipped {summary.already_done}")
 
         summary = _guarded(lambda: run_scan(
-            paths, store, recursive=recursive, workers=workers, profile=profile, artifacts=artifacts,
-            timeout_s=timeout, memory_mb=memory_mb or None, ray=ray, on_progress=progress,
+            paths, store, recursive=recursive, workers=workers, profile=profile, artifacts=folder,
+            previews=folder is not None, timeout_s=timeout, memory_mb=memory_mb or None, ray=ray, on_progress=progress,
         ))
         counts = store.counts()
     labels = ", ".join(f"{k} {v}" for k, v in sorted(summary.labels.items())) or "none"
@@ -363,8 +351,14 @@ def scan(
         f"Scanned {summary.seen} files: analysed {summary.analysed} ({labels}; errors {summary.errors}), "
         f"already in the store {summary.already_done}, duplicates {summary.duplicates}."
     )
-    typer.echo(f"Store {db}: {counts['images']} images, {counts['paths']} paths. "
-               f"Next: tamperscope results top --db {db}")
+    typer.echo(f"Store {db}: {counts['images']} images, {counts['paths']} paths"
+               + (f"; previews in {folder}." if folder is not None else "."))
+    for problem in summary.preview_errors[:5]:
+        typer.echo(f"tamperscope: warning: no preview for {problem}", err=True)
+    if len(summary.preview_errors) > 5:
+        typer.echo(f"tamperscope: warning: ... and {len(summary.preview_errors) - 5} more previews not written",
+                   err=True)
+    typer.echo(f"Next: tamperscope results gallery --db {db} -o gallery.html   (or: tamperscope results top --db {db})")
 
 
 @app.command()
@@ -388,8 +382,8 @@ def serve(
     """Serve the web page and the HTTP API (open http://HOST:PORT/ in a browser)."""
     import uvicorn
 
-    from .detectors import PROFILES
-    from .serve import ConfigError, Settings, create_app
+    from ..detectors import PROFILES
+    from ..serve import ConfigError, Settings, create_app
 
     if profile not in PROFILES:
         _fail(f"unknown profile {profile!r}; known: {', '.join(PROFILES)}", EXIT_BAD_INPUT)
@@ -408,7 +402,7 @@ def serve(
 
 
 def _register_results() -> None:
-    from .scan.cli_results import results_app
+    from .results import results_app
 
     app.add_typer(results_app, name="results", help="Read a scan's result store: top, export, gallery.")
 
@@ -421,28 +415,38 @@ app.add_typer(train_app, name="train")
 
 @train_app.command("localizer")
 def train_localizer(
-    photos: Path = typer.Option(..., "--photos", help="Authentic photos: a folder, or shared/data/dev (manifests' authentic rows)."),
+    data: Path = typer.Option(..., "--data", "--photos", help="The shared/data/dev folder (CASIA v1, exif-camera; split by source photo)."),
     out: Path = typer.Option(Path("src/tamperscope/models"), "--out", help="Folder for localizer.onnx and localizer.json."),
     seed: int = typer.Option(0, "--seed", help="Seed of the synthetic set, the crops and the network."),
-    work: Path = typer.Option(Path(".tamperscope-train/localizer"), "--work", help="Folder for the synthetic set."),
-    count: int = typer.Option(1800, "--count", help="Synthetic images to make."),
-    steps: int = typer.Option(450, "--steps", help="Optimiser steps (batch 16)."),
+    work: Path = typer.Option(Path(".tamperscope-train/localizer"), "--work", help="Folder for the synthetic set, the input cache and the checkpoint."),
+    photos: Optional[Path] = typer.Option(None, "--extra-photos", help="More host photos (e.g. the recipe's crops: train/localizer_photos.csv)."),
+    count: int = typer.Option(1330, "--count", help="Synthetic images to make."),
+    steps: int = typer.Option(1500, "--steps", help="Optimiser steps."),
+    batch: int = typer.Option(10, "--batch", help="Crops per step."),
+    workers: int = typer.Option(2, "--workers", help="Processes that build the input cache."),
+    resume: bool = typer.Option(False, "--resume", help="Continue from WORK/checkpoint.pt."),
+    device: str = typer.Option("cpu", "--device", help="torch device: cpu, or cuda where a GPU exists."),
 ) -> None:
-    """Make the synthetic set, train the localizer on CPU, export ONNX and calibrate it (see models/README.md)."""
+    """Train the learned localizer (real + synthetic forgeries), export ONNX, fit its detection head, calibrate."""
 
     def action():
-        from .errors import InputError
+        from ..errors import InputError
 
         try:
             import onnx  # noqa: F401
             import torch  # noqa: F401
 
-            from .train.localizer import train
+            from ..train.localizer import train
         except ImportError as exc:
             raise InputError(f"training needs torch and onnx: pip install 'tamperscope[train]' ({exc})") from None
-        if not photos.is_dir():
+        if not (data / "casia1" / "manifest.csv").is_file():
+            raise InputError(f"{data} is not the development data folder (no casia1/manifest.csv)")
+        if photos is not None and not photos.is_dir():
             raise InputError(f"{photos} is not a folder of photos")
-        return train(photos, out, work, seed=seed, count=count, steps=steps, log=lambda line: typer.echo(line, err=True))
+        if device.startswith("cuda") and not torch.cuda.is_available():
+            raise InputError("--device cuda: no CUDA device is available to torch here")
+        return train(data, out, work, seed=seed, steps=steps, batch=batch, workers=workers, resume=resume,
+                     device=device, synth_count=count, photos=photos, log=lambda line: typer.echo(line, err=True))
 
     result = _guarded(action)
     typer.echo(f"wrote {out / 'localizer.onnx'} (sha256 {result['model_sha256']}) in {result['total_seconds']} s")
@@ -456,7 +460,7 @@ def train_zed(
     """Count the zed detector's coder on real photos and calibrate its threshold."""
     import json
 
-    from .train.zed import train
+    from ..train.zed import train
 
     result = _guarded(lambda: train(data, out))
     typer.echo(json.dumps(result, indent=2))
@@ -491,7 +495,7 @@ def train_faces(
     if not lr > 0:
         _fail(f"--lr {lr}: a positive number", EXIT_BAD_INPUT)
     try:
-        from .train.faces import train
+        from ..train.faces import train
     except ImportError as exc:
         _fail(f"training needs torch and onnx (pip install 'tamperscope[train]'): {exc}", EXIT_BAD_INPUT)
     result = _guarded(lambda: train(list(faces), out, work, steps=steps, batch=batch, seed=seed, lr=lr, threads=threads,
@@ -505,7 +509,7 @@ def list_detectors(as_json: bool = typer.Option(False, "--json", help="Print as 
     """List the detectors, what they need, and the paper each implements."""
     import json
 
-    from .detectors import PROFILES, available
+    from ..detectors import PROFILES, available
 
     rows = [
         {
@@ -538,7 +542,7 @@ def list_detectors(as_json: bool = typer.Option(False, "--json", help="Print as 
 @app.command()
 def version() -> None:
     """Print the version."""
-    from . import __version__
+    from .. import __version__
 
     typer.echo(__version__)
 

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from .explain import location_words, strength_words, upright_bbox
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .report import Report
+    from .schema import Report
 
 STATUS_WORDS = {"ok": "ran", "not-applicable": "not applicable", "failed": "failed"}
 
@@ -46,7 +46,7 @@ class EvidenceRow:
 
 def titles(report: Report) -> dict[str, str]:
     """Plain-language detector names ("Double JPEG compression (DQ)") by registry name."""
-    from .detectors import available
+    from ..detectors import available
 
     catalogue = available()
     return {e.detector: getattr(catalogue.get(e.detector), "title", e.detector) for e in report.evidence}

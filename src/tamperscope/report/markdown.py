@@ -15,10 +15,10 @@ import html
 import re
 from typing import TYPE_CHECKING
 
-from . import _present
+from . import present as _present
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .report import Report
+    from .schema import Report
 
 _MARKDOWN_PUNCTUATION = re.compile(r"([\\`*_\[\]{}|!#~])")
 
