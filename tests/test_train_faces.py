@@ -74,3 +74,15 @@ def test_train_refuses_to_overwrite_a_run_and_odd_batches(faces, tmp_path):
     with pytest.raises(InputError, match="even number"):
         train([tmp_path], tmp_path / "m.onnx", tmp_path / "other", batch=3, cache=faces)
     assert not (tmp_path / "m.onnx").exists()
+
+
+def test_a_run_resumes_with_another_step_count_but_not_other_settings(tmp_path):
+    from tamperscope.train.faces import _config, check_resumable
+
+    earlier = _config(1200, 16, 0, 2e-3)
+    check_resumable(earlier, 350, _config(400, 16, 0, 2e-3), tmp_path)  # a shorter schedule from step 350 on
+    check_resumable(earlier, 400, _config(400, 16, 0, 2e-3), tmp_path)  # at the end: only calibrate and export
+    with pytest.raises(InputError, match="only --steps may change"):
+        check_resumable(earlier, 350, _config(400, 32, 0, 2e-3), tmp_path)
+    with pytest.raises(InputError, match="already past it"):
+        check_resumable(earlier, 350, _config(300, 16, 0, 2e-3), tmp_path)

