@@ -298,12 +298,17 @@ def speed_section() -> dict:
 
 # --- docs ------------------------------------------------------------------------------------------------------
 
-def write_docs(result: dict, command: str) -> None:
+def write_docs(result: dict) -> None:
     sys.path.insert(0, str(ROOT / "benchmarks"))
     from _machine import cpu_model, replace_section
 
     recipe = result.get("model_recipe", {})
-    lines = [HEADING, "", f"Command: `{command}`. Model: `src/tamperscope/models/faceswap.onnx` "
+    commands = {}
+    for section, command in result.get("commands", {}).items():
+        if section in result and section != "speed":
+            commands.setdefault(command, []).append(section)
+    made = "; ".join(f"`{command}` ({', '.join(sections)})" for command, sections in commands.items())
+    lines = [HEADING, "", f"Commands (sections): {made}. Model: `src/tamperscope/models/faceswap.onnx` "
              f"(sha256 `{result.get('model_sha256', '?')[:16]}...`; recipe in src/tamperscope/models/README.md: "
              f"EfficientNet-Lite0 from ImageNet, {recipe.get('steps')} steps of {recipe.get('batch')} crops, seed "
              f"{recipe.get('seed')}, real UTKFace and LFW faces only). Flagged = score >= 0.5 (0.5 = the 99th "
@@ -356,8 +361,7 @@ def write_docs(result: dict, command: str) -> None:
     replace_section(ROOT / "docs" / "benchmarks.md", HEADING, "\n".join(lines))
     if "speed" in result:
         sp = result["speed"]
-        perf = [PERF_HEADING, "", f"`{command.replace(' --write', '')} --skip self_blend swaps paste false_alarms` "
-                f"(section `speed`; {cpu_model()}; a child process pinned to one core, one thread for OpenCV, "
+        perf = [PERF_HEADING, "", f"`{result['commands']['speed']}` (section `speed`; {cpu_model()}; a child process pinned to one core, one thread for OpenCV, "
                 "OpenMP and onnxruntime; best of 3-5). The development machine is shared: load average "
                 f"{sp['load average (1 min) after']:.1f} on its 2 cores at the end of the run, so these are upper "
                 "bounds.", "", "| step | seconds |", "|---|---:|"]
@@ -413,6 +417,10 @@ def main() -> None:
         kept = json.loads(args.results.read_text())
         if kept.get("model_sha256") == digest:
             result = {**kept, **result}
+    command = "PYTHONPATH=src python benchmarks/faces_eval.py " + " ".join(
+        a if " " not in a else f"'{a}'" for a in sys.argv[1:])
+    result.setdefault("commands", {}).update(
+        {section: command.replace(" --write", "") for section in SECTIONS if section not in args.skip})
     if {"self_blend", "swaps"} - set(args.skip):
         from tamperscope.train.faces import FaceSet, collect
 
@@ -433,9 +441,7 @@ def main() -> None:
     if args.results is not None:
         args.results.write_text(json.dumps(result, indent=1) + "\n")
     if args.write:
-        command = "PYTHONPATH=src python benchmarks/faces_eval.py " + " ".join(
-            a if " " not in a else f"'{a}'" for a in sys.argv[1:])
-        write_docs(result, command)
+        write_docs(result)
 
 
 if __name__ == "__main__":

@@ -354,7 +354,7 @@ def _caveats(image: Image, evidence: list[Evidence], fusion: Fusion, title) -> l
     if faces is None or (not faces.ok and not (faces.reason or "").startswith("no face found")):
         unchecked.append("face swaps")
     if unchecked:
-        from .detectors import PROFILES
+        from ..detectors import PROFILES
 
         text = f"Not checked in this analysis: {_join(unchecked)}."
         thorough_only = {"copy-move": "copymove_sift", "face swaps": "faceswap"}

@@ -505,7 +505,7 @@ def finish(net, faces: FaceSet, folders, out: Path, work: Path, curve, *, steps,
         "crop": {"size": CROP_SIZE, "margin": CROP_MARGIN, "train_margins": list(TRAIN_MARGINS), "cache": CACHE_SIZE},
         "parameters": int(sum(p.numel() for p in net.parameters())),
         "calibration": {"percentile": CALIBRATION_PERCENTILE, "faces": int(len(calibration))},
-        "calibrate_subset_auc": curve[-1]["curve_auc"] if curve else None,
+        "learning_curve_last": curve[-1] if curve else None,
         "torch": torch.__version__,
         "seconds": round(time.perf_counter() - began, 1),
     }
