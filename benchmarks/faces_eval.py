@@ -429,8 +429,13 @@ def main() -> None:
 
     from tamperscope.faces.model import MODEL_PATH, load_model
 
+    from tamperscope.errors import InputError
+
     model_path = args.model or str(MODEL_PATH)
-    model = load_model(model_path)
+    try:
+        model = load_model(model_path)
+    except InputError as exc:
+        parser.exit(2, f"faces_eval.py: error: {exc}\n")
     if args.find_only:
         find_photo_faces(args.data, args.photos, args.crops, model.crop_size, model.crop_margin)
         return

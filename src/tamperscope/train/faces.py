@@ -405,6 +405,11 @@ def train(folders: list[Path], out: Path, work: Path, steps: int = 1500, batch: 
     torch.manual_seed(seed)
     torch.set_num_threads(threads)
     began = time.perf_counter()
+    config = _config(steps, batch, seed, lr)
+    state = None
+    if resume and checkpoint_path.exists():  # checked before the faces are found and the network built
+        state = torch.load(checkpoint_path, map_location=device, weights_only=False)
+        check_resumable(state["config"], state["step"], config, checkpoint_path)
     cache = cache if cache is not None else work / "cache"
     faces = collect(folders, cache, limit_per_folder, log=log)
     counts = {s: int((faces.splits == s).sum()) for s in ("train", "calibrate", "test")}
@@ -419,11 +424,8 @@ def train(folders: list[Path], out: Path, work: Path, steps: int = 1500, batch: 
     warmup = max(1, steps // 20)
     schedule = torch.optim.lr_scheduler.LambdaLR(
         optimiser, lambda s: min(1.0, (s + 1) / warmup) * 0.5 * (1 + np.cos(np.pi * min(1.0, s / steps))))
-    config = _config(steps, batch, seed, lr)
     start, curve, legs = 0, [], [{"from_step": 0, "steps": steps}]
-    if resume and checkpoint_path.exists():
-        state = torch.load(checkpoint_path, map_location=device, weights_only=False)
-        check_resumable(state["config"], state["step"], config, checkpoint_path)
+    if state is not None:
         net.load_state_dict(state["net"])
         optimiser.load_state_dict(state["optimiser"])
         schedule.load_state_dict(state["schedule"])
@@ -433,7 +435,7 @@ def train(folders: list[Path], out: Path, work: Path, steps: int = 1500, batch: 
         legs = state.get("legs", [{"from_step": 0, "steps": state["config"]["steps"]}])
         if legs[-1]["steps"] != steps:
             legs = legs + [{"from_step": start, "steps": steps}]
-        log(f"resumed at step {start}" + (f" with --steps {steps} (was {legs[-2]['steps']})" if len(legs) > 1 else ""))
+        log(f"resumed at step {start}" + (f" with --steps {steps} (legs: {legs})" if len(legs) > 1 else ""))
     curve_real, curve_fake = held_apart_pairs(faces, faces.indices("calibrate")[:CURVE_FACES], seed + 1000)
 
     loader = torch.utils.data.DataLoader(
