@@ -183,9 +183,9 @@ def find_photo_faces(data: Path, photos: list[Path], crops_dir: Path, crop_size:
     Finding faces is most of the cost and does not depend on the network, so it is done once and kept; a set
     already in ``crops_dir`` (made with the same crop) is not searched again.
     """
-    from tamperscope.detectors.faceswap import FaceSwap
+    from tamperscope.detectors.faceswap import FaceSwap, judged_faces
     from tamperscope.errors import InputError
-    from tamperscope.faces.find import face_crop, find_faces
+    from tamperscope.faces.find import face_crop
     from tamperscope.image import load
 
     settings = FaceSwap()
@@ -206,8 +206,7 @@ def find_photo_faces(data: Path, photos: list[Path], crops_dir: Path, crop_size:
             if min(image.shape) < settings.min_face_side:
                 status.append("no face")
                 continue
-            faces = find_faces(image.pixels, settings.min_face_side)
-            judged = [f for f in faces if not f.too_small][: settings.max_faces]  # as FaceSwap.analyze_with
+            faces, judged = judged_faces(image.pixels, settings.min_face_side, settings.max_faces)
             status.append("judged" if judged else ("too small" if faces else "no face"))
             for face in judged:
                 crops.append(face_crop(image.pixels, face, crop_size, crop_margin))

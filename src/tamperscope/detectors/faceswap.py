@@ -97,12 +97,11 @@ class FaceSwap(Detector):
             raise NotApplicable(f"{image.width}x{image.height} cannot hold a face of the {self.min_face_side} px "
                                 "needed to judge one")
         try:
-            faces = find_faces(image.pixels, self.min_face_side)
+            faces, judged = judged_faces(image.pixels, self.min_face_side, self.max_faces)
         except FaceFinderUnavailable as exc:
             raise NotApplicable(str(exc)) from None
         if not faces:
             raise NotApplicable("no face found")
-        judged = [f for f in faces if not f.too_small][: self.max_faces]
         if not judged:
             raise NotApplicable(
                 f"{len(faces)} face(s) found, all smaller than {self.min_face_side} px: too small to judge"
@@ -151,6 +150,12 @@ class FaceSwap(Detector):
                 "scope": "blended face swaps; fully generated faces are the AI-generated detectors' job",
             },
         )
+
+
+def judged_faces(pixels: np.ndarray, min_face_side: int, max_faces: int) -> tuple[list[Face], list[Face]]:
+    """Every face found, and those judged: large enough (``min_face_side``), at most ``max_faces`` of them."""
+    faces = find_faces(pixels, min_face_side)
+    return faces, [f for f in faces if not f.too_small][:max_faces]
 
 
 def place_boundary(heatmap: np.ndarray, square: tuple[int, int, int], edge: np.ndarray) -> None:
