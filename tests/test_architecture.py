@@ -38,8 +38,9 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("fusion", ("fusion",)),
     # Fused result -> words and files: schema, explanation, narrative, JSON/PNG/HTML/Markdown writers.
     ("report", ("report",)),
-    # The one Python API: load -> detect -> fuse -> explain; videos are analysed on top of it.
-    ("api", ("api", "__init__", "faces.video")),
+    # The one Python API: load -> detect -> fuse -> explain; videos are analysed on top of it; two versions of a
+    # picture are compared beside it (comparison/: align, discount the benign, decide, describe).
+    ("api", ("api", "__init__", "faces.video", "comparison")),
     # Tools that drive the engine at scale: forgery generator, benchmark harness, training (and any future tool built
     # on the API, such as comparing two analyses).
     ("tools", ("synth", "bench", "train")),

@@ -25,10 +25,10 @@ def test_analyze_writes_the_report_files(tmp_path):
     result = tamperscope("analyze", tmp_path / "spliced.jpg", "-o", out)
     assert result.returncode == 0, result.stderr
     assert "Verdict: EDITED" in result.stdout and "Region r1" in result.stdout
-    for name in ("report.json", "heatmap.png", "overlay.png", "mask.png", "layers/dq.png"):
+    for name in ("report.json", "heatmap.png", "overlay.jpg", "mask.png", "layers/dq.png"):
         assert (out / name).is_file(), name
     report = json.loads((out / "report.json").read_text())
-    assert report["schema"] == "tamperscope.report/1.1"
+    assert report["schema"] == "tamperscope.report/1.2"
     assert report["verdict"]["label"] == "edited"
     x, y, w, h = report["regions"][0]["bbox"]
     rows, cols = mask.nonzero()

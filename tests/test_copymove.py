@@ -193,3 +193,24 @@ def test_large_images_are_analysed_on_a_bounded_working_copy():
     working = ev.facts["working_scale"] ** 2 * 2400 * 3200
     assert working <= detector.max_pixels * 1.01
     assert ev.heatmap_full((2400, 3200)).shape == (2400, 3200)
+
+
+@pytest.mark.parametrize("factor, stride", [(1.0, 1), (0.6, 1), (0.5, 2), (0.408, 2), (0.204, 4), (0.142, 4)])
+def test_the_map_of_a_downscaled_copy_is_given_per_cell_no_coarser_than_the_copy(factor, stride):
+    from tamperscope.detectors.copymove_sift import cells_of, map_stride
+    from tamperscope.evidence import expand_cells
+
+    assert map_stride(factor) == stride
+    shape = (3000, 4000)
+    working = np.zeros((round(3000 * factor), round(4000 * factor)), dtype=np.float32)
+    working[working.shape[0] // 3 : working.shape[0] // 2, working.shape[1] // 4 : working.shape[1] // 2] = 0.8
+    per_pixel = cv2.resize(working, shape[::-1], interpolation=cv2.INTER_NEAREST)  # the map upscaled to pixels
+    cells = cells_of(working, shape, stride)
+    assert cells.shape == (-(-shape[0] // stride), -(-shape[1] // stride))
+    on_pixels = expand_cells(cells, stride, shape)
+    for ours, theirs in zip(np.nonzero(on_pixels), np.nonzero(per_pixel)):  # rows, then columns: the region's
+        # edges move by less than one cell
+        assert abs(int(ours.min()) - int(theirs.min())) < stride + 1 and abs(int(ours.max()) - int(theirs.max())) < stride + 1
+    assert np.mean(on_pixels != per_pixel) < 0.002
+    if stride == 1:
+        np.testing.assert_array_equal(cells, per_pixel)

@@ -88,7 +88,7 @@ def test_html_shows_verdict_regions_explanation_evidence_and_file_facts(sample):
     for region in report.regions:
         assert f"<b>{region.id}</b>" in page and f"<span>{region.id}</span>" in page
     for item in report.evidence:
-        assert f'id="ev-{item.detector}"' in page
+        assert f'id="ev-{item.detector.replace("_", "-")}"' in page  # the anchor is a slug (copymove_sift)
         for note in item.notes:
             assert html.escape(note) in page
     assert report.image.sha256 in page and report.analyzed_at in page
@@ -137,7 +137,7 @@ def test_markdown_has_the_same_sections(sample):
                     "## Explanation", "### Why", "### Caveats", "## Evidence", "## File metadata and provenance",
                     "## Reproducibility"):
         assert f"\n{heading}" in "\n" + text, heading
-    assert "](overlay.png)" in text and "](layers/dq.png)" in text
+    assert "](overlay.jpg)" in text and "](layers/dq.png)" in text
     assert "| **r1** |" in text and "`ev:dq`" in text
     assert report.image.sha256 in text
 

@@ -14,7 +14,9 @@ from tamperscope.serve import Settings, create_app  # noqa: E402
 
 OPERATIONS = [("GET", "/healthz"), ("GET", "/metrics"), ("POST", "/v1/analyses"), ("GET", "/v1/analyses"),
               ("GET", "/v1/analyses/{analysis_id}"), ("GET", "/v1/analyses/{analysis_id}/artifacts/{name}"),
-              ("GET", "/v1/analyses/{analysis_id}/preview"), ("GET", "/v1/analyses/{analysis_id}/preview/mask")]
+              ("GET", "/v1/analyses/{analysis_id}/preview"), ("GET", "/v1/analyses/{analysis_id}/preview/mask"),
+              ("POST", "/v1/comparisons"), ("GET", "/v1/comparisons/{comparison_id}"),
+              ("GET", "/v1/comparisons/{comparison_id}/artifacts/{name}")]
 
 
 @pytest.fixture(scope="module")

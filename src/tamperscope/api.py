@@ -163,9 +163,13 @@ def _run(source, chosen, limits, fusion, narrative, analyzed_at, start) -> Repor
     loaded = time.perf_counter()
     chosen = with_prerequisites(chosen)
     evidence = run_detectors(image, chosen, limits.detector_seconds)
+    detected = time.perf_counter()
     fused = fuse(evidence, image.shape, fusion)
+    fused_at = time.perf_counter()
     explanation = explain(image, evidence, fused)
     timings = {"load": loaded - start, **{f"detector:{e.detector}": e.runtime_s for e in evidence}}
+    timings["fuse"] = fused_at - detected
+    timings["explain"] = time.perf_counter() - fused_at
     timings["total"] = time.perf_counter() - start
     described = [{"name": d.name, "version": d.version, "params": d.params()} for d in chosen]
     report = Report(
@@ -184,6 +188,18 @@ def _run(source, chosen, limits, fusion, narrative, analyzed_at, start) -> Repor
         report.narrative = narrate(explanation, [e.summary() for e in evidence], narrative, pixels)
         report.timings["narrative"] = time.perf_counter() - began
     return report
+
+
+def compare(original: ImageSource, suspect: ImageSource, *, limits: Limits = DEFAULT_LIMITS, **options):
+    """Compare two versions of a picture; see :func:`tamperscope.comparison.compare` (the same function).
+
+    >>> from tamperscope import compare
+    >>> result = compare("original.jpg", "viral.jpg")  # doctest: +SKIP
+    >>> result.label, [(r.kind, r.bbox_suspect) for r in result.regions]  # doctest: +SKIP
+    """
+    from .comparison import compare as run_comparison
+
+    return run_comparison(original, suspect, limits=limits, **options)
 
 
 def protect(

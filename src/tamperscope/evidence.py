@@ -68,19 +68,10 @@ class Evidence:
         return self.status == "ok"
 
     def full_resolution(self, array: np.ndarray | None, shape: tuple[int, int]) -> np.ndarray | None:
-        """Expand a map given per ``stride`` cell to ``shape`` pixels (nearest)."""
+        """Expand a map given per ``stride`` cell to ``shape`` pixels (nearest; a new float32 array)."""
         if array is None:
             return None
-        if self.stride > 1:
-            array = np.repeat(np.repeat(array, self.stride, axis=0), self.stride, axis=1)
-        out = np.zeros(shape, dtype=np.float32)
-        h, w = min(shape[0], array.shape[0]), min(shape[1], array.shape[1])
-        out[:h, :w] = array[:h, :w]
-        if h < shape[0]:
-            out[h:, :w] = out[h - 1 : h, :w]
-        if w < shape[1]:
-            out[:, w:] = out[:, w - 1 : w]
-        return out
+        return expand_cells(np.asarray(array, dtype=np.float32), self.stride, shape, copy=True)
 
     def heatmap_full(self, shape: tuple[int, int]) -> np.ndarray | None:
         return self.full_resolution(self.heatmap, shape)
@@ -105,3 +96,26 @@ class Evidence:
             "indicates": self.indicates,
             "kind": self.kind,
         }
+
+
+def expand_cells(
+    cells: np.ndarray, stride: int, shape: tuple[int, int], top: int = 0, copy: bool = False
+) -> np.ndarray:
+    """Pixels ``top .. top + shape[0]`` (all ``shape[1]`` columns) of a map given per ``stride x stride`` cell.
+
+    Cell ``(i, j)`` covers pixels ``i * stride .. (i + 1) * stride`` (rows) and the same in columns, from the
+    image's top-left corner; where the cells end before the image does, the last row and column of cells are
+    repeated, and cells past the image's edge are cut. Nearest, exact: a cell's value is each of its pixels'
+    (an empty map is zero everywhere).
+    Used by every expansion of a cell map (fusion, the report's pictures), so that they all agree. Returns
+    ``cells`` itself when it already is the requested pixels (stride 1, same shape), unless ``copy``.
+    """
+    height, width = shape
+    rows, cols = cells.shape[:2]
+    if rows == 0 or cols == 0:
+        return np.zeros(shape, dtype=cells.dtype)  # nothing measured anywhere
+    if stride == 1 and top == 0 and (rows, cols) == (height, width):
+        return cells.copy() if copy else cells
+    ys = np.minimum(np.arange(top, top + height) // stride, rows - 1)
+    xs = np.minimum(np.arange(width) // stride, cols - 1)
+    return np.take(np.take(cells, ys, axis=0), xs, axis=1)

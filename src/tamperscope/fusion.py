@@ -57,15 +57,16 @@ image, or the weights are absent, v1 applies unchanged.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cached_property, lru_cache, reduce
 from pathlib import Path
 
 import numpy as np
 from scipy import ndimage
 
 from ._regions import connected_regions
-from .evidence import Evidence
+from .evidence import Evidence, expand_cells
 
 FUSION_RULE = "classes-v1"
 #: The rules fuse() knows; the first is the default (see docs/fusion.md for why calibrated-v2 is not, yet).
@@ -100,6 +101,9 @@ class Region:
     mean_score: float
     detectors: list[str]
     local_mask: np.ndarray = field(repr=False)  # boolean mask of the region inside its bbox
+    #: The region's box and mask on the fusion's cells (``Fusion.stride``).
+    cell_slices: tuple[slice, slice] | None = field(default=None, repr=False)
+    local_cells: np.ndarray | None = field(default=None, repr=False)
 
     @property
     def slices(self) -> tuple[slice, slice]:
@@ -109,11 +113,19 @@ class Region:
 
 @dataclass
 class Fusion:
+    """The fused result. Its maps are kept per ``stride x stride`` cell of the stored image (``*_cells``).
+
+    ``stride`` is the largest cell every fused map divides into exactly (the greatest common divisor of their
+    strides, 1 when any map is per pixel), so a cell's value is that of each of its pixels and everything
+    computed on the cells (the mask, the regions, their shares and mean scores) equals the per-pixel result;
+    ``heatmap``, ``mask`` and ``confidence`` give the maps at full resolution on demand.
+    """
+
     label: str
     score: float | None
-    heatmap: np.ndarray
-    confidence: np.ndarray | None
-    mask: np.ndarray
+    heatmap_cells: np.ndarray
+    confidence_cells: np.ndarray | None
+    mask_cells: np.ndarray
     regions: list[Region]
     deciding: list[str]
     params: FusionParams
@@ -127,6 +139,33 @@ class Fusion:
     rule: str = "classes-v1"
     #: The calibrated integrity score of the modelled signals (None under classes-v1).
     integrity: float | None = None
+    #: Side in pixels of the cells of ``heatmap_cells``, ``confidence_cells`` and ``mask_cells``.
+    stride: int = 1
+    #: (height, width) of the stored image.
+    shape: tuple[int, int] = (0, 0)
+
+    @cached_property
+    def heatmap(self) -> np.ndarray:
+        """The fused map, float32 per pixel of the stored image."""
+        return expand_cells(self.heatmap_cells, self.stride, self.shape)
+
+    @cached_property
+    def mask(self) -> np.ndarray:
+        """The regions' pixels, bool per pixel of the stored image."""
+        return expand_cells(self.mask_cells, self.stride, self.shape)
+
+    @cached_property
+    def confidence(self) -> np.ndarray | None:
+        """The mean confidence of the fused maps per pixel, or None when none gave one."""
+        if self.confidence_cells is None:
+            return None
+        return expand_cells(self.confidence_cells, self.stride, self.shape)
+
+    @property
+    def mask_share(self) -> float:
+        """Share of the image's pixels inside the mask."""
+        pixels = self.shape[0] * self.shape[1]
+        return float((cell_areas(self.stride, self.shape) * self.mask_cells).sum() / max(pixels, 1))
 
 
 def fuse(evidence: list[Evidence], shape: tuple[int, int], params: FusionParams = FusionParams()) -> Fusion:
@@ -140,21 +179,22 @@ def fuse(evidence: list[Evidence], shape: tuple[int, int], params: FusionParams 
 
 
 def _fuse_v1(deciding: list[Evidence], shape: tuple[int, int], params: FusionParams) -> Fusion:
-    heatmap = np.zeros(shape, dtype=np.float32)
-    mask = np.zeros(shape, dtype=bool)
+    maps = [item for item in deciding if item.heatmap is not None]
+    stride = grid_stride(maps)
+    cells = grid_shape(shape, stride)
+    heatmap = np.zeros(cells, dtype=np.float32)
+    mask = np.zeros(cells, dtype=bool)
     own_masks: dict[str, np.ndarray] = {}
     confidences = []
-    for item in deciding:
-        full = item.heatmap_full(shape)
-        if full is None:
-            continue
+    for item in maps:
+        full = on_grid(item.heatmap, item.stride, stride, cells)
         np.maximum(heatmap, full * np.float32(item.score), out=heatmap)
         own = full >= params.threshold
         own_masks[item.detector] = own
         if item.score >= params.threshold:
             mask |= own
         if item.confidence is not None:
-            confidences.append(item.confidence_full(shape))
+            confidences.append(on_grid(item.confidence, item.stride, stride, cells))
 
     score = max((float(e.score) for e in deciding if e.indicates != "authentic" and _measures(e, params.threshold)),
                 default=None)
@@ -163,17 +203,18 @@ def _fuse_v1(deciding: list[Evidence], shape: tuple[int, int], params: FusionPar
         score = 0.0
     confidence = np.mean(confidences, axis=0).astype(np.float32) if confidences else None
     return _finish(label, score, heatmap, confidence, mask, own_masks, deciding, params, decided_by, drivers,
-                   outranked, "classes-v1", None)
+                   outranked, "classes-v1", None, stride, shape)
 
 
 def _fuse_calibrated(evidence, deciding, modelled, shape, params, model) -> Fusion:
     integrity, contributions = integrity_score(modelled, model)
-    heatmap = fused_map(modelled, shape, model)
+    stride = grid_stride([e for e in modelled.values() if e.heatmap is not None])
+    cells = grid_shape(shape, stride)
+    heatmap = fused_map(modelled, cells, model, stride)
     own_masks = {}
     for name, item in modelled.items():
-        full = item.heatmap_full(shape)
-        if full is not None:
-            own_masks[name] = full >= params.threshold
+        if item.heatmap is not None:
+            own_masks[name] = on_grid(item.heatmap, item.stride, stride, cells) >= params.threshold
     # The modelled detectors speak through one calibrated signal; the others keep their own scores.
     others = [e for e in deciding if e.detector not in modelled]
     combined = Evidence(detector="integrity", version=model["version"], indicates="edited", kind="signal")
@@ -187,25 +228,26 @@ def _fuse_calibrated(evidence, deciding, modelled, shape, params, model) -> Fusi
     scores = [float(e.score) for e in others if e.indicates != "authentic"] + [combined.score]
     score = max(scores)
     mask = heatmap >= params.threshold
-    confidences = [e.confidence_full(shape) for e in modelled.values() if e.confidence is not None]
+    confidences = [on_grid(e.confidence, e.stride, stride, cells) for e in modelled.values()
+                   if e.confidence is not None and e.heatmap is not None]
     confidence = np.mean(confidences, axis=0).astype(np.float32) if confidences else None
     fused_deciding = [e for e in deciding if e.detector not in modelled] + list(modelled.values())
     return _finish(label, score, heatmap, confidence, mask, own_masks, fused_deciding, params, decided_by, drivers,
-                   outranked, "calibrated-v2", integrity)
+                   outranked, "calibrated-v2", integrity, stride, shape)
 
 
 def _finish(label, score, heatmap, confidence, mask, own_masks, deciding, params, decided_by, drivers, outranked,
-            rule, integrity) -> Fusion:
-    regions = _regions(mask, heatmap, own_masks, params) if label in {"edited", "ai-edited"} else []
+            rule, integrity, stride, shape) -> Fusion:
+    regions = _regions(mask, heatmap, own_masks, params, stride, shape) if label in {"edited", "ai-edited"} else []
     final_mask = np.zeros(heatmap.shape, dtype=bool)
     for region in regions:
-        final_mask[region.slices] |= region.local_mask
+        final_mask[region.cell_slices] |= region.local_cells
     return Fusion(
         label=label,
         score=score,
-        heatmap=heatmap,
-        confidence=confidence,
-        mask=final_mask,
+        heatmap_cells=heatmap,
+        confidence_cells=confidence,
+        mask_cells=final_mask,
         regions=regions,
         deciding=[e.detector for e in deciding],
         params=params,
@@ -214,7 +256,44 @@ def _finish(label, score, heatmap, confidence, mask, own_masks, deciding, params
         outranked=outranked,
         rule=rule,
         integrity=integrity,
+        stride=stride,
+        shape=tuple(shape),
     )
+
+
+# --------------------------------------------------------------------------
+# The grid the maps are fused on
+
+#: Cell side of a fusion with no map at all (every cell is zero, so any size is exact).
+EMPTY_GRID_STRIDE = 16
+
+
+def grid_stride(items: list[Evidence]) -> int:
+    """The largest cell side that every map of ``items`` divides into exactly (the gcd of their strides)."""
+    strides = [max(1, int(item.stride)) for item in items]
+    return reduce(math.gcd, strides) if strides else EMPTY_GRID_STRIDE
+
+
+def grid_shape(shape: tuple[int, int], stride: int) -> tuple[int, int]:
+    """Cells of ``stride`` pixels covering an image of ``shape``: the last row and column may be cut."""
+    return -(-shape[0] // stride), -(-shape[1] // stride)
+
+
+def on_grid(array: np.ndarray, stride: int, grid: int, cells: tuple[int, int]) -> np.ndarray:
+    """A map given per ``stride`` cell, on the grid of ``grid``-pixel cells (``stride`` a multiple of ``grid``).
+
+    The same expansion as :meth:`Evidence.full_resolution` (``grid`` = 1 is exactly it): each grid cell lies
+    inside one of the map's cells, so it takes that cell's value; a new float32 array.
+    """
+    return expand_cells(np.asarray(array, dtype=np.float32), stride // grid, cells, copy=True)
+
+
+def cell_areas(stride: int, shape: tuple[int, int]) -> np.ndarray:
+    """Pixels in each cell of :func:`grid_shape` (``stride ** 2`` but along the cut last row and column)."""
+    rows, cols = grid_shape(shape, stride)
+    heights = np.minimum(stride, shape[0] - stride * np.arange(rows))
+    widths = np.minimum(stride, shape[1] - stride * np.arange(cols))
+    return np.outer(heights, widths).astype(np.int64)
 
 
 # --------------------------------------------------------------------------
@@ -330,14 +409,17 @@ def pixel_features(modelled: dict[str, Evidence], shape: tuple[int, int], detect
     return planes
 
 
-def fused_map(modelled: dict[str, Evidence], shape: tuple[int, int], model: dict) -> np.ndarray:
-    """Per-pixel logistic regression on the modelled maps: the probability that a pixel was manipulated."""
+def fused_map(modelled: dict[str, Evidence], shape: tuple[int, int], model: dict, stride: int = 1) -> np.ndarray:
+    """Per-pixel logistic regression on the modelled maps: the probability that a pixel was manipulated.
+
+    ``shape`` is the image's (``stride`` 1), or that of a grid of ``stride``-pixel cells every map divides into.
+    """
     weights = model["pixel"]
     logit = np.full(shape, weights["intercept"], dtype=np.float32)
     for index, name in enumerate(model["detectors"]):
         item = modelled.get(name)
         if item is not None and item.ok and item.heatmap is not None:
-            logit += np.float32(weights["coef"][index]) * item.heatmap_full(shape)
+            logit += np.float32(weights["coef"][index]) * on_grid(item.heatmap, item.stride, stride, shape)
     return (1.0 / (1.0 + np.exp(-np.clip(logit, -30, 30)))).astype(np.float32)
 
 
@@ -378,13 +460,18 @@ def _rank(indicates: str) -> int:
 
 
 def _regions(
-    mask: np.ndarray, heatmap: np.ndarray, own_masks: dict[str, np.ndarray], params: FusionParams
+    mask: np.ndarray, heatmap: np.ndarray, own_masks: dict[str, np.ndarray], params: FusionParams, stride: int,
+    shape: tuple[int, int],
 ) -> list[Region]:
+    """Regions of the mask, computed on its cells with each cell weighted by its pixels (as per pixel)."""
     regions = connected_regions(mask)
     if regions.count == 0:
         return []
-    labels, sizes = regions.labels, regions.sizes
-    min_pixels = max(64, int(np.ceil(params.min_region_share * mask.size)))
+    labels = regions.labels
+    areas = cell_areas(stride, shape)
+    sizes = np.bincount(labels.ravel(), weights=areas.ravel(), minlength=regions.count + 1)[1:].astype(np.int64)
+    pixels = shape[0] * shape[1]
+    min_pixels = max(64, int(np.ceil(params.min_region_share * pixels)))
     slices = ndimage.find_objects(labels)
     found = []
     for index in np.argsort(-sizes)[: params.max_regions]:
@@ -392,15 +479,22 @@ def _regions(
             break
         box = slices[index]
         local = labels[box] == index + 1
-        supporters = [name for name, own in own_masks.items() if own[box][local].mean() >= params.support_share]
+        weight = areas[box][local].astype(np.float64)
+        total = float(weight.sum())
+        supporters = [name for name, own in own_masks.items()
+                      if float(weight @ own[box][local]) / total >= params.support_share]
+        top, left = box[0].start * stride, box[1].start * stride
+        bottom, right = min(box[0].stop * stride, shape[0]), min(box[1].stop * stride, shape[1])
         found.append(
             Region(
                 id=f"r{len(found) + 1}",
-                bbox=(box[1].start, box[0].start, box[1].stop - box[1].start, box[0].stop - box[0].start),
-                share=float(sizes[index] / mask.size),
-                mean_score=float(heatmap[box][local].mean()),
+                bbox=(left, top, right - left, bottom - top),
+                share=float(sizes[index] / pixels),
+                mean_score=float(weight @ heatmap[box][local].astype(np.float64)) / total,
                 detectors=supporters,
-                local_mask=local,
+                local_mask=expand_cells(local, stride, (bottom - top, right - left)),
+                cell_slices=box,
+                local_cells=local,
             )
         )
     return found

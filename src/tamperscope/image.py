@@ -23,7 +23,7 @@ import threading
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Union
+from typing import Callable, Hashable, TypeVar, Union
 
 import numpy as np
 from PIL import Image as PILImage
@@ -51,6 +51,9 @@ SUPPORTED_FORMATS = frozenset({"JPEG", "PNG", "TIFF", "WEBP", "BMP", "MPO", "GIF
 )
 
 ImageSource = Union[str, os.PathLike, bytes, np.ndarray]
+T = TypeVar("T")
+#: Rows converted at a time where a whole-image temporary would be several times the image (the luminance).
+_STRIP_ROWS = 512
 
 
 @dataclass(frozen=True)
@@ -195,6 +198,7 @@ class Image:
     decode_warnings: list[str] = field(default_factory=list)
     file_bytes: bytes | None = field(default=None, repr=False, compare=False)
     _luminance: np.ndarray | None = field(default=None, init=False, repr=False, compare=False)
+    _shared: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
     @property
     def height(self) -> int:
@@ -221,10 +225,34 @@ class Image:
             import cv2
 
             weights = np.array([[0.299, 0.587, 0.114]], dtype=np.float32)
-            luma = cv2.transform(self.pixels.astype(np.float32), weights)
+            luma = np.empty(self.shape, dtype=np.float32)
+            for top in range(0, self.height, _STRIP_ROWS):  # a float copy of a strip at a time, not of the image
+                strip = self.pixels[top : top + _STRIP_ROWS].astype(np.float32)
+                luma[top : top + len(strip)] = cv2.transform(strip, weights)
             luma.flags.writeable = False
             self._luminance = luma
         return self._luminance
+
+    def shared(self, key: Hashable, compute: Callable[[], T]) -> T:
+        """A computation on this image that several detectors need, done once: ``compute()`` on first use.
+
+        The decoded planes, block DCTs and residuals that more than one method reads are asked for here by the
+        helpers in ``tamperscope.detectors._*`` (detectors never import each other), under a key that names the
+        computation and its parameters; the second detector gets the first one's result. Results are read-only
+        by convention (copy before changing). :meth:`release_shared` drops them (and the luminance) once the
+        detectors are done, so that their memory is free for what follows.
+        """
+        if key not in self._shared:
+            value = compute()
+            if isinstance(value, np.ndarray):
+                value.flags.writeable = False
+            self._shared[key] = value
+        return self._shared[key]
+
+    def release_shared(self) -> None:
+        """Forget :meth:`shared` results and the luminance (recomputed if asked for again)."""
+        self._shared.clear()
+        self._luminance = None
 
 
 def apply_orientation(array: np.ndarray, orientation: int) -> np.ndarray:
@@ -385,6 +413,7 @@ def _decode(data: bytes, name: str, path: Path | None, limits: Limits) -> Image:
         frames = int(getattr(pil, "n_frames", 1) or 1)
         mode = pil.mode
         pixels = _to_rgb(pil)
+        pil.close()  # its decoded copy (4 bytes a pixel) is not needed beside the JPEG internals read next
     except PILImage.DecompressionBombError as exc:
         raise DecompressionBomb(f"{name}: decompression bomb refused ({exc})") from None
     except MemoryError:
@@ -528,7 +557,7 @@ def _jpeg_internals(
             coef = getattr(dct, comp)
             if coef is None:
                 continue
-            coefficients[comp] = np.array(coef, dtype=np.int16, copy=True)
+            coefficients[comp] = np.asarray(coef, dtype=np.int16)  # jpeglib's own array, not copied
             table_index = int(dct.quant_tbl_no[index])
             tables[comp] = np.array(dct.qt[table_index], dtype=np.uint16, copy=True)
         if "Y" not in coefficients:

@@ -19,6 +19,7 @@ import typer
 from .exits import EXIT_BAD_INPUT, EXIT_INTERNAL, EXIT_OK  # noqa: F401  (EXIT_OK: part of the shell's contract)
 from .exits import fail as _fail
 from .exits import guarded as _guarded
+from .memory import keep_freed_memory
 
 app = typer.Typer(
     add_completion=False,
@@ -33,7 +34,7 @@ def analyze(
     image: Path = typer.Argument(..., help="Image file (JPEG, PNG, TIFF, WebP, BMP; HEIC/AVIF with pillow-heif), "
                                 "or a video clip (MP4, MOV, AVI, MKV: faces are tracked over sampled frames)."),
     out: Optional[Path] = typer.Option(
-        None, "-o", "--out", help="Folder for report.json, heatmap.png, overlay.png, mask.png."
+        None, "-o", "--out", help="Folder for report.json, heatmap.png, overlay.jpg, mask.png."
     ),
     report_formats: Optional[List[str]] = typer.Option(
         None,
@@ -69,6 +70,10 @@ def analyze(
         None, "--watermark-key", envvar="TAMPERSCOPE_WATERMARK_KEY", show_envvar=True,
         help="The publisher's key of 'tamperscope protect': adds the watermark check as evidence "
         "(the key is never written to the report).",
+    ),
+    full_size_maps: bool = typer.Option(
+        False, "--full-size-maps", help="With -o: write heatmap.png, confidence.png and layers/ at the image's "
+        "full resolution instead of each map's own (report.json's artifacts.map_scale gives that scale).",
     ),
 ) -> None:
     """Analyse one image: verdict, regions and evidence; with -o, write the report files."""
@@ -110,15 +115,38 @@ def analyze(
             _fail(f"--trust-anchors {trust_anchors}: no such file", EXIT_BAD_INPUT)
         params["c2pa"] = {"trust_anchors": str(trust_anchors)}
 
+    if full_size_maps and out is None:
+        _fail("--full-size-maps needs -o/--out: the maps are written into that folder", EXIT_BAD_INPUT)
+
     def action():
+        started = _process_age()
         report = run_analysis(image, detectors, profile=profile, limits=limits, narrative=narrative, params=params,
                               watermark_key=watermark_key or None)
+        _add_startup(report, started)
         if out is not None:
-            write_report(report, out, formats=formats)
+            write_report(report, out, formats=formats, full_size_maps=full_size_maps)
         return report
 
     report = _guarded(action)
     typer.echo(report.to_json() if as_json else report.summary_text())
+
+
+def _process_age() -> float | None:
+    """Seconds since this process started (Linux ``/proc``, 10 ms steps); None where that cannot be read."""
+    try:
+        with open("/proc/self/stat", "rb") as handle:
+            fields = handle.read().rsplit(b")", 1)[1].split()  # after the command name, fields 3.. of proc(5)
+        with open("/proc/uptime", "rb") as handle:
+            uptime = float(handle.read().split()[0])
+        return max(0.0, uptime - int(fields[19]) / os.sysconf("SC_CLK_TCK"))  # field 22: start time, in ticks
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _add_startup(report, started: float | None) -> None:
+    """Put the time from process start to the analysis (Python, imports, arguments) first in the timings."""
+    if started is not None:
+        report.timings = {"startup": started, **report.timings}
 
 
 _KEY_HELP = "The publisher's secret key (or set TAMPERSCOPE_WATERMARK_KEY); never stored in any output."
@@ -154,7 +182,7 @@ def verify(
     image: Path = typer.Argument(..., help="Image to check for the publisher's watermark."),
     key: Optional[str] = typer.Option(None, "--key", envvar="TAMPERSCOPE_WATERMARK_KEY", help=_KEY_HELP),
     out: Optional[Path] = typer.Option(
-        None, "-o", "--out", help="Folder for report.json, heatmap.png, overlay.png, mask.png."
+        None, "-o", "--out", help="Folder for report.json, heatmap.png, overlay.jpg, mask.png."
     ),
     report_formats: Optional[List[str]] = typer.Option(
         None, "--report", help="Readable reports to add with -o: html, md (as for analyze)."
@@ -176,7 +204,9 @@ def verify(
         _fail("--report needs -o/--out: the report files are written into that folder", EXIT_BAD_INPUT)
 
     def action():
+        started = _process_age()
         report = run_verify(image, key)
+        _add_startup(report, started)
         if out is not None:
             write_report(report, out, formats=formats)
         return report
@@ -194,6 +224,53 @@ def verify(
     else:
         typer.echo(f"Watermark: not found ({evidence.reason}).")
     typer.echo(report.summary_text())
+
+
+@app.command()
+def compare(
+    original: Path = typer.Argument(..., help="The original or earlier version (found by a reverse image search, say)."),
+    suspect: Path = typer.Argument(..., help="The version in question; maps and masks are drawn in its frame."),
+    out: Optional[Path] = typer.Option(
+        None, "-o", "--out", help="Folder for report.json, heatmap.png, mask.png, overlay.png, aligned.png."
+    ),
+    report_formats: Optional[List[str]] = typer.Option(
+        None, "--report", help="Readable report to add with -o: html (report.html with side-by-side, swipe and "
+        "blink views). report.json is always written."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print the JSON report instead of the summary."),
+    max_pixels: Optional[int] = typer.Option(None, "--max-pixels", help="Largest accepted canvas (default 120 MP)."),
+    max_file_mb: Optional[float] = typer.Option(None, "--max-file-mb", help="Largest accepted file (default 256)."),
+) -> None:
+    """Compare two versions of a picture: what differs beyond resizing, cropping, re-compression and grading?
+
+    Exit code 0 whatever the verdict (changed, unchanged, not-comparable); 2 for an unreadable file or bad usage.
+    """
+    from dataclasses import replace
+
+    from ..api import compare as run_comparison
+    from ..comparison.write import comparison_formats, write_comparison
+    from ..image import DEFAULT_LIMITS
+
+    try:
+        formats = comparison_formats(report_formats)
+    except ValueError as exc:
+        _fail(str(exc), EXIT_BAD_INPUT)
+    if report_formats and out is None:
+        _fail("--report needs -o/--out: the report files are written into that folder", EXIT_BAD_INPUT)
+    limits = DEFAULT_LIMITS
+    if max_pixels is not None:
+        limits = replace(limits, max_pixels=max_pixels)
+    if max_file_mb is not None:
+        limits = replace(limits, max_file_bytes=int(max_file_mb * 1024 * 1024))
+
+    def action():
+        result = run_comparison(original, suspect, limits=limits)
+        if out is not None:
+            write_comparison(result, out, formats=formats)
+        return result
+
+    result = _guarded(action)
+    typer.echo(result.to_json() if as_json else result.summary_text())
 
 
 @app.command()
@@ -466,6 +543,27 @@ def train_zed(
     typer.echo(json.dumps(result, indent=2))
 
 
+@train_app.command("compare")
+def train_compare(
+    data: Path = typer.Option(..., "--data", help="The shared/data/dev folder (camera JPEGs, MICC-F220)."),
+    out: Path = typer.Option(Path("src/tamperscope/models/compare.json"), "--out", help="Threshold file to write."),
+    work: Path = typer.Option(Path(".tamperscope-train/compare"), "--work",
+                              help="Folder of the per-pair records (a rerun resumes from them)."),
+    photos: Optional[int] = typer.Option(None, "--photos", help="Use only the first N calibration photos (in the order of their SHA-256)."),
+    workers: int = typer.Option(2, "--workers", help="Processes comparing pairs."),
+) -> None:
+    """Calibrate compare's region threshold on benign-only generated pairs (see models/README.md)."""
+    import json
+
+    from ..train.compare import calibrate
+
+    if not data.is_dir():
+        _fail(f"--data {data}: not a folder", EXIT_BAD_INPUT)
+    result = _guarded(lambda: calibrate(data, out, work, workers=workers, limit=photos,
+                                        log=lambda line: typer.echo(line, err=True)))
+    typer.echo(json.dumps({k: v for k, v in result.items() if k != "photos"}, indent=2))
+
+
 @train_app.command("faces")
 def train_faces(
     faces: List[Path] = typer.Option(..., "--faces", help="Folder of real face photos (repeatable); a "
@@ -548,6 +646,8 @@ def version() -> None:
 
 
 def main() -> None:
+    """The command's entry point (``tamperscope``, ``python -m tamperscope``)."""
+    keep_freed_memory()  # this process: one command, large short-lived arrays (before numpy is imported)
     try:
         app()
     except SystemExit as exc:

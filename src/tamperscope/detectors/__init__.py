@@ -13,7 +13,7 @@ from typing import Any
 from ..errors import UnknownDetector
 from ..evidence import Evidence
 from .base import Detector, Finding, NotApplicable
-from .registry import available, create, register
+from .registry import MODULES, available, catalogue, create, detector_class, register
 
 #: Named detector sets; "default" is what ``analyze`` runs when none are named.
 PROFILES: dict[str, tuple[str, ...]] = {}
@@ -68,27 +68,24 @@ def with_prerequisites(chosen: list[Detector]) -> list[Detector]:
 
 
 def run_detectors(image, chosen: list[Detector], time_limit_s: float | None = None) -> list[Evidence]:
-    """Run ``chosen`` on ``image`` (prerequisites first, see :func:`with_prerequisites`); one Evidence each."""
+    """Run ``chosen`` on ``image`` (prerequisites first, see :func:`with_prerequisites`); one Evidence each.
+
+    What the detectors computed for each other (``Image.shared``, the luminance) is released when they are done,
+    so that the memory is free for fusion and the report.
+    """
     found: dict[str, Evidence] = {}
-    for detector in with_prerequisites(chosen):
-        found[detector.name] = detector.run(image, time_limit_s, found)
+    try:
+        for detector in with_prerequisites(chosen):
+            found[detector.name] = detector.run(image, time_limit_s, found)
+    finally:
+        image.release_shared()
     return list(found.values())
 
 
-# Importing the modules registers them; the order here is the report's order.
-from . import ela, dq, blk, noise  # noqa: E402,F401
-from . import c2pa, metadata, invisible_wm  # noqa: E402,F401
-from . import adq2, nadq, zero  # noqa: E402,F401
-from . import cagi  # noqa: E402,F401
-from . import noisesniffer, splicebuster, cfa  # noqa: E402,F401
-from . import resampling, median_filter, contrast, ghost  # noqa: E402,F401
-from . import copymove_sift, copymove_dense  # noqa: E402,F401
-from . import spectral, npr, zed  # noqa: E402,F401
-from . import localizer  # noqa: E402,F401
-from . import faceswap  # noqa: E402,F401
-# In no profile: "watermark" (analyze adds it when a publisher's watermark key is configured); "nadq", whose map
-# marks 10-29% of authentic photos for lack of a presence test (docs/accuracy.md); "rivagan". They run when named.
-from . import watermark  # noqa: E402,F401
+# Detector modules are imported when first needed (registry.MODULES), never all at once here: a profile
+# loads only its own detectors' libraries. In no profile: "watermark" (analyze adds it when a publisher's
+# watermark key is configured); "nadq", whose map marks 10-29% of authentic photos for lack of a presence test
+# (docs/accuracy.md); "rivagan". They run when named.
 
 #: Detectors every profile runs: provenance checks read what the file declares, cost milliseconds and
 #: outrank signals in fusion. rivagan (seconds; it decides only with an expected payload) runs when named.
@@ -113,5 +110,5 @@ PROFILES.update(
     }
 )
 
-__all__ = ["Detector", "Finding", "NotApplicable", "PROFILES", "available", "create", "register", "resolve",
-           "run_detectors", "with_prerequisites"]
+__all__ = ["Detector", "Finding", "MODULES", "NotApplicable", "PROFILES", "available", "catalogue", "create",
+           "detector_class", "register", "resolve", "run_detectors", "with_prerequisites"]

@@ -7,7 +7,7 @@ import io
 import numpy as np
 from PIL import Image as PILImage
 
-from ..image import JpegInternals
+from ..image import Image, JpegInternals
 
 #: Zig-zag scan order of an 8x8 block as (row, column) pairs.
 ZIGZAG: tuple[tuple[int, int], ...] = tuple(
@@ -37,9 +37,39 @@ def recompress(pixels: np.ndarray, quality: int | None = None, jpeg: JpegInterna
     else:
         options["quality"] = int(quality if quality is not None else 90)
     buffer = io.BytesIO()
-    PILImage.fromarray(pixels).save(buffer, **options)
+    PILImage.fromarray(np.ascontiguousarray(pixels)).save(buffer, **options)
     buffer.seek(0)
-    return np.asarray(PILImage.open(buffer).convert("RGB"))
+    decoded = PILImage.open(buffer)
+    return np.asarray(decoded if decoded.mode == "RGB" else decoded.convert("RGB"))
+
+
+#: Rows of pixels re-saved at a time by :func:`recompressed_strips` (a multiple of every MCU height, 16).
+STRIP_ROWS = 1024
+#: Rows re-saved on each side of a strip and discarded: a whole MCU row, more than the two rows a decoder's
+#: chroma upsampling reads across a boundary plus the few a caller's small filter reads.
+STRIP_CONTEXT = 16
+
+
+def recompressed_strips(
+    pixels: np.ndarray, quality: int | None = None, jpeg: JpegInternals | None = None, rows: int = STRIP_ROWS
+):
+    """:func:`recompress` strip by strip, for bounded memory on large images; the same pixels.
+
+    Yields ``(first, start, stop, resaved)``: ``resaved`` holds the re-saved rows ``first ..
+    first + len(resaved)``, of which rows ``start .. stop`` are exactly those of :func:`recompress` on the
+    whole image, with at least :data:`STRIP_CONTEXT` exact-or-edge rows around them (the image's own edge, or
+    context rows to discard). It holds because each strip starts on an MCU boundary (``rows`` and the
+    context are multiples of 16, the tallest MCU ``recompress`` writes): the encoder's chroma downsampling,
+    DCT and quantization work within MCUs, and only the decoder's chroma upsampling reads one chroma row
+    across a strip's edge, which the context absorbs.
+    """
+    if rows % 16:
+        raise ValueError("strips must be a multiple of 16 rows")
+    height = pixels.shape[0]
+    for start in range(0, height, rows):
+        stop = min(height, start + rows)
+        first, last = max(0, start - STRIP_CONTEXT), min(height, stop + STRIP_CONTEXT)
+        yield first, start, stop, recompress(pixels[first:last], quality, jpeg)
 
 
 def block_dct(plane: np.ndarray) -> np.ndarray:
@@ -49,6 +79,37 @@ def block_dct(plane: np.ndarray) -> np.ndarray:
     rows, cols = plane.shape[0] // 8, plane.shape[1] // 8
     blocks = plane[: rows * 8, : cols * 8].reshape(rows, 8, cols, 8).transpose(0, 2, 1, 3)
     return fft.dctn(blocks, axes=(2, 3), norm="ortho")
+
+
+def dct_basis() -> np.ndarray:
+    """The orthonormal 8-point DCT-II matrix ``C``: a block's coefficients are ``C @ block @ C.T``."""
+    k = np.arange(8)
+    basis = np.sqrt(2.0 / 8.0) * np.cos((2 * k[None, :] + 1) * k[:, None] * np.pi / 16.0)
+    basis[0] /= np.sqrt(2.0)
+    return basis
+
+
+def block_dct_at(plane: np.ndarray, frequencies, strip_blocks: int = 64) -> dict[tuple[int, int], np.ndarray]:
+    """The orthonormal 8x8 DCT coefficients ``(u, v)`` of every whole block, only those: each ``(rows, cols)``.
+
+    The same numbers as :func:`block_dct` (to float32 rounding) for a fraction of its cost when few frequencies
+    are read: two matrix products with the needed rows of the DCT matrix, the first over block rows, the second
+    over block columns; ``strip_blocks`` rows of blocks at a time, so the working memory stays small.
+    """
+    rows, cols = plane.shape[0] // 8, plane.shape[1] // 8
+    pairs = [(int(u), int(v)) for u, v in frequencies]
+    us, vs = sorted({u for u, _ in pairs}), sorted({v for _, v in pairs})
+    basis = dct_basis().astype(np.float32)
+    down, across = basis[us], np.ascontiguousarray(basis[vs].T)
+    out = {pair: np.empty((rows, cols), dtype=np.float32) for pair in pairs}
+    for top in range(0, rows, strip_blocks):
+        count = min(strip_blocks, rows - top)
+        blocks = np.ascontiguousarray(plane[8 * top : 8 * (top + count), : cols * 8], dtype=np.float32)
+        vertical = np.matmul(down, blocks.reshape(count, 8, cols * 8))  # (count, len(us), cols * 8)
+        coefficients = vertical.reshape(count, len(us), cols, 8) @ across  # (count, len(us), cols, len(vs))
+        for u, v in pairs:
+            out[(u, v)][top : top + count] = coefficients[:, us.index(u), :, vs.index(v)]
+    return out
 
 
 def block_idct(coefficients: np.ndarray, table: np.ndarray) -> np.ndarray:
@@ -103,3 +164,14 @@ def rounding_error_dct(jpeg: JpegInternals, max_blocks: int = 16384) -> np.ndarr
     else:
         error_luma = luma - np.round(np.clip(luma, 0, 255))
     return block_dct(error_luma)
+
+
+def shared_luma_plane(image: Image) -> np.ndarray:
+    """:func:`block_idct` of the luminance coefficients (float, no level shift), once per image (ADQ2, NADQ)."""
+    jpeg = image.jpeg
+    return image.shared(("luma_plane",), lambda: block_idct(jpeg.coefficients["Y"], jpeg.quant_tables["Y"]))
+
+
+def shared_rounding_error_dct(image: Image, max_blocks: int = 16384) -> np.ndarray:
+    """:func:`rounding_error_dct` of the image's JPEG internals, once per image and window (ADQ2, NADQ)."""
+    return image.shared(("rounding_error_dct", max_blocks), lambda: rounding_error_dct(image.jpeg, max_blocks))

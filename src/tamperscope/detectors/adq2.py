@@ -76,7 +76,7 @@ from typing import ClassVar
 import numpy as np
 from scipy import ndimage
 
-from ._jpeg import ZIGZAG, block_dct, block_idct, rounding_error_dct
+from ._jpeg import ZIGZAG, block_dct, shared_luma_plane, shared_rounding_error_dct
 from ..image import Image
 from .registry import register
 from .base import Detector, Finding, NotApplicable
@@ -203,9 +203,9 @@ class ADQ2(Detector):
         if rows < 4 or cols < 4:
             raise NotApplicable(f"{image.width}x{image.height} is too small for DCT histograms (needs 32x32)")
         table = jpeg.quant_tables["Y"]
-        error_dct = rounding_error_dct(jpeg)
+        error_dct = shared_rounding_error_dct(image)
         sigma = float(np.sqrt(np.var(error_dct)))
-        calibrated = block_dct(block_idct(coefficients, table)[1:, 1:])
+        calibrated = block_dct(shared_luma_plane(image)[1:, 1:])
         limit = int(min(2047, max(16, np.abs(coefficients).max())))
 
         log_odds = np.zeros((rows, cols))

@@ -123,6 +123,10 @@ class Detector:
 
 
 def _as_map(array: np.ndarray | None) -> np.ndarray | None:
+    """A detector's map as float32 in [0, 1] with NaN as 0; a map that already is one is kept, not copied."""
     if array is None:
         return None
-    return np.clip(np.nan_to_num(np.asarray(array, dtype=np.float32), nan=0.0), 0.0, 1.0)
+    values = np.asarray(array, dtype=np.float32)
+    if values.size and 0.0 <= values.min() and values.max() <= 1.0:  # NaN fails both comparisons
+        return values
+    return np.clip(np.nan_to_num(values, nan=0.0), 0.0, 1.0)

@@ -114,132 +114,13 @@ from typing import ClassVar
 
 import cv2
 import numpy as np
-from scipy import ndimage, special
+from scipy import special
 
+from ._grid import _PERIOD, GridProfile, grid_phasor, grid_profile, rayleigh_z, shared_grid_profile  # noqa: F401
 from .._regions import connected_regions
 from ..image import Image
 from .registry import register
 from .base import Detector, Finding, NotApplicable
-
-#: The 8x8 JPEG block.
-_PERIOD = 8
-_COS = np.cos(2 * np.pi * np.arange(_PERIOD) / _PERIOD).astype(np.float32)
-_SIN = -np.sin(2 * np.pi * np.arange(_PERIOD) / _PERIOD).astype(np.float32)
-
-
-@dataclasses.dataclass
-class GridProfile:
-    """Per-cell BAG profiles of both directions.
-
-    Attributes
-    ----------
-    bag_h, bag_v : ndarray
-        float32 ``(rows, cols, 8)``: the block artifact grid across each 8x8
-        cell, for vertical grid lines (index = ``x mod 8``) and horizontal ones
-        (index = ``y mod 8``).
-    texture_h, texture_v : ndarray
-        float32 ``(rows, cols)``: the non-periodic difference energy (step-4
-        median level) summed over the cell's 8 positions.
-    samples : int
-        Difference samples summed into one BAG value (the line window).
-    """
-
-    bag_h: np.ndarray
-    bag_v: np.ndarray
-    texture_h: np.ndarray
-    texture_v: np.ndarray
-    samples: int
-
-
-def _abs_second_difference(y: np.ndarray, axis: int, threshold: float) -> np.ndarray:
-    kernel = np.array([[-1.0, 2.0, -1.0]], dtype=np.float32)
-    d = cv2.filter2D(y, cv2.CV_32F, kernel if axis == 1 else kernel.T, borderType=cv2.BORDER_REPLICATE)
-    np.abs(d, out=d)
-    # The paper drops large differences: they are object edges, not quantization steps.
-    cv2.threshold(d, threshold, 0, cv2.THRESH_TOZERO_INV, dst=d)
-    # The outermost line has only one neighbour, so its second difference is undefined.
-    if axis == 1:
-        d[:, 0] = d[:, -1] = 0
-    else:
-        d[0, :] = d[-1, :] = 0
-    return d
-
-
-def _cell_centres(n: int) -> np.ndarray:
-    return np.minimum(np.arange((n + _PERIOD - 1) // _PERIOD) * _PERIOD + _PERIOD // 2, n - 1)
-
-
-def _median_along_rows(a: np.ndarray, taps: int) -> np.ndarray:
-    # scipy's 1-D median is many times faster than its (1, taps) 2-D one; padding
-    # every row by half a window keeps rows from mixing when they are laid end to end.
-    half = taps // 2
-    padded = np.pad(a, ((0, 0), (half, half)), mode="symmetric")
-    out = ndimage.median_filter(padded.ravel(), size=taps, mode="reflect")
-    return out.reshape(padded.shape)[:, half:-half]
-
-
-def _median_of_shifts(g: np.ndarray) -> np.ndarray:
-    # Padding with same-phase samples keeps the first and last 16 samples periodic.
-    two = 2 * _PERIOD
-    padded = np.concatenate([g[:, :two], g, g[:, -two:]], axis=1)
-    n = g.shape[1]
-    a, b, c, d, e = (padded[:, two + s : two + s + n] for s in (-two, -_PERIOD, 0, _PERIOD, two))
-    # Median of five by min/max: of a, b, c, d drop the extremes, then take the median of three.
-    lo = np.maximum(np.minimum(a, b), np.minimum(c, d))
-    hi = np.minimum(np.maximum(a, b), np.maximum(c, d))
-    return np.maximum(np.minimum(lo, hi), np.minimum(np.maximum(lo, hi), e))
-
-
-def _directional_bag(line_sums: np.ndarray, taps: int) -> tuple[np.ndarray, np.ndarray]:
-    """BAG and texture per cell from line sums ``(cells_along_lines, samples_across)``."""
-    base = _median_along_rows(line_sums, taps)
-    bag = _median_of_shifts(line_sums - base)
-    n = bag.shape[1]
-    cells = (n + _PERIOD - 1) // _PERIOD
-    pad = cells * _PERIOD - n
-    if pad:
-        bag = np.pad(bag, ((0, 0), (0, pad)))
-        base = np.pad(base, ((0, 0), (0, pad)))
-    bag = bag.reshape(bag.shape[0], cells, _PERIOD)
-    texture = base.reshape(base.shape[0], cells, _PERIOD).sum(axis=2)
-    return bag, texture
-
-
-def grid_profile(y: np.ndarray, diff_threshold: float = 50.0, window: int = 33) -> GridProfile:
-    """Block artifact grid of a luminance image, per 8x8 cell (steps 2-5).
-
-    Parameters
-    ----------
-    y : ndarray
-        Luminance ``(H, W)``, grey levels 0-255; H and W at least 16.
-    diff_threshold : float
-        Second differences above this are treated as edges and dropped.
-    window : int
-        Line-sum length and median-filter taps (odd).
-
-    Returns
-    -------
-    GridProfile
-    """
-    y = np.ascontiguousarray(y, dtype=np.float32)
-    h, w = y.shape
-    # Vertical grid lines: differences along x, summed along y.
-    d = _abs_second_difference(y, axis=1, threshold=diff_threshold)
-    sums = cv2.boxFilter(d, -1, (1, window), normalize=False, borderType=cv2.BORDER_CONSTANT)
-    bag_h, tex_h = _directional_bag(sums[_cell_centres(h), :], window)
-    # Horizontal grid lines: differences along y, summed along x; transposed so that
-    # the same row-wise routine applies.
-    d = _abs_second_difference(y, axis=0, threshold=diff_threshold)
-    sums = cv2.boxFilter(d, -1, (window, 1), normalize=False, borderType=cv2.BORDER_CONSTANT)
-    bag_v, tex_v = _directional_bag(np.ascontiguousarray(sums[:, _cell_centres(w)].T), window)
-    return GridProfile(
-        bag_h=bag_h,
-        bag_v=np.ascontiguousarray(bag_v.transpose(1, 0, 2)),
-        texture_h=tex_h,
-        texture_v=np.ascontiguousarray(tex_v.T),
-        samples=window,
-    )
-
 
 def block_values(profile: GridProfile, offset: tuple[int, int]) -> np.ndarray:
     """The paper's raw block value per 8x8 cell, for a grid at ``offset``.
@@ -259,10 +140,6 @@ def block_values(profile: GridProfile, offset: tuple[int, int]) -> np.ndarray:
         interior = np.setdiff1d(np.arange(_PERIOD), border)
         out += _PERIOD * (bag[..., interior].max(axis=2) - bag[..., border].min(axis=2))
     return out
-
-
-def grid_phasor(bag: np.ndarray) -> np.ndarray:
-    return (bag @ _COS) + 1j * (bag @ _SIN)
 
 
 def _phase_of_boundary(f: np.ndarray) -> np.ndarray:
@@ -407,7 +284,7 @@ class BlockArtifactGrid(Detector):
         if min(h, w) < 4 * _PERIOD:
             raise NotApplicable(f"{w}x{h} is too small to measure an 8-pixel block grid")
         y = image.luminance()
-        profile = grid_profile(y, self.diff_threshold, self.window)
+        profile = shared_grid_profile(image, self.diff_threshold, self.window)
         samples = profile.samples * _PERIOD
         floor = samples * self.texture_floor
         k = self.smoothing
@@ -494,26 +371,6 @@ class BlockArtifactGrid(Detector):
             notes=notes,
             facts=facts,
         )
-
-
-def rayleigh_z(f: np.ndarray, texture: np.ndarray, floor: float) -> tuple[float, int]:
-    """Rayleigh statistic of the texture-normalised grid phasors of tiles of cells.
-
-    Tiles are 8x8 cells (64 pixels); images with fewer than 16 such tiles use
-    4x4 cells (32 pixels, about one analysis window) so that small images keep
-    enough tiles for the test to have power.
-    """
-    tile = _PERIOD
-    if (f.shape[0] // tile) * (f.shape[1] // tile) < 16:
-        tile = _PERIOD // 2
-    rows, cols = f.shape[0] // tile, f.shape[1] // tile
-    if rows == 0 or cols == 0:
-        return 0.0, 0
-    f = f[: rows * tile, : cols * tile].reshape(rows, tile, cols, tile).sum(axis=(1, 3))
-    t = texture[: rows * tile, : cols * tile].reshape(rows, tile, cols, tile).sum(axis=(1, 3))
-    share = f / (t + floor * tile * tile)
-    power = float(np.sum(np.abs(share) ** 2))
-    return (float(abs(share.sum()) ** 2 / power) if power > 0 else 0.0), rows * cols
 
 
 def _normal_equivalent(chi2: np.ndarray) -> np.ndarray:

@@ -108,7 +108,7 @@ import numpy as np
 from ..image import Image
 from .registry import register
 from .base import Detector, Finding, NotApplicable
-from .blk import grid_phasor, grid_profile, rayleigh_z
+from ._grid import grid_phasor, rayleigh_z, shared_grid_profile
 
 _BINS = 40
 _TILE = 10
@@ -438,7 +438,7 @@ class Cagi(Detector):
         y = image.luminance()
         if float(y.max() - y.min()) < 1.0:
             raise NotApplicable("uniform image: no content to carry a JPEG block grid")
-        presence = self._grid_presence(y)
+        presence = self._grid_presence(image)
         if presence < self.min_rayleigh_z:
             raise NotApplicable(
                 f"no 8x8 JPEG block grid in the pixels (BLK grid-presence statistic {presence:.1f} < "
@@ -475,8 +475,8 @@ class Cagi(Detector):
         return Finding(score=None, heatmap=heat, stride=stride, confidence=confidence, notes=notes, facts=facts)
 
     @staticmethod
-    def _grid_presence(y: np.ndarray) -> float:
-        profile = grid_profile(y)
+    def _grid_presence(image: Image) -> float:
+        profile = shared_grid_profile(image)  # BLK's, when it ran on this image
         floor = profile.samples * 8 * 0.5
         z_h = rayleigh_z(grid_phasor(profile.bag_h), profile.texture_h, floor)[0]
         z_v = rayleigh_z(grid_phasor(profile.bag_v), profile.texture_v, floor)[0]

@@ -94,7 +94,12 @@ lists the clones (NFA <= epsilon): ``source_bbox``, ``target_bbox`` (x, y, w,
 h, stored pixels), ``transform`` (2x3, source to target), ``rotation_deg``,
 ``scale``, ``inliers``, ``exact_inliers``, ``log10_nfa``;
 ``facts["candidates"]`` every candidate with why it was kept or not. Which end
-is the original cannot be told.
+is the original cannot be told. The map of a downscaled working copy is given
+per cell of the largest power of two pixels not above the downscale (2 at
+12 MP, 4 at 48 MP), each cell valued as the map upscaled to pixels is at its
+centre: no coarser than the working copy, and a divisor of the other
+detectors' cells, so that fusion and the written maps work on cells, not on
+every pixel.
 
 Our choices, beyond the paper
 -----------------------------
@@ -485,8 +490,9 @@ class CopyMoveSift(Detector):
             np.maximum(heat, np.where(source | target, np.float32(c.score), np.float32(0.0)), out=heat)
             if c.verdict == "clone":
                 clones.append(c)
+        stride = map_stride(factor)
         if factor < 1.0:
-            heat = cv2.resize(heat, (w, h), interpolation=cv2.INTER_NEAREST)
+            heat = cells_of(heat, (h, w), stride)
         pairs = []
         for c in clones:
             fact = scaled_pair(c.pair, factor).to_fact("inliers")
@@ -514,7 +520,7 @@ class CopyMoveSift(Detector):
             notes.append(f"{len(rejected)} candidate{'s' if len(rejected) != 1 else ''} not called a clone: "
                          + "; ".join(reasons) + ".")
         notes += [pair_sentence(i + 1, p, "inliers", "inlier keypoint matches") for i, p in enumerate(pairs[:5])]
-        return Finding(score=best, heatmap=heat, notes=notes, facts=facts)
+        return Finding(score=best, heatmap=heat, stride=stride, notes=notes, facts=facts)
 
     def _transforms(self, points, matches) -> list[tuple[ClonePair, float]]:
         """RANSAC affine per linked cluster pair, then pairs that share one transform merged.
@@ -641,3 +647,23 @@ def localize(luma: np.ndarray, pair: ClonePair, points: np.ndarray, radii: np.nd
     source = cv2.warpAffine(target, inverse, (w, h), flags=cv2.INTER_NEAREST).astype(bool)
     source |= _hull(points[pair.source_idx], radii[pair.source_idx], (h, w))
     return source, target.astype(bool)
+
+
+def map_stride(factor: float) -> int:
+    """The cell side, in image pixels, of the map of a working copy downscaled by ``factor``: the largest power of
+    two not above ``1 / factor``, so that a cell is never coarser than a working pixel and divides the other
+    detectors' 8 and 16 pixel cells (the fusion then keeps working on cells, not pixels)."""
+    if factor >= 1.0:
+        return 1
+    return 1 << max(0, int(math.floor(math.log2(1.0 / factor) + 1e-9)))
+
+
+def cells_of(heat: np.ndarray, shape: tuple[int, int], stride: int) -> np.ndarray:
+    """The working copy's map per ``stride x stride`` cell of an image of ``shape``: each cell takes the value that
+    upscaling the map to the image's pixels (nearest, as ``cv2.resize``) gives at its centre pixel (the upper left
+    of the four central ones), so stride 1 is exactly that upscaled map."""
+    rows, cols = -(-shape[0] // stride), -(-shape[1] // stride)
+    centre = (stride - 1) // 2
+    ys = np.minimum((np.arange(rows) * stride + centre) * heat.shape[0] // shape[0], heat.shape[0] - 1)
+    xs = np.minimum((np.arange(cols) * stride + centre) * heat.shape[1] // shape[1], heat.shape[1] - 1)
+    return np.ascontiguousarray(heat[ys[:, None], xs[None, :]])

@@ -66,10 +66,11 @@ import math
 from dataclasses import dataclass
 from typing import ClassVar
 
+import cv2
 import numpy as np
-from scipy import fft, ndimage
+from scipy import ndimage
 
-from ._jpeg import ZIGZAG
+from ._jpeg import ZIGZAG, block_dct_at
 from .._regions import connected_regions
 from ..image import Image
 from .registry import register
@@ -124,16 +125,18 @@ class DQ(Detector):
             raise NotApplicable(f"{image.width}x{image.height} is too small for DCT histograms (needs 32x32)")
         coefficients = image.jpeg.coefficients["Y"][:rows, :cols]
         table = image.jpeg.quant_tables["Y"]
-        calibrated = block_dct(image.luminance()[4:, 4:] - 128.0)
+        frequencies = ZIGZAG[1 : 1 + self.frequencies]
+        # AC coefficients only: the level shift of 128 would change the DC coefficient alone.
+        calibrated = block_dct_at(image.luminance()[4:, 4:], frequencies)
 
         log_ratio = np.zeros((rows, cols))  # log P(not DQ) - log P(DQ), summed over frequencies
         primary: dict[str, int] = {}
         dq_shares: list[float] = []
         strongest_z = 0.0
-        for u, v in ZIGZAG[1 : 1 + self.frequencies]:
+        for u, v in frequencies:
             q2 = int(table[u, v])
             values = coefficients[:, :, u, v].astype(np.int64)
-            reference = np.round(calibrated[:, :, u, v] / q2).astype(np.int64)
+            reference = np.round(calibrated[u, v] / q2).astype(np.int64)
             fit = fit_primary_step(values, reference, q2)
             strongest_z = max(strongest_z, fit.z if fit is not None else 0.0)
             if fit is not None and fit.z >= self.min_comb_z:
@@ -164,8 +167,7 @@ class DQ(Detector):
         # (0 or 255 in a channel) break the quantization model itself.
         used = [tuple(int(i) for i in key.split(",")) for key in primary]
         informative = np.mean([coefficients[:, :, u, v] != 0 for u, v in used], axis=0)
-        clipped = ((image.pixels == 0) | (image.pixels == 255)).any(axis=2)
-        clipped_share = clipped[: rows * 8, : cols * 8].reshape(rows, 8, cols, 8).mean(axis=(1, 3))
+        clipped_share = _clipped_share(image.pixels, rows, cols)
         confidence = ndimage.uniform_filter(informative * (1.0 - clipped_share), size=3, mode="nearest")
         reliable = confidence >= self.min_confidence
         if not reliable.any():
@@ -203,11 +205,16 @@ class DQ(Detector):
         return Finding(score=score, heatmap=heatmap, stride=8, confidence=confidence, notes=notes, facts=facts)
 
 
-def block_dct(luma: np.ndarray) -> np.ndarray:
-    """Orthonormal 8x8 DCT of each whole block, shape (rows, cols, 8, 8)."""
-    rows, cols = luma.shape[0] // 8, luma.shape[1] // 8
-    blocks = luma[: rows * 8, : cols * 8].reshape(rows, 8, cols, 8).transpose(0, 2, 1, 3)
-    return fft.dctn(blocks, axes=(2, 3), norm="ortho")
+def _clipped_share(pixels: np.ndarray, rows: int, cols: int, strip_blocks: int = 64) -> np.ndarray:
+    """Share of the pixels of each 8x8 block with a channel at 0 or 255 (multiples of 1/64, exact)."""
+    share = np.empty((rows, cols), dtype=np.float64)
+    for top in range(0, rows, strip_blocks):
+        count = min(strip_blocks, rows - top)
+        strip = pixels[8 * top : 8 * (top + count), : cols * 8]
+        unclipped = cv2.inRange(strip, (1, 1, 1), (254, 254, 254)) // 255  # 1 where no channel is clipped
+        inside = cv2.resize(unclipped.astype(np.float32), (cols, count), interpolation=cv2.INTER_AREA)
+        share[top : top + count] = 1.0 - inside.reshape(count, cols)
+    return share
 
 
 @dataclass

@@ -44,6 +44,16 @@ ELA gives a map for a person to read and no decision statistic, so its
 evidence carries no score and fusion does not use it to decide; its map is a
 layer in the report. High error also follows texture and edges on pristine
 images: compare regions of like texture.
+
+How it is computed
+------------------
+The re-save runs strip by strip (:func:`~tamperscope.detectors._jpeg.recompressed_strips`,
+the same pixels as re-saving the whole image), so the working memory is a few
+strips whatever the image size. The numbers are those of the definition above,
+computed from integers: the per-pixel error summed over the channels (0..765)
+and its 8x8 box sum (0..48960, exact in float32) are counted in histograms,
+from which the mean, the 99th percentiles (``numpy.percentile``'s linear
+interpolation) and ``scale`` are exact, without sorting the image's values.
 """
 
 from __future__ import annotations
@@ -54,7 +64,7 @@ from typing import ClassVar
 import cv2
 import numpy as np
 
-from ._jpeg import recompress
+from ._jpeg import recompressed_strips
 from ..image import Image, estimate_jpeg_quality
 from .registry import register
 from .base import Detector, Finding
@@ -120,14 +130,24 @@ class ELA(Detector):
             quality, how = int(self.quality), f"the fixed quality {int(self.quality)}"
         else:
             quality, how = resave_quality(image, self.ceiling, self.step)
-        resaved = recompress(image.pixels, quality)
-        difference = cv2.absdiff(image.pixels, resaved).astype(np.float32)
-        error = cv2.transform(difference, np.full((1, 3), 1.0 / 3.0, dtype=np.float32))  # channel mean
-        smoothed = cv2.blur(error, (8, 8), borderType=cv2.BORDER_REFLECT)
-        scale = max(float(np.percentile(smoothed, self.percentile)), 1.0)
-        heatmap = np.clip(smoothed * (1.0 / scale), 0.0, 1.0)
+        heatmap = np.empty(image.shape, dtype=np.float32)  # the 8x8 box sums, then the map in place
+        level_counts = np.zeros(LEVELS, dtype=np.int64)  # error summed over the channels -> pixels
+        box_counts = np.zeros(BOX_SUMS, dtype=np.int64)  # its 8x8 box sum -> pixels
+        for first, start, stop, resaved in recompressed_strips(image.pixels, quality):
+            level = channel_sum(cv2.absdiff(image.pixels[first : first + len(resaved)], resaved))
+            box = cv2.boxFilter(level, cv2.CV_32F, (8, 8), normalize=False, borderType=cv2.BORDER_REFLECT)
+            keep = slice(start - first, stop - first)
+            heatmap[start:stop] = box[keep]
+            level_counts += np.bincount(level[keep].ravel(), minlength=LEVELS)
+            box_counts += np.bincount(box[keep].astype(np.int32).ravel(), minlength=BOX_SUMS)
+        # ``smoothed`` (the 8x8 mean of the channel mean) is a box sum / (3 * 64).
+        scale = max(percentile_of_counts(box_counts, self.percentile) / BOX_DIVISOR, 1.0)
+        heatmap *= np.float32(1.0 / (BOX_DIVISOR * scale))
+        np.minimum(heatmap, np.float32(1.0), out=heatmap)
 
-        mean, p99 = float(error.mean()), float(np.percentile(error, 99))
+        values = np.arange(LEVELS) / 3.0
+        mean = float(level_counts @ values / max(level_counts.sum(), 1))
+        p99 = percentile_of_counts(level_counts, 99.0) / 3.0
         notes = [
             f"Re-saved as JPEG at IJG quality {quality} ({how}): mean error level {mean:.2f}, 99th percentile "
             f"{p99:.2f} grey levels. The map reads 1 at {scale:.2f} grey levels (8x8 mean), the image's "
@@ -143,3 +163,30 @@ class ELA(Detector):
             "map": "clip(8x8 mean of |I - JPEG_q(I)| averaged over R,G,B / scale, 0, 1), stride 1",
         }
         return Finding(score=None, heatmap=heatmap, notes=notes, facts=facts)
+
+
+#: Possible sums of three 8-bit channel differences.
+LEVELS = 3 * 255 + 1
+#: Possible 8x8 box sums of those, and what divides a box sum into the 8x8 mean of the channel mean.
+BOX_SUMS = 64 * (LEVELS - 1) + 1
+BOX_DIVISOR = 3.0 * 64.0
+
+
+def channel_sum(difference: np.ndarray) -> np.ndarray:
+    """Sum of the three channels of a uint8 image, uint16 (exact: at most 765)."""
+    first, second, third = cv2.split(difference)
+    total = cv2.add(first, second, dtype=cv2.CV_16U)
+    return cv2.add(total, third, dtype=cv2.CV_16U)
+
+
+def percentile_of_counts(counts: np.ndarray, q: float) -> float:
+    """``numpy.percentile(values, q)`` (linear interpolation) of the values ``0, 1, ...`` counted in ``counts``."""
+    total = int(counts.sum())
+    if total == 0:
+        return 0.0
+    cumulative = np.cumsum(counts)
+    position = q / 100.0 * (total - 1)
+    below = int(np.floor(position))
+    low = int(np.searchsorted(cumulative, below, side="right"))
+    high = int(np.searchsorted(cumulative, min(below + 1, total - 1), side="right"))
+    return low + (position - below) * (high - low)

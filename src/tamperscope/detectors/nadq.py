@@ -91,7 +91,7 @@ import cv2
 import numpy as np
 from scipy import ndimage
 
-from ._jpeg import ZIGZAG, block_idct, rounding_error_dct
+from ._jpeg import ZIGZAG, shared_luma_plane, shared_rounding_error_dct
 from ..image import Image, ijg_table
 from .registry import register
 from .base import Detector, Finding, NotApplicable
@@ -233,8 +233,8 @@ class NADQ(Detector):
         if rows < 6 or cols < 6:
             raise NotApplicable(f"{image.width}x{image.height} is too small for shifted-grid histograms (needs 48x48)")
         table = jpeg.quant_tables["Y"]
-        plane = block_idct(coefficients, table)
-        error = rounding_error_dct(jpeg)
+        plane = shared_luma_plane(image)
+        error = shared_rounding_error_dct(image)
 
         k1, k2, dc_fit, shift_z = self._search_shift(plane, error, table)
         llr = np.zeros(((plane.shape[0] - 7 - k1 + 7) // 8, (plane.shape[1] - 7 - k2 + 7) // 8))

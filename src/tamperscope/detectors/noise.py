@@ -137,7 +137,21 @@ def _filter_rows(x: np.ndarray, kernel: np.ndarray) -> np.ndarray:
 
 
 def _filter_cols(x: np.ndarray, kernel: np.ndarray) -> np.ndarray:
-    return cv2.sepFilter2D(x, cv2.CV_32F, _ONE, kernel, borderType=cv2.BORDER_REFLECT_101)[1::2]
+    """Correlate along columns (centred, reflected borders) and keep the odd rows, computing only those."""
+    half = len(kernel) // 2
+    return _odd_rows(cv2.copyMakeBorder(x, half, half, 0, 0, cv2.BORDER_REFLECT_101), kernel, x.shape[0] // 2)
+
+
+def _odd_rows(padded: np.ndarray, kernel: np.ndarray, rows: int) -> np.ndarray:
+    """Rows ``1, 3, ...`` (``rows`` of them) of the centred column correlation of ``padded[half:-half]``.
+
+    Polyphase: output row ``k`` is ``sum_t kernel[t] padded[2k + 1 + t]``; the even taps read the odd rows and
+    the odd taps the even rows, so two filters with half the taps on row-strided views (no copies) give it.
+    """
+    even_taps, odd_taps = np.ascontiguousarray(kernel[0::2]), np.ascontiguousarray(kernel[1::2])
+    out = cv2.sepFilter2D(padded[1::2], cv2.CV_32F, _ONE, even_taps, anchor=(0, 0))[:rows]
+    out += cv2.sepFilter2D(padded[2::2], cv2.CV_32F, _ONE, odd_taps, anchor=(0, 0))[:rows]
+    return out
 
 
 def wavelet_level(x: np.ndarray, bands: str = "LL,HL,LH,HH") -> dict[str, np.ndarray]:
@@ -293,20 +307,65 @@ class _Cells:
     confidence: np.ndarray
 
 
+def _first_level(y: np.ndarray, block: int, strip_cells: int = 32) -> tuple[np.ndarray, np.ndarray]:
+    """``sigma`` per cell (from the median ``|HH1|`` of its ``block x block`` coefficients) and ``LL1``.
+
+    The same numbers as :func:`wavelet_level` on the whole image followed by the tiles' medians, computed on strips
+    of ``strip_cells`` cells of rows (each with the filter's reach of reflected or real rows around it), so that
+    the first level's bands never exist for the whole image at once.
+    """
+    lo, hi = _db8()
+    reach = len(lo) // 2
+    height = y.shape[0]
+    even = height + height % 2  # rows after the odd-size fix of wavelet_level
+    rows = even // 2  # rows of the first level's bands
+    strip = strip_cells * 2 * block
+    starts = list(range(0, even, strip))
+    if len(starts) > 1 and even - starts[-1] < 4 * block:
+        starts.pop()  # a last sliver joins the strip before it: every strip holds whole tiles
+    low = np.empty((rows, (y.shape[1] + 1) // 2), dtype=np.float32)
+    sigma = []
+    for index, top in enumerate(starts):
+        bottom = starts[index + 1] if index + 1 < len(starts) else even
+        # Rows top - reach .. bottom + reach of the image made even, then reflected (wavelet_level's borders).
+        wanted = np.arange(top - reach, bottom + reach)
+        wanted = np.where(wanted < 0, -wanted, wanted)
+        wanted = np.where(wanted >= even, 2 * (even - 1) - wanted, wanted)
+        wanted = np.where(wanted >= height, 2 * (height - 1) - wanted, wanted)  # the odd-size fix row
+        part = np.ascontiguousarray(y[wanted])
+        if part.shape[1] % 2:
+            part = cv2.copyMakeBorder(part, 0, 0, 0, 1, cv2.BORDER_REFLECT_101)
+        count = (bottom - top) // 2
+        detail = _odd_rows(_filter_rows(part, hi), hi, count)
+        sigma.append(_median_last(_tiles(detail, block)) / _MAD_TO_SIGMA)
+        low[top // 2 : top // 2 + count] = _odd_rows(_filter_rows(part, lo), lo, count)
+    return np.concatenate(sigma, axis=0), low
+
+
+def _clipped_fraction(pixels: np.ndarray, delta: int, cell: int, cells: tuple[int, int],
+                      strip_cells: int = 32) -> np.ndarray:
+    """Share of each cell's pixels with a channel within ``delta`` of 0 or 255, strip by strip."""
+    out = np.empty(cells, dtype=np.float64)
+    for first in range(0, cells[0], strip_cells):
+        last = min(cells[0], first + strip_cells)
+        part = pixels[first * cell : last * cell]
+        inside = cv2.inRange(part, (delta,) * 3, (255 - delta,) * 3)
+        out[first:last] = _cell_fraction(inside == 0, cell, (last - first, cells[1]))
+    return out
+
+
 def _measure(pixels: np.ndarray, y: np.ndarray, block: int) -> _Cells:
     cell = 2 * block
-    level1 = wavelet_level(y, "LL,HH")
-    sigma = _median_last(_tiles(level1["HH"], block)) / _MAD_TO_SIGMA
+    sigma, low = _first_level(y, block)
     cells = sigma.shape
-    level2 = wavelet_level(level1.pop("LL"), "HL,LH,HH")
+    level2 = wavelet_level(low, "HL,LH,HH")
     half = block // 2
     tiles2 = np.concatenate([_tiles(band, half) for band in level2.values()], axis=2)
     sigma2 = _median_last(tiles2) / _MAD_TO_SIGMA
-    del y, level1, level2, tiles2
+    del y, low, level2, tiles2
 
     delta = min(64, int(max(1, round(3.0 * float(np.median(sigma))))))
-    inside = cv2.inRange(pixels, (delta,) * 3, (255 - delta,) * 3)
-    clipped = _cell_fraction(inside == 0, cell, cells)
+    clipped = _clipped_fraction(pixels, delta, cell, cells)
     c_sat = np.clip(1.0 - 2.0 * clipped, 0.0, 1.0)
     c_floor = np.clip((sigma - 0.05) / 0.15, 0.0, 1.0)
     usable = c_sat * c_floor

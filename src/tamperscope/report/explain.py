@@ -125,9 +125,9 @@ def upright_bbox(bbox: tuple[int, int, int, int], image: Image) -> tuple[int, in
 
 def explain(image: Image, evidence: list[Evidence], fusion: Fusion) -> Explanation:
     """Build the grounded explanation of one analysis."""
-    from ..detectors import available
+    from ..detectors import catalogue as classes_of
 
-    catalogue = available()
+    catalogue = classes_of(e.detector for e in evidence)
 
     def title(name: str) -> str:
         cls = catalogue.get(name)
@@ -172,9 +172,9 @@ def _verdict(evidence: list[Evidence], fusion: Fusion) -> list[Sentence]:
 
 
 def _class_sentences(fusion: Fusion, drivers: list[Evidence]) -> list[Sentence]:
-    from ..detectors import available
+    from ..detectors import catalogue as classes_of
 
-    catalogue = available()
+    catalogue = classes_of([*(e.detector for e in drivers), *fusion.outranked])
     top = max(drivers, key=lambda e: e.score)
     named = _join([catalogue[e.detector].title if e.detector in catalogue else e.detector for e in drivers])
     reason = top.notes[1] if top.kind == "provenance" and len(top.notes) > 1 else (top.notes[0] if top.notes else "")

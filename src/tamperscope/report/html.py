@@ -4,9 +4,11 @@
 ``data:`` URI, the CSS and the few lines of JavaScript are inline, and a
 Content-Security-Policy forbids the page from loading anything else (only
 ``data:`` images, and only the page's own script, pinned by its hash). Images are
-previews: the upright photo and the maps are downscaled to at most
-:data:`PREVIEW_MAX_SIDE` pixels on the long side (photo as JPEG, maps as
-palette PNG with transparency), which keeps a 12 MP report to a few megabytes.
+previews: the upright photo is downscaled to at most :data:`PREVIEW_MAX_SIDE`
+pixels on the long side (a JPEG), and each map is embedded at its native
+resolution when that fits within it (the very PNG file ``write_report`` wrote,
+given the overlay's transparency), else downscaled to it; a 12 MP report stays
+a few megabytes.
 
 Every string that comes from the file or the analysis (file name, metadata
 quoted by the explanation, notes, reasons, parameters) goes through
@@ -19,17 +21,16 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import io
 import re
+import struct
+from collections.abc import Mapping
 from html import escape
 from typing import TYPE_CHECKING
 
-import cv2
 import numpy as np
-from PIL import Image as PILImage
 
 from . import present as _present
-from .colormap import colorize, to_grey
+from .colormap import colorize, data_uri, fit, fit_cells, jpeg_bytes, map_png, with_transparency
 
 if TYPE_CHECKING:  # pragma: no cover
     from .schema import Report
@@ -122,6 +123,7 @@ header { margin-bottom: 16px; }
 .viewer img { display: block; max-width: 100%; height: auto; }
 .viewer:not(.enlarged) .photo { width: auto; max-height: 80vh; }
 .viewer.pixelated img { image-rendering: pixelated; }
+.viewer #overlay, .layers img.map { image-rendering: pixelated; }  /* a map's cells, as measured */
 .viewer #overlay { position: absolute; left: 0; top: 0; width: 100%; height: 100%; opacity: 0.DEFAULT;
   pointer-events: none; }
 .region { position: absolute; border: 2px solid #00e5ff; box-shadow: 0 0 0 1px rgba(0,0,0,.6);
@@ -174,11 +176,24 @@ footer dd { margin: 0; }
 """.strip()
 
 
-def html_report(report: Report) -> str:
-    """The report as one self-contained HTML page (no external requests; see the module doc)."""
+def html_report(report: Report, maps: Mapping[str, bytes] | None = None) -> str:
+    """The report as one self-contained HTML page (no external requests; see the module doc).
+
+    ``maps`` holds map PNGs already encoded by :func:`~tamperscope.report.write.write_report` (palette PNGs of
+    :func:`~tamperscope.report.colormap.map_png`, upright, by artifact key: ``heatmap``, ``layer:NAME``); the
+    page embeds those that fit its previews instead of encoding them again.
+    """
     image = report.image
-    photo = _fit(image.upright(image.pixels), PREVIEW_MAX_SIDE)
-    thumb = _fit(photo, THUMB_MAX_SIDE)
+    stored_preview = fit(image.pixels, PREVIEW_MAX_SIDE)  # shrink first: orienting the small copy is cheaper
+    photo = image.upright(stored_preview)
+    thumb = fit(photo, THUMB_MAX_SIDE)
+
+    def map_uri(key: str, cells: np.ndarray, stride: int) -> str:
+        png = (maps or {}).get(key)
+        if png is None or max(_png_size(png)) > PREVIEW_MAX_SIDE:
+            preview = fit_cells(cells, stride, image.shape, stored_preview.shape[:2])
+            png = map_png(image.upright(preview), compress_level=6)
+        return data_uri(with_transparency(png), "image/png")
     shown_h, shown_w = photo.shape[:2]
     up_w, up_h = _present.upright_size(report)
     names = _present.titles(report)
@@ -199,7 +214,7 @@ def html_report(report: Report) -> str:
     css = (
         _CSS.replace("0.DEFAULT", f"{DEFAULT_OPACITY / 100:.2f}")
         .replace("LEGEND", _legend_gradient())
-        .replace("THUMB_BG", f"background-image: url({_data_uri_jpeg(thumb, 80)});")
+        .replace("THUMB_BG", f"background-image: url({data_uri(jpeg_bytes(thumb, 80), 'image/jpeg')});")
     )
     script_hash = base64.b64encode(hashlib.sha256(_SCRIPT.encode("utf-8")).digest()).decode("ascii")
     csp = (
@@ -246,12 +261,13 @@ def html_report(report: Report) -> str:
     fused_caption = "Showing: fused map (each detector's map weighted by its score; the basis of the regions)"
     add('<section id="image" aria-label="Photo and heatmap">')
     add("<h2>Where: the photo with the detectors' heatmap</h2>")
-    fused_uri = _data_uri_map(_fit(image.upright(report.fusion.heatmap), PREVIEW_MAX_SIDE))
+    fused_uri = map_uri("heatmap", report.fusion.heatmap_cells, report.fusion.stride)
     # Small photos are shown enlarged by a whole factor (the page scales them; the data stays as is).
     zoom = -(-MIN_DISPLAY_SIDE // max(shown_w, shown_h)) if max(shown_w, shown_h) < MIN_DISPLAY_SIDE else 1
     look = (" enlarged" if zoom > 1 else "") + (" pixelated" if zoom >= 3 else "")
     add(f'<div class="viewer{look}" id="viewer">')
-    add(f'<img class="photo" src="{_data_uri_jpeg(photo, 88)}" width="{shown_w * zoom}" height="{shown_h * zoom}" '
+    add(f'<img class="photo" src="{data_uri(jpeg_bytes(photo, 88), "image/jpeg")}" width="{shown_w * zoom}" '
+        f'height="{shown_h * zoom}" '
         f'alt="The analysed photo, upright">')
     add(f'<img id="overlay" src="{fused_uri}" width="{shown_w}" height="{shown_h}" alt="Heatmap overlay">')
     for rid, left, top, width, height in _present.region_boxes(report):
@@ -274,14 +290,13 @@ def html_report(report: Report) -> str:
     add(_layer_button("Fused map", fused_caption, fused_uri, "all deciding detectors", pressed=True))
     for item in report.evidence:
         title = names.get(item.detector, item.detector)
-        full = item.heatmap_full(image.shape)
-        if full is None:
+        if item.heatmap is None:
             why = _present.STATUS_WORDS.get(item.status, item.status)
             add(f'<div class="nomap" title="{escape(item.reason or why)}"><b>{escape(title)}</b>no map ({escape(why)})</div>')
             continue
         score = "map only, no decision" if item.score is None else f"score {item.score:.2f}"
         caption = f"Showing: {title}, its own map ({score})"
-        uri = _data_uri_map(_fit(image.upright(full), PREVIEW_MAX_SIDE))
+        uri = map_uri(f"layer:{item.detector}", item.heatmap, item.stride)
         add(_layer_button(title, caption, uri, score))
     add("</div>")
     scaled = "not downscaled" if (shown_w, shown_h) == (up_w, up_h) else f"downscaled from {up_w} x {up_h}"
@@ -289,8 +304,9 @@ def html_report(report: Report) -> str:
         scaled += f", displayed {zoom}x enlarged"
     add(
         f'<p class="note">Previews: the photo and maps in this page are at most {PREVIEW_MAX_SIDE} pixels on the '
-        f"long side (here {shown_w} x {shown_h}, {scaled}; photo re-encoded as JPEG). The analysis used the "
-        "original file; the full-resolution maps are the PNG files written beside this report.</p>"
+        f"long side (here {shown_w} x {shown_h}, {scaled}; photo re-encoded as JPEG; a map is shown at its "
+        "detector's own resolution when that is smaller). The analysis used the original file; the maps are the "
+        "PNG files written beside this report.</p>"
     )
     add("</section>")
 
@@ -407,39 +423,9 @@ def _slug(ident: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", ident.lower()).strip("-")
 
 
-def _fit(array: np.ndarray, max_side: int) -> np.ndarray:
-    """Downscale (area average) so that the long side is at most ``max_side``; never upscale."""
-    height, width = array.shape[:2]
-    scale = max_side / max(height, width)
-    if scale >= 1:
-        return array
-    size = (max(1, round(width * scale)), max(1, round(height * scale)))
-    source = array.astype(np.float32) if array.dtype == bool else array
-    return cv2.resize(source, size, interpolation=cv2.INTER_AREA)
-
-
-def _data_uri_jpeg(pixels: np.ndarray, quality: int) -> str:
-    buffer = io.BytesIO()
-    PILImage.fromarray(np.ascontiguousarray(pixels)).save(buffer, format="JPEG", quality=quality, optimize=True)
-    return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
-
-
-def _palette() -> tuple[list[int], bytes]:
-    """The inferno colour map as a 256-entry PNG palette, with alpha rising with the value."""
-    colours = colorize(np.arange(256, dtype=np.float32) / 255.0)
-    alpha = bytes(int(round(255 * (i / 255) ** 0.75)) for i in range(256))
-    return colours.reshape(-1).tolist(), alpha
-
-
-def _data_uri_map(heat: np.ndarray) -> str:
-    """A [0, 1] map as a palette PNG: inferno colours, transparent where the map is 0."""
-    index = to_grey(np.asarray(heat, dtype=np.float32))
-    palette, alpha = _palette()
-    picture = PILImage.frombytes("P", (index.shape[1], index.shape[0]), np.ascontiguousarray(index).tobytes())
-    picture.putpalette(palette)
-    buffer = io.BytesIO()
-    picture.save(buffer, format="PNG", transparency=alpha, optimize=True)
-    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+def _png_size(png: bytes) -> tuple[int, int]:
+    """(width, height) from a PNG's header."""
+    return struct.unpack(">II", png[16:24])
 
 
 def _legend_gradient() -> str:

@@ -1,6 +1,6 @@
 """The report as Markdown: the HTML report's content, with the images as the PNG files beside it.
 
-``report.md`` is written into the report folder next to ``overlay.png`` and
+``report.md`` is written into the report folder next to ``overlay.jpg`` and
 ``layers/NAME.png`` and links them by relative path, so the folder can be
 zipped, attached or committed as is. Text from the file (its name, metadata
 quoted by the explanation) is escaped both as HTML (``<`` ``>`` ``&``, since
@@ -68,7 +68,7 @@ def markdown_report(report: Report) -> str:
 
     add("## Where: the photo with the detectors' heatmap")
     add("")
-    overlay = artifacts.get("overlay", "overlay.png")
+    overlay = artifacts.get("overlay", "overlay.jpg")
     add(f"![Fused heatmap over the upright photo, regions outlined]({overlay})")
     add("")
     add("Fused map: each detector's map weighted by its score (the basis of the regions). Colour runs from dark "

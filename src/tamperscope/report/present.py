@@ -46,9 +46,9 @@ class EvidenceRow:
 
 def titles(report: Report) -> dict[str, str]:
     """Plain-language detector names ("Double JPEG compression (DQ)") by registry name."""
-    from ..detectors import available
+    from ..detectors import catalogue as classes_of
 
-    catalogue = available()
+    catalogue = classes_of(e.detector for e in report.evidence)
     return {e.detector: getattr(catalogue.get(e.detector), "title", e.detector) for e in report.evidence}
 
 

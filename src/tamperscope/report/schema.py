@@ -22,7 +22,7 @@ from .narrate import Narrative
 from ..fusion import FUSION_RULE, Fusion
 from ..image import Image, Limits
 
-SCHEMA_VERSION = "1.1"
+SCHEMA_VERSION = "1.2"
 SCHEMA_ID = f"tamperscope.report/{SCHEMA_VERSION}"
 
 _LABEL_WORDS = {
@@ -52,7 +52,8 @@ class Report:
     timings: dict[str, float]
     explanation: Explanation
     narrative: Narrative | None = None
-    artifacts: dict[str, str] = field(default_factory=dict)
+    #: Files written by ``write_report`` (artifact key -> name), ``map_scale`` and ``directory``.
+    artifacts: dict[str, Any] = field(default_factory=dict)
     #: When the analysis started, UTC ISO 8601.
     analyzed_at: str = field(default_factory=utc_now)
     #: For a video clip: sampling, face tracks with per-frame scores, the clip's face-swap score (else None).
@@ -147,7 +148,7 @@ class Report:
                 "threshold": fusion.params.threshold,
                 "min_region_share": fusion.params.min_region_share,
                 "support_share": fusion.params.support_share,
-                "mask_share": round(float(fusion.mask.mean()), 5),
+                "mask_share": round(fusion.mask_share, 5),
             },
             "artifacts": dict(self.artifacts),
             "reproducibility": {

@@ -3,7 +3,7 @@
 Every analysed image gets one small JPEG, about :data:`PREVIEW_LONG_SIDE` pixels
 on its long side and upright (EXIF orientation applied): the photo with the
 fused heatmap blended over it and the mask outlined when the analysis found a
-region (the report's own overlay, :func:`tamperscope.report.colormap.overlay`,
+region (the report's own overlay, :func:`tamperscope.report.colormap.overlay_picture`,
 at thumbnail size), a plain thumbnail otherwise. An image with a region also
 gets its mask as a one-bit PNG of the same size, and the boxes of its largest
 regions as fractions of the preview, so a page can draw them over it.
@@ -11,7 +11,8 @@ regions as fractions of the preview, so a page can draw them over it.
 The work is split where it is cheapest and safest:
 
 * :func:`render_previews` runs in the worker, next to the report it reads: it
-  shrinks the full-size pixels and maps once and encodes the files in memory.
+  shrinks the full-size pixels once, draws the fused map's cells at that size and
+  encodes the files in memory.
   The bytes travel back with the store row (a few kB), so a Ray worker on
   another machine needs no shared folder.
 * :func:`save_previews` runs in the process that owns the store, before the row
@@ -41,6 +42,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from ..report.colormap import shrink  # noqa: F401  (the one resize of every picture, kept importable from here)
 
 #: Long side of a preview, in pixels.
 PREVIEW_LONG_SIDE = 320
@@ -95,36 +98,6 @@ def _checked(sha256: str) -> str:
     return sha256
 
 
-def shrink(array: np.ndarray, size: tuple[int, int], smooth: bool = True) -> np.ndarray:
-    """``array`` resized to ``size`` (width, height), fast for large reductions.
-
-    OpenCV's area interpolation has a fast path for whole-number factors and a
-    slow general one (about 4x slower on a 12 MP photo); so the image is first
-    reduced by the largest whole factor that keeps it at least ``size``, then
-    area-resampled the rest of the way: every source pixel still counts, as in
-    a one-step area resize. ``smooth=False`` (maps that are already smooth, or
-    masks) picks every k-th pixel for the first step instead, reading only what
-    it keeps.
-    """
-    import cv2
-
-    if array.dtype == bool:
-        return shrink(array.view(np.uint8), size, smooth).astype(bool)
-    height, width = array.shape[:2]
-    factor = max(1, min(width // max(1, size[0]), height // max(1, size[1])))
-    if factor > 1:
-        cropped = array[: height - height % factor, : width - width % factor]
-        if smooth:
-            array = cv2.resize(cropped, (cropped.shape[1] // factor, cropped.shape[0] // factor),
-                               interpolation=cv2.INTER_AREA)
-        else:
-            array = np.ascontiguousarray(cropped[::factor, ::factor])
-    if array.shape[1] == size[0] and array.shape[0] == size[1]:
-        return array
-    interpolation = cv2.INTER_AREA if smooth else cv2.INTER_NEAREST
-    return cv2.resize(array, size, interpolation=interpolation)
-
-
 def preview_size(height: int, width: int, long_side: int = PREVIEW_LONG_SIDE) -> tuple[int, int]:
     """(width, height) of a preview of an image ``height`` x ``width``: long side ``long_side``, never enlarged."""
     scale = min(1.0, long_side / max(height, width, 1))
@@ -141,28 +114,26 @@ def render_previews(report, long_side: int = PREVIEW_LONG_SIDE) -> dict[str, Any
     import cv2
 
     from ..image import apply_orientation
-    from ..report.colormap import overlay
+    from ..report.colormap import fit, fit_cells, overlay_picture
 
     image, fusion = report.image, report.fusion
-    height, width = image.pixels.shape[:2]
-    size = preview_size(height, width, long_side)
     orientation = image.orientation
-    pixels = shrink(image.pixels, size)
     regions = list(fusion.regions)
     mask_bytes = None
     boxes: list[list[float]] = []
     if regions:
-        heat = shrink(np.asarray(fusion.heatmap, dtype=np.float32), size, smooth=False)
-        mask = shrink(np.asarray(fusion.mask, dtype=bool), size, smooth=False)
+        # The report's overlay at preview size, drawn from the fusion's cells (no full-size map is made).
+        small = overlay_picture(image.pixels, fusion.heatmap_cells, fusion.stride, fusion.mask_cells,
+                                max_side=long_side)
+        mask = fit_cells(fusion.mask_cells, fusion.stride, image.shape, small.shape[:2], nearest=True)
         upright_mask = apply_orientation(mask, orientation)
-        picture = overlay(apply_orientation(pixels, orientation), apply_orientation(heat, orientation),
-                          upright_mask)
+        picture = apply_orientation(small, orientation)
         ok, encoded = cv2.imencode(".png", upright_mask.astype(np.uint8) * 255, [cv2.IMWRITE_PNG_BILEVEL, 1])
         mask_bytes = encoded.tobytes() if ok else None
         boxes = [_preview_box(region.bbox, report) for region in regions[:PREVIEW_BOXES]]
         kind = "overlay"
     else:
-        picture = apply_orientation(pixels, orientation)
+        picture = apply_orientation(fit(image.pixels, long_side), orientation)
         kind = "plain"
     ok, encoded = cv2.imencode(".jpg", cv2.cvtColor(picture, cv2.COLOR_RGB2BGR),
                                [cv2.IMWRITE_JPEG_QUALITY, PREVIEW_JPEG_QUALITY, cv2.IMWRITE_JPEG_OPTIMIZE, 1])

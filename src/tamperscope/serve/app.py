@@ -5,7 +5,8 @@ at once with its id; ``GET /v1/analyses/{id}`` gives the status and, when done,
 the report; ``GET /v1/analyses/{id}/artifacts/{name}`` serves the files
 ``tamperscope analyze -o`` writes (report.json, report.html, overlay, heatmap,
 mask and layer PNGs); ``GET /v1/analyses/{id}/preview`` (and ``/preview/mask``)
-the small preview a scan keeps too; ``GET /v1/analyses`` lists the history; ``/healthz``,
+the small preview a scan keeps too; ``GET /v1/analyses`` lists the history;
+``POST /v1/comparisons`` compares two versions of a picture (:mod:`~tamperscope.serve.comparisons`); ``/healthz``,
 ``/metrics`` (Prometheus text); ``/`` the page, ``/docs`` the OpenAPI page,
 both working without any network.
 
@@ -44,7 +45,7 @@ from .upload import Rejected, check_image, safe_filename
 
 STATIC = Path(__file__).parent / "static"
 _MEDIA = {".json": "application/json", ".html": "text/html; charset=utf-8", ".png": "image/png",
-          ".md": "text/markdown; charset=utf-8"}
+          ".jpg": "image/jpeg", ".md": "text/markdown; charset=utf-8"}
 _ID_CHARS = frozenset("0123456789abcdef")
 
 
@@ -280,7 +281,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return _out(job, report, service)
 
     @app.get("/v1/analyses/{analysis_id}/artifacts/{name:path}", tags=["analyses"],
-             summary="A report file: report.json, report.html, overlay.png, heatmap.png, mask.png, layers/NAME.png",
+             summary="A report file: report.json, report.html, overlay.jpg, heatmap.png, mask.png, layers/NAME.png",
              dependencies=[Depends(authorize)],
              responses={**_ERRORS, 400: {"model": ErrorOut, "description": "A name that leaves the folder"},
                         409: {"model": ErrorOut, "description": "The analysis has not finished"},
@@ -313,6 +314,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     def get_preview_mask(analysis_id: str):
         return _preview_response(service, _job(service, analysis_id), 1)
 
+    from .comparisons import install_comparisons
+
+    install_comparisons(app, service, authorize, _ERRORS, _UPLOAD_ERRORS)
     return app
 
 
@@ -343,7 +347,7 @@ def _job(service: Service, analysis_id: str) -> Job:
 def _artifact_path(service: Service, job: Job, name: str) -> Path:
     parts = name.replace("\\", "/").split("/")
     if name.startswith("/") or any(part in ("", ".", "..") for part in parts) or "\x00" in name:
-        raise StarletteHTTPException(400, "an artifact name is a file of the analysis folder, e.g. overlay.png")
+        raise StarletteHTTPException(400, "an artifact name is a file of the analysis folder, e.g. overlay.jpg")
     if job.status != "done":
         raise StarletteHTTPException(409, f"the analysis is {job.status}; its files exist once it is done")
     folder = (service.analyses / job.id).resolve()
@@ -375,9 +379,10 @@ def _out(job: Job, report: dict[str, Any] | None = None, service: Service | None
                 links[key] = f"{base}/{path}"
     if job.status == "done":
         names = (report or {}).get("artifacts") or {"report": "report.json", "html": "report.html",
-                                                    "overlay": "overlay.png", "heatmap": "heatmap.png",
+                                                    "overlay": "overlay.jpg", "heatmap": "heatmap.png",
                                                     "mask": "mask.png"}
-        links.update({key: f"{base}/artifacts/{value}" for key, value in names.items() if key != "directory"})
+        links.update({key: f"{base}/artifacts/{value}" for key, value in names.items()
+                      if key != "directory" and isinstance(value, str)})
     if report is not None:
         report = {**report, "artifacts": {k: v for k, v in (report.get("artifacts") or {}).items()
                                           if k != "directory"}}  # the server's own paths stay private
@@ -441,9 +446,12 @@ def _install_middleware(app: FastAPI, service: Service) -> None:
 def _page_csp() -> str:
     # The page shows report.html in a sandboxed frame; the frame inherits this policy, so the report's one script
     # is allowed by its hash (the same pin the report sets for itself).
+    from ..comparison.html import _SCRIPT as _COMPARISON_SCRIPT
     from ..report.html import _SCRIPT
 
     digest = base64.b64encode(hashlib.sha256(_SCRIPT.encode("utf-8")).digest()).decode("ascii")
+    # The comparison's page (two versions side by side) is shown in the same kind of frame.
+    digest += "' 'sha256-" + base64.b64encode(hashlib.sha256(_COMPARISON_SCRIPT.encode("utf-8")).digest()).decode()
     return ("default-src 'none'; script-src 'self' 'sha256-" + digest + "'; style-src 'self' 'unsafe-inline'; "
             "img-src 'self' data: blob:; connect-src 'self'; frame-src 'self' blob: data: about:; "
             "base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
