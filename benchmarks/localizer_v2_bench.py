@@ -3,12 +3,13 @@
 Runs every detector that matters once per image and condition (the bench runner's
 cache, ``OUT/<set>/cache``), then scores several *methods* from the same evidence:
 
-* each map alone: ``ela``, ``dq``, ``blk``, ``noise``, ``adq2``, ``ghost`` and the new ``localizer``;
-* ``fusion v1, default profile``: rule classes-v1 over the previous default profile
-  (c2pa, metadata, sdwm, ela, dq, blk, noise), what ``analyze`` reported before;
-* ``fusion v1 + localizer``: the same rule over the new default profile (the
-  localizer and the maps it reads added), what ``analyze`` reports now: the
-  *default verdict*.
+* each map alone: ``ela``, ``dq``, ``blk``, ``noise``, ``copymove_sift``, ``adq2``, ``ghost`` and the new ``localizer``;
+* ``fusion v1, default profile``: rule classes-v1 over the default profile
+  (c2pa, metadata, sdwm, ela, dq, blk, noise, copymove_sift), what ``analyze``
+  reports now: the *default verdict*;
+* ``fusion v1 + localizer``: the same rule with the localizer and the one map it
+  reads that the default profile lacks (adq2) added: what the default verdict
+  would be with the localizer in the default profile.
 
 Sets (all held apart from training, thresholds and calibration):
 
@@ -50,17 +51,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 from _machine import cpu_model, replace_section  # noqa: E402
 
 PROTOCOLS = ["pixel-F1-best", "pixel-F1@0.5", "pixel-AUC", "image-AUC", "image-TPR@5%FPR"]
-DETECTORS = ["c2pa", "metadata", "sdwm", "ela", "dq", "blk", "noise", "adq2", "ghost", "localizer"]
-MAPS = ["ela", "dq", "blk", "noise", "adq2", "ghost", "localizer"]
-OLD_DEFAULT = ("c2pa", "metadata", "sdwm", "ela", "dq", "blk", "noise")
+DETECTORS = ["c2pa", "metadata", "sdwm", "ela", "dq", "blk", "noise", "copymove_sift", "adq2", "ghost", "localizer"]
+MAPS = ["ela", "dq", "blk", "noise", "copymove_sift", "adq2", "ghost", "localizer"]
+DEFAULT = ("c2pa", "metadata", "sdwm", "ela", "dq", "blk", "noise", "copymove_sift")
 CONDITIONS = ["clean", "social"]
 HEADING = "## Learned localizer v2 (issue 16)"
-
-
-def new_default() -> tuple[str, ...]:
-    from tamperscope.detectors import PROFILES
-
-    return PROFILES["default"]
 
 
 def make_sets(data: Path, out: Path, synth_limit: int | None = None) -> dict[str, str]:
@@ -142,7 +137,7 @@ def evaluate(name: str, spec: str, out: Path, workers: int, conditions: list[str
     from tamperscope.bench.metrics import MetricSuite, align
     from tamperscope.bench.runner import BenchConfig
     from tamperscope.detectors import resolve
-    from tamperscope.detectors.localizer import CALIBRATION_PATH
+    from tamperscope.detectors.localizer import CALIBRATION_PATH, CONSUMES
     from tamperscope.fusion import FusionParams, fuse
 
     config = BenchConfig(spec, out / name / "classical", CLASSICAL, conditions, PROTOCOLS, seed=0, workers=workers)
@@ -150,8 +145,10 @@ def evaluate(name: str, spec: str, out: Path, workers: int, conditions: list[str
     samples = list(open_dataset(spec).samples())
     specs = [{"name": d.name, "version": d.version, "params": d.params()} for d in resolve(CLASSICAL)]
     model = json.loads(CALIBRATION_PATH.read_text())["model_sha256"]
-    local_specs = [{"name": "localizer", "version": "2", "params": {"model_sha256": model}}]
-    fusions = {"fusion v1, default profile": OLD_DEFAULT, "fusion v1 + localizer": (*OLD_DEFAULT, "adq2", "localizer")}
+    # The localizer reads the consumed maps: their versions are part of its cache key (ELA 2.0 changed its map).
+    consumed = [s for s in specs if s["name"] in CONSUMES]
+    local_specs = [{"name": "localizer", "version": "2", "params": {"model_sha256": model}}, *consumed]
+    fusions = {"fusion v1, default profile": DEFAULT, "fusion v1 + localizer": (*DEFAULT, "adq2", "localizer")}
     results = {}
     for condition in conditions:
         started = time.perf_counter()
@@ -281,9 +278,9 @@ def markdown(summary: dict, command: str) -> str:
         f"`{command}` on {summary['date']} ({summary['machine']}; {summary['seconds']:.0f} s, load average "
         f"{summary['load']}). All sets are held apart: no image of them, nor any image sharing a source photo with "
         "them, was trained on or used for a threshold. **CASIA v1 numbers are near in-domain**: the model trained on "
-        "the other CASIA v1 development forgeries (split by source-photo component). `fusion v1 + localizer` is "
-        "what `tamperscope analyze` reports now (default profile, rule classes-v1); `fusion v1, default profile` what it "
-        "reported before; `localizer v1 (286 k)` the previous shipped network (bench run from commit 8764e61). Pixel "
+        "the other CASIA v1 development forgeries (split by source-photo component). `fusion v1, default profile` is "
+        "what `tamperscope analyze` reports now (default profile with copymove_sift, rule classes-v1); `fusion v1 + "
+        "localizer` what it would report with the localizer (and adq2) added to it; `localizer v1 (286 k)` the previous shipped network (bench run from commit 8764e61). Pixel "
         "metrics on forgeries with masks, per-image means; image metrics on all images (definitions above).",
         "",
     ]
@@ -336,6 +333,12 @@ def main(argv=None) -> int:
     parser.add_argument("--doc", type=Path, help="docs/benchmarks.md: rewrite its section")
     parser.add_argument("--classical-only", action="store_true", help="only pass 1 (the classical evidence cache)")
     args = parser.parse_args(argv)
+    known_sets, known_conditions = {"casia-test", "micc-f220", "exif-test", "synth-test"}, set(CONDITIONS)
+    if not set(args.sets.split(",")) <= known_sets:
+        parser.error(f"--sets: choose from {', '.join(sorted(known_sets))}")
+    for option in (args.conditions, args.synth_conditions):
+        if not set(option.split(",")) <= known_conditions:
+            parser.error(f"conditions: choose from {', '.join(CONDITIONS)}")
     import os
     import platform
 
@@ -356,7 +359,9 @@ def main(argv=None) -> int:
     summary["load"] = " / ".join(f"{x:.1f}" for x in os.getloadavg())
     (args.out / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
     command = "python benchmarks/localizer_v2_bench.py --data ../shared/data/dev --out OUT --workers 2 " + \
-              f"--synth-limit {args.synth_limit} --synth-conditions {args.synth_conditions} " + \
+              f"--sets {args.sets} --conditions {args.conditions} " + \
+              (f"--synth-limit {args.synth_limit} --synth-conditions {args.synth_conditions} "
+               if "synth-test" in args.sets else "") + \
               " ".join(f"--v1 {item.split('=')[0]}=V1_{item.split('=')[0].upper().replace('-', '_')}" for item in args.v1) + \
               (f" --doc {args.doc}" if args.doc else "")
     text = markdown(summary, command.strip())

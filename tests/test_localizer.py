@@ -138,9 +138,9 @@ def test_noise_splice_is_found_where_it_was_pasted(tmp_path):
     evidence = create("localizer").run(load(tmp_path / "c.jpg"), prior=_prior(load(tmp_path / "c.jpg")))
     assert evidence.ok and evidence.stride == 8 * evidence.facts["work_factor"]
     heat = evidence.heatmap_full(mask.shape)
-    # Measured with the shipped 150-step weights: 0.36 inside, 0.24 outside. The region ranks above the rest;
-    # the margin the v1 test asked for (0.2) is not reached by these under-trained weights (docs/benchmarks.md).
-    assert heat[mask].mean() > heat[~mask].mean()
+    # Measured with the shipped 350-step weights: 0.46 inside, 0.20 outside (the 150-step weights: 0.36 and 0.24);
+    # the margin is the one the v1 localizer's test asked for.
+    assert heat[mask].mean() > heat[~mask].mean() + 0.2
 
 
 @needs_model
@@ -213,3 +213,34 @@ def test_inputs_round_trip_through_the_training_cache(tmp_path):
     assert np.abs(maps - inputs.maps[0]).max() <= 0.5 / 255 + 1e-6
     assert stored["target"][1:3, 2:5].min() == BLOCK * BLOCK and stored["target"].sum() == mask.sum()
     assert isinstance(Inputs(rgb[None], dct[None], maps[None], globs[None], 1, (64, 80)).feeds(), dict)
+
+
+def test_cache_names_change_when_a_consumed_map_changes(monkeypatch):
+    """A cached training version holds the consumed detectors' maps: a new version of one must not be served
+    from a cache written by the old one (ELA 2.0 changed its map under the cached ELA 1.0 maps)."""
+    from tamperscope.detectors import resolve
+    from tamperscope.train import localizer as training
+
+    before = training.maps_signature()
+    assert before.split(",")[0].startswith("ela=") and len(before.split(",")) == len(CONSUMES)
+    ela = type(resolve(["ela"])[0])
+    monkeypatch.setattr(ela, "version", "0.0-test")
+    after = training.maps_signature()
+    assert after != before and after.split(",")[1:] == before.split(",")[1:]
+
+
+def test_calibration_inputs_are_kept_bit_identical_to_analyze_s(tmp_path):
+    """The calibration's network inputs are cached between runs; what comes back is exactly what prepare() gives."""
+    from tamperscope.train.localizer import calibration_inputs
+
+    source = tmp_path / "a.jpg"
+    source.write_bytes(jpeg_bytes(photo(96, 128), 85))
+    first = calibration_inputs(0, str(source), tmp_path / "cache")
+    assert len(first) == 2 and len(list((tmp_path / "cache").glob("*.npz"))) == 2
+    again = calibration_inputs(0, str(source), tmp_path / "cache")
+    image = load(source)
+    fresh = prepare(image, _prior(image))
+    for name in ("rgb", "dct", "maps", "globals"):
+        assert np.array_equal(getattr(again[0], name), getattr(fresh, name))
+        assert np.array_equal(getattr(again[1], name), getattr(first[1], name))
+    assert (again[0].factor, again[0].shape) == (fresh.factor, fresh.shape)

@@ -167,6 +167,18 @@ def cache_one(job) -> str | None:
     return None
 
 
+def maps_signature() -> str:
+    """The consumed detectors and their versions, e.g. ``ela=2.0,dq=1.0,...``.
+
+    Part of every cache name: a cached version holds those detectors' maps, so a
+    detector whose map changes (a new version) makes the cache recompute rather than
+    train on maps that ``analyze`` no longer produces.
+    """
+    from ..detectors import resolve
+
+    return ",".join(f"{d.name}={d.version}" for d in resolve(list(CONSUMES)))
+
+
 def plan_versions(data_root: Path, synth_root: Path, seed: int) -> list[dict]:
     """Every training/validation version: source, mask, label, chain, split and cache name."""
     from ..synth import Manifest
@@ -185,6 +197,7 @@ def plan_versions(data_root: Path, synth_root: Path, seed: int) -> list[dict]:
                       "mask": str(synth_root / sample.mask) if sample.mask else "",
                       "label": int(sample.label == "tampered"), "origin": "synth", "split": sample.split,
                       "kind": sample.kind})
+    signature = maps_signature()
     versions = []
     for item in items:
         chain = AUGMENTATIONS[int(rng.integers(len(AUGMENTATIONS)))].format(q=int(rng.integers(60, 96)))
@@ -195,7 +208,7 @@ def plan_versions(data_root: Path, synth_root: Path, seed: int) -> list[dict]:
         else:  # synthetic: one version each, as saved or after a chain (the CPU budget allows one)
             chains = ["clean" if rng.random() < 0.5 else chain]
         for chain in chains:
-            key = hashlib.sha256(f"{item['source']}|{chain}|{seed}".encode()).hexdigest()[:20]
+            key = hashlib.sha256(f"{item['source']}|{chain}|{seed}|{signature}".encode()).hexdigest()[:20]
             versions.append({**item, "chain": chain, "seed": int(rng.integers(2**31)), "cache": f"{key}.npz"})
     return versions
 
@@ -724,38 +737,73 @@ def fit_detection_head(net, cache: Path, versions: list[dict], seed: int, log=pr
     return head, report
 
 
-def _calibration_features(job) -> list[np.ndarray]:
-    """Detection features of one authentic photo, as saved and after the social chain (runs in a worker)."""
+def calibration_inputs(index: int, source: str, cache: Path) -> list[Inputs]:
+    """The network's inputs for one authentic calibration photo, as saved and after the social chain.
+
+    They do not depend on the network, so they are kept in ``cache`` (named like the training
+    cache, with the consumed detectors' versions): a rerun or a ``--resume`` after more steps
+    only runs the network again.
+    """
     from ..bench.perturb import apply
-    from ..detectors.localizer import predict_maps
     from ..image import load
 
-    index, source, model_path = job
-    data = Path(source).read_bytes()
+    signature = maps_signature()
     found = []
-    for version in (data, apply("social", data, None, seed=index)[0]):
-        image = load(version)
+    for chain in ("clean", "social"):
+        key = hashlib.sha256(f"{source}|{chain}|{index}|{signature}".encode()).hexdigest()[:20]
+        path = cache / f"{key}.npz"
+        if path.is_file():
+            with np.load(path) as stored:
+                # the same float32 products as prepare(), so the inputs are bit-identical to analyze's
+                found.append(Inputs(stored["rgb"].astype(np.float32) * np.float32(1 / 255),
+                                    stored["dct"].astype(np.float32) * np.float32(1 / 20),
+                                    stored["maps"], stored["globals"], int(stored["factor"]),
+                                    tuple(int(v) for v in stored["shape"])))
+            continue
+        data = Path(source).read_bytes()
+        image = load(data if chain == "clean" else apply(chain, data, None, seed=index)[0])
         inputs = prepare(image, classical_evidence(image))
-        found.append(detection_features(*predict_maps(inputs, model=Path(model_path))))
+        cache.mkdir(parents=True, exist_ok=True)
+        partial = path.with_suffix(".part.npz")
+        # rgb and dct are exact in uint8 (pixels / 255 and clipped integer magnitudes / 20); maps stay float32
+        np.savez(partial, rgb=np.round(inputs.rgb * 255).astype(np.uint8), dct=np.round(inputs.dct * 20).astype(np.uint8),
+                 maps=inputs.maps, globals=inputs.globals, factor=inputs.factor, shape=np.asarray(inputs.shape))
+        partial.replace(path)
+        found.append(inputs)
     return found
+
+
+def _calibration_features(job) -> list[np.ndarray]:
+    """Detection features of one authentic photo, as saved and after the social chain (runs in a worker)."""
+    from ..detectors.localizer import predict_maps
+
+    index, source, model_path, cache = job
+    return [detection_features(*predict_maps(inputs, model=Path(model_path)))
+            for inputs in calibration_inputs(index, source, Path(cache))]
+
+
+def calibration_sources(data_root: Path, versions: list[dict]) -> list[str]:
+    """The held-apart authentic photos of the calibration: CASIA ``calibrate`` authentic, synthetic ``val`` controls."""
+    from .localizer_data import casia_rows
+
+    sources = [r["image"] for r in casia_rows(data_root) if r["label"] == "authentic" and r["split"] == "calibrate"]
+    return sources + [v["source"] for v in versions if v["split"] == "val" and v["label"] == 0 and v["chain"] == "clean"]
 
 
 def calibrate(model_path: Path, head: dict, data_root: Path, work: Path, versions: list[dict], log=print,
               workers: int = 2) -> dict:
     """0.5 of the score = the 98th percentile of the detection probability on held-apart authentic photos.
 
-    The photos: the CASIA ``calibrate`` split's authentic images and the synthetic
-    ``val`` controls, each as saved and after the social chain (the detectors and the
-    network run exactly as in ``analyze``, in ``workers`` processes).
+    The photos (:func:`calibration_sources`), each as saved and after the social chain: the
+    detectors and the network run exactly as in ``analyze``, in ``workers`` processes; the
+    network's inputs are kept in ``WORK/calibration``.
     """
     from concurrent.futures import ProcessPoolExecutor
 
     from ..detectors.localizer import detection_probability
-    from .localizer_data import casia_rows
 
-    sources = [r["image"] for r in casia_rows(data_root) if r["label"] == "authentic" and r["split"] == "calibrate"]
-    sources += [v["source"] for v in versions if v["split"] == "val" and v["label"] == 0 and v["chain"] == "clean"]
-    jobs = [(index, source, str(model_path)) for index, source in enumerate(sources)]
+    sources = calibration_sources(data_root, versions)
+    jobs = [(index, source, str(model_path), str(work / "calibration")) for index, source in enumerate(sources)]
     with ProcessPoolExecutor(max_workers=workers) as pool:
         features = [f for found in pool.map(_calibration_features, jobs) for f in found]
     values = np.asarray([detection_probability(f, head) for f in features])
