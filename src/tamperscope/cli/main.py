@@ -569,12 +569,17 @@ def train_faces(
     faces: List[Path] = typer.Option(..., "--faces", help="Folder of real face photos (repeatable); a "
                                      "manifest.csv there selects its rows labelled authentic."),
     out: Path = typer.Option(Path("src/tamperscope/models/faceswap.onnx"), "--out", help="ONNX file to write."),
-    steps: int = typer.Option(400, "--steps", help="Training steps."),
-    batch: int = typer.Option(32, "--batch", help="Crops per step (half real, half self-blended)."),
-    seed: int = typer.Option(0, "--seed"),
-    lr: float = typer.Option(3e-3, "--lr", help="Peak learning rate (one-cycle schedule)."),
-    threads: int = typer.Option(2, "--threads", help="CPU threads for torch."),
-    cache: Optional[Path] = typer.Option(None, "--cache", help="An .npz keeping the face crops between runs."),
+    work: Path = typer.Option(Path(".tamperscope-train/faces"), "--work",
+                              help="Folder for the face cache, the checkpoint and the learning curve."),
+    steps: int = typer.Option(1500, "--steps", help="Optimiser steps."),
+    batch: int = typer.Option(16, "--batch", help="Images per step: half real faces, half their self-blends."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the blends, augmentations, batch order and dropout."),
+    lr: float = typer.Option(2e-3, "--lr", help="Peak learning rate of the heads (the backbone gets a quarter)."),
+    threads: int = typer.Option(1, "--threads", help="CPU threads for torch (1 is fastest on a shared machine)."),
+    workers: int = typer.Option(1, "--workers", help="Processes making the self-blended batches (0: in the trainer)."),
+    device: str = typer.Option("cpu", "--device", help="torch device: cpu, or cuda where a GPU exists."),
+    resume: bool = typer.Option(False, "--resume", help="Continue the run whose checkpoint is in --work."),
+    cache: Optional[Path] = typer.Option(None, "--cache", help="Folder of the face cache (default: WORK/cache)."),
 ) -> None:
     """Train the face-swap detector on real faces blended with themselves (SBI); export to ONNX."""
     import json
@@ -582,13 +587,19 @@ def train_faces(
     for folder in faces:
         if not folder.is_dir():
             _fail(f"--faces {folder}: not a folder", EXIT_BAD_INPUT)
+    for name, value, low in (("--steps", steps, 1), ("--threads", threads, 1), ("--workers", workers, 0)):
+        if value < low:
+            _fail(f"{name} {value}: at least {low}", EXIT_BAD_INPUT)
+    if not lr > 0:
+        _fail(f"--lr {lr}: a positive number", EXIT_BAD_INPUT)
     try:
         from ..train.faces import train
     except ImportError as exc:
         _fail(f"training needs torch and onnx (pip install 'tamperscope[train]'): {exc}", EXIT_BAD_INPUT)
-    result = _guarded(lambda: train(list(faces), out, steps=steps, batch=batch, seed=seed, lr=lr, threads=threads, cache=cache,
+    result = _guarded(lambda: train(list(faces), out, work, steps=steps, batch=batch, seed=seed, lr=lr, threads=threads,
+                                    device=device, workers=workers, resume=resume, cache=cache,
                                     log=lambda line: typer.echo(line, err=True)))
-    typer.echo(json.dumps(result, indent=2))
+    typer.echo(json.dumps({k: v for k, v in result.items() if k != "curve"}, indent=2))
 
 
 @train_app.command("aigen")

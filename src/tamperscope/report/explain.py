@@ -350,11 +350,18 @@ def _caveats(image: Image, evidence: list[Evidence], fusion: Fusion, title) -> l
         unchecked.append("a publisher's protective watermark (needs the publisher's key)")
     if not any(item.ok and item.detector.startswith("copymove") for item in evidence):
         unchecked.append("copy-move")
-    if not any(item.ok and item.detector == "faceswap" for item in evidence):
+    faces = next((item for item in evidence if item.detector == "faceswap"), None)
+    # A picture without a face has no face to swap: only a face the detector could not judge is unchecked.
+    if faces is None or (not faces.ok and not (faces.reason or "").startswith("no face found")):
         unchecked.append("face swaps")
     if unchecked:
+        from ..detectors import PROFILES
+
         text = f"Not checked in this analysis: {_join(unchecked)}."
-        in_thorough = [item for item in unchecked if item in ("copy-move", "face swaps")]
+        thorough_only = {"copy-move": "copymove_sift", "face swaps": "faceswap"}
+        in_thorough = [item for item in unchecked if item in thorough_only
+                       and thorough_only[item] not in PROFILES["default"] and all(e.detector != thorough_only[item]
+                                                                                 for e in evidence)]
         if in_thorough:
             text += f" The thorough profile checks {_join(in_thorough)}."
         sentences.append(Sentence(text, []))
