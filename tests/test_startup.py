@@ -58,7 +58,7 @@ def test_every_registered_detector_is_in_the_module_table():
 
 
 def test_an_unknown_detector_is_one_line_naming_the_known_ones():
-    with pytest.raises(UnknownDetector, match="unknown detector 'nope'; known: adq2, blk"):
+    with pytest.raises(UnknownDetector, match="unknown detector 'nope'; known: adq2, aigen, blk"):
         create("nope")
 
 

@@ -569,12 +569,17 @@ def train_faces(
     faces: List[Path] = typer.Option(..., "--faces", help="Folder of real face photos (repeatable); a "
                                      "manifest.csv there selects its rows labelled authentic."),
     out: Path = typer.Option(Path("src/tamperscope/models/faceswap.onnx"), "--out", help="ONNX file to write."),
-    steps: int = typer.Option(400, "--steps", help="Training steps."),
-    batch: int = typer.Option(32, "--batch", help="Crops per step (half real, half self-blended)."),
-    seed: int = typer.Option(0, "--seed"),
-    lr: float = typer.Option(3e-3, "--lr", help="Peak learning rate (one-cycle schedule)."),
-    threads: int = typer.Option(2, "--threads", help="CPU threads for torch."),
-    cache: Optional[Path] = typer.Option(None, "--cache", help="An .npz keeping the face crops between runs."),
+    work: Path = typer.Option(Path(".tamperscope-train/faces"), "--work",
+                              help="Folder for the face cache, the checkpoint and the learning curve."),
+    steps: int = typer.Option(1500, "--steps", help="Optimiser steps."),
+    batch: int = typer.Option(16, "--batch", help="Images per step: half real faces, half their self-blends."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the blends, augmentations, batch order and dropout."),
+    lr: float = typer.Option(2e-3, "--lr", help="Peak learning rate of the heads (the backbone gets a quarter)."),
+    threads: int = typer.Option(1, "--threads", help="CPU threads for torch (1 is fastest on a shared machine)."),
+    workers: int = typer.Option(1, "--workers", help="Processes making the self-blended batches (0: in the trainer)."),
+    device: str = typer.Option("cpu", "--device", help="torch device: cpu, or cuda where a GPU exists."),
+    resume: bool = typer.Option(False, "--resume", help="Continue the run whose checkpoint is in --work."),
+    cache: Optional[Path] = typer.Option(None, "--cache", help="Folder of the face cache (default: WORK/cache)."),
 ) -> None:
     """Train the face-swap detector on real faces blended with themselves (SBI); export to ONNX."""
     import json
@@ -582,13 +587,59 @@ def train_faces(
     for folder in faces:
         if not folder.is_dir():
             _fail(f"--faces {folder}: not a folder", EXIT_BAD_INPUT)
+    for name, value, low in (("--steps", steps, 1), ("--threads", threads, 1), ("--workers", workers, 0)):
+        if value < low:
+            _fail(f"{name} {value}: at least {low}", EXIT_BAD_INPUT)
+    if not lr > 0:
+        _fail(f"--lr {lr}: a positive number", EXIT_BAD_INPUT)
     try:
         from ..train.faces import train
     except ImportError as exc:
         _fail(f"training needs torch and onnx (pip install 'tamperscope[train]'): {exc}", EXIT_BAD_INPUT)
-    result = _guarded(lambda: train(list(faces), out, steps=steps, batch=batch, seed=seed, lr=lr, threads=threads, cache=cache,
+    result = _guarded(lambda: train(list(faces), out, work, steps=steps, batch=batch, seed=seed, lr=lr, threads=threads,
+                                    device=device, workers=workers, resume=resume, cache=cache,
                                     log=lambda line: typer.echo(line, err=True)))
-    typer.echo(json.dumps(result, indent=2))
+    typer.echo(json.dumps({k: v for k, v in result.items() if k != "curve"}, indent=2))
+
+
+@train_app.command("aigen")
+def train_aigen(
+    data: Optional[Path] = typer.Option(None, "--data", help="The shared/data/dev folder (real photos, StyleGAN2 faces, "
+                                        "unseen generators kept for testing)."),
+    corpus: Optional[Path] = typer.Option(None, "--corpus", help="The training recipe's files as owner+name/path "
+                                          "(tamperscope.train.recipe.materialize writes them from local clones)."),
+    photos: List[Path] = typer.Option([], "--photos", help="Extra folder of real photos (repeatable)."),
+    out: Path = typer.Option(Path("src/tamperscope/models/aigen.npz"), "--out", help="Probe file to write."),
+    cache: Path = typer.Option(Path(".tamperscope-train/aigen"), "--cache", help="Folder of cached CLIP features."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the save chains, the crop draws and the probes."),
+    feature: str = typer.Option("cls+mean", "--feature", help="Probe input: cls+mean, cls or mean (of the 8th block)."),
+    workers: int = typer.Option(2, "--workers", help="Feature processes (one thread each)."),
+    resume: bool = typer.Option(True, "--resume/--no-resume", help="Keep the cached features (default) or recompute."),
+    device: str = typer.Option("cpu", "--device", help="cpu, or cuda where onnxruntime-gpu and a GPU exist."),
+    curve: Optional[Path] = typer.Option(None, "--curve", help="PNG of the learning curve (e.g. docs/aigen-curve.png)."),
+) -> None:
+    """Fit the aigen detector's probe on frozen CLIP features of AI images and real photos (see models/README.md)."""
+    import json
+
+    def action():
+        from ..errors import InputError
+
+        for folder in [p for p in (data, corpus) if p is not None] + list(photos):
+            if not folder.is_dir():
+                raise InputError(f"{folder} is not a folder")
+        try:
+            import onnx  # noqa: F401
+            import sklearn  # noqa: F401
+        except ImportError as exc:
+            raise InputError(f"training needs onnx and scikit-learn: pip install 'tamperscope[train]' ({exc})") from None
+        from ..train.aigen import set_device, train
+
+        set_device(device)
+        return train(data, corpus, list(photos), out, cache, seed=seed, feature=feature, workers=workers,
+                     resume=resume, curve_png=curve, log=lambda line: typer.echo(line, err=True))
+
+    result = _guarded(action)
+    typer.echo(json.dumps({k: result[k] for k in ("out", "sha256", "calibrate_split", "seconds")}, indent=2))
 
 
 @train_app.command("fusion")

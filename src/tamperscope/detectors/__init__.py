@@ -17,6 +17,8 @@ from .registry import MODULES, available, catalogue, create, detector_class, reg
 
 #: Named detector sets; "default" is what ``analyze`` runs when none are named.
 PROFILES: dict[str, tuple[str, ...]] = {}
+#: Parameters a profile gives its detectors (a caller's ``params`` win): a thorough run buys more views.
+PROFILE_PARAMS: dict[str, dict[str, dict[str, Any]]] = {}
 
 
 def resolve(
@@ -33,6 +35,7 @@ def resolve(
         if profile not in PROFILES:
             raise UnknownDetector(f"unknown profile {profile!r}; known: {', '.join(PROFILES)}")
         names = PROFILES[profile]
+        params = {**PROFILE_PARAMS.get(profile, {}), **(params or {})}
     if isinstance(names, str):
         names = [n for n in (part.strip() for part in names.split(",")) if n]
     names = list(dict.fromkeys(names))
@@ -96,6 +99,9 @@ PROFILES.update(
         "fast": ("c2pa", "metadata", "dq", "blk"),
         # copymove_sift joined with its false-alarm control (issue #16): 0-1.8 % of authentic development photos
         # flagged, about 1 s per image on one core whatever the size (docs/benchmarks.md, docs/performance.md).
+        # Not aigen (issue #17), although one crop costs about 0.2 s of one core: it calls the test forgeries' photo
+        # (skimage's astronaut, upscaled x2) ai-generated at P 0.98, and that call then outranks their localized
+        # edits in the verdict; whether it joins is fusion's question (issue 21; docs/benchmarks.md).
         "default": (*_PROVENANCE, "ela", "dq", "blk", "noise", "copymove_sift"),
         "thorough": (
             *_PROVENANCE, "ela", "dq", "blk", "noise",
@@ -106,9 +112,11 @@ PROFILES.update(
             "spectral", "npr", "zed",
             "localizer",
             "faceswap",
+            "aigen",
         ),
     }
 )
+PROFILE_PARAMS.update({"thorough": {"aigen": {"crops": 3}}})
 
-__all__ = ["Detector", "Finding", "MODULES", "NotApplicable", "PROFILES", "available", "catalogue", "create",
-           "detector_class", "register", "resolve", "run_detectors", "with_prerequisites"]
+__all__ = ["Detector", "Finding", "MODULES", "NotApplicable", "PROFILES", "PROFILE_PARAMS", "available", "catalogue",
+           "create", "detector_class", "register", "resolve", "run_detectors", "with_prerequisites"]

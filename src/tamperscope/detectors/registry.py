@@ -27,6 +27,7 @@ MODULES: dict[str, str] = {
     "spectral": "spectral", "npr": "npr", "zed": "zed",
     "localizer": "localizer",
     "faceswap": "faceswap",
+    "aigen": "aigen",
     "watermark": "watermark",
 }
 

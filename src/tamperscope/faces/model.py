@@ -1,11 +1,15 @@
 """The face-swap network at analysis time: ONNX Runtime on face crops, no torch.
 
-The network (trained by :mod:`tamperscope.train.faces`) reads a 128x128 RGB
-crop made by :func:`.find.face_crop` and gives two outputs: a swap logit and
-a 32x32 map of blending-boundary logits (Face X-ray's target). The model file
-carries its calibration in its ONNX metadata: ``threshold`` and ``scale`` map
-the logit to a score with ``sigmoid((logit - threshold) / scale)``, so that
-0.5 is the 99th percentile of real faces held apart from training.
+The network (trained by :mod:`tamperscope.train.faces`: an ImageNet-pretrained
+EfficientNet-Lite0 fine-tuned on self-blended real faces) reads square RGB
+crops made by :func:`.find.face_crop` and gives two outputs: a swap logit and
+a map of blending-boundary logits (Face X-ray's target) over the crop. The
+model file carries what analysis must match in its ONNX metadata:
+``crop_size`` and ``crop_margin`` (how faces are cropped), ``threshold`` and
+``scale`` (the calibration: the score is ``sigmoid((logit - threshold) /
+scale)``, 0.5 at the threshold chosen on real faces held apart from training),
+and ``recipe`` (how it was made). Input normalisation is inside the graph: it
+reads RGB in [0, 1].
 """
 
 from __future__ import annotations
@@ -20,15 +24,11 @@ import numpy as np
 from ..errors import InputError
 
 MODEL_PATH = Path(__file__).resolve().parent.parent / "models" / "faceswap.onnx"
-CROP_SIZE = 128
-#: Input normalisation shared with training.
-MEAN, STD = 0.5, 0.25
 
 
-def normalise(crops: np.ndarray) -> np.ndarray:
-    """uint8 ``(n, size, size, 3)`` RGB -> float32 NCHW as the network expects."""
-    x = crops.astype(np.float32) / 255.0
-    return np.ascontiguousarray(((x - MEAN) / STD).transpose(0, 3, 1, 2))
+def to_input(crops: np.ndarray) -> np.ndarray:
+    """uint8 ``(n, size, size, 3)`` RGB -> float32 NCHW in [0, 1], as the network reads it."""
+    return np.ascontiguousarray(crops.astype(np.float32).transpose(0, 3, 1, 2) / 255.0)
 
 
 @dataclass
@@ -36,23 +36,24 @@ class FaceSwapModel:
     session: object
     threshold: float
     scale: float
+    crop_size: int
+    crop_margin: float
     recipe: dict
 
     def logits(self, crops: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Swap logits ``(n,)`` and boundary probability maps ``(n, 32, 32)``."""
-        logit, boundary = self.session.run(None, {"face": normalise(crops)})
+        """Swap logits ``(n,)`` and boundary probability maps ``(n, m, m)`` of uint8 crops ``(n, s, s, 3)``."""
+        logit, boundary = self.session.run(None, {"face": to_input(crops)})
         return logit.astype(np.float64), 1.0 / (1.0 + np.exp(-boundary.astype(np.float32)))
 
     def score(self, logit: np.ndarray) -> np.ndarray:
-        return 1.0 / (1.0 + np.exp(-(np.asarray(logit) - self.threshold) / self.scale))
+        """The calibrated swap score in [0, 1]; 0.5 is the decision threshold."""
+        return 1.0 / (1.0 + np.exp(-(np.asarray(logit, np.float64) - self.threshold) / self.scale))
 
 
 @lru_cache(maxsize=2)
 def load_model(path: str = str(MODEL_PATH)) -> FaceSwapModel:
-    try:
-        import onnxruntime as ort
-    except ImportError as exc:  # pragma: no cover - a core dependency
-        raise InputError("the face-swap detector needs onnxruntime") from exc
+    import onnxruntime as ort
+
     if not Path(path).is_file():
         raise InputError(f"no face-swap model at {path}: run 'tamperscope train faces'")
     options = ort.SessionOptions()
@@ -60,9 +61,14 @@ def load_model(path: str = str(MODEL_PATH)) -> FaceSwapModel:
     options.inter_op_num_threads = 1
     session = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
     meta = session.get_modelmeta().custom_metadata_map
+    missing = [key for key in ("threshold", "scale", "crop_size", "crop_margin") if key not in meta]
+    if missing:
+        raise InputError(f"{path} is not a face-swap model of this version (metadata lacks {', '.join(missing)})")
     return FaceSwapModel(
         session=session,
-        threshold=float(meta.get("threshold", 0.0)),
-        scale=float(meta.get("scale", 1.0)),
+        threshold=float(meta["threshold"]),
+        scale=float(meta["scale"]),
+        crop_size=int(meta["crop_size"]),
+        crop_margin=float(meta["crop_margin"]),
         recipe=json.loads(meta.get("recipe", "{}")),
     )

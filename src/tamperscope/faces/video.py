@@ -7,7 +7,8 @@ order (seeking is unreliable on damaged files) and ``max_frames`` of them,
 evenly spaced, are analysed. Faces (:mod:`.find`) are linked across sampled
 frames into tracks by box overlap (greedy, IoU >= ``TRACK_IOU``, or a centre
 within half a face side), and each judged face is read by the face-swap
-network (:mod:`.model`).
+network (:mod:`.model`). Faces are found by MediaPipe's detector and face mesh (:mod:`.find`), one
+sampled frame at a time.
 
 Clip verdict: a track's score is the median of its per-frame swap scores, so
 that one odd frame (motion blur, a turned head) cannot flag a person and a
@@ -15,9 +16,9 @@ swap present through the clip does; the clip's face-swap evidence is the
 largest track score. It enters the same fusion and report as an image's
 evidence, with the key frame (the frame where the most suspicious track
 scores highest, else the middle sampled frame) as the report's picture and
-the per-face time series in ``report.video``. Like the image detector it is
-map-only for now (the v1 model's false-alarm rate is too high to decide), so a
-clip with no other evidence is "inconclusive", with its scores listed. Image detectors calibrated on
+the per-face time series in ``report.video``. Like the image detector it
+decides: the clip's score (the largest track median) is the evidence score
+fusion reads, and the boundary map is the key frame's. Image detectors calibrated on
 photos are not run on decoded video frames unless named with ``detectors``:
 a codec's frames are not camera photos, and their false-alarm rates there are
 not measured.
@@ -35,8 +36,8 @@ import cv2
 import numpy as np
 
 from ..errors import InputError
-from .find import Face, box_iou, face_crop, find_faces
-from .model import CROP_SIZE, load_model
+from .find import Face, FaceFinderUnavailable, box_iou, face_crop, find_faces
+from .model import load_model
 
 TRACK_IOU = 0.3
 #: Frames decoded at most (a bound on time for long or endless streams).
@@ -64,6 +65,8 @@ class Observation:
     too_small: bool
     score: float | None = None
     boundary: np.ndarray | None = field(default=None, repr=False)
+    #: ``(x0, y0, side)`` of the square the network read (where its boundary map goes), for judged faces.
+    crop: tuple[int, int, int] | None = None
 
 
 @dataclass
@@ -106,6 +109,8 @@ class Clip:
     tracks: list[Track]
     frames: dict[int, np.ndarray] = field(repr=False)
     warnings: list[str] = field(default_factory=list)
+    #: Why no face could be looked for (the face finder is not installed), else None.
+    finder_error: str | None = None
 
     def key_frame(self) -> int:
         judged = [t for t in self.tracks if t.score is not None]
@@ -158,8 +163,11 @@ def read_clip(path: str | os.PathLike, container: str, max_frames: int = 16, min
         keep = [keep[i] for i in _sample_indices(len(keep), max_frames)]
     frames = {index: frames[index] for index in keep}
     height, width = next(iter(frames.values())).shape[:2]
-    tracks = _track_and_score(frames, fps or 25.0, min_face_side)
-    return Clip(container, fps, decoded, width, height, keep, tracks, frames, warnings)
+    try:
+        tracks, finder_error = _track_and_score(frames, fps or 25.0, min_face_side), None
+    except FaceFinderUnavailable as exc:
+        tracks, finder_error = [], str(exc)
+    return Clip(container, fps, decoded, width, height, keep, tracks, frames, warnings, finder_error)
 
 
 def _decode(path, max_frames: int):
@@ -201,14 +209,15 @@ def _track_and_score(frames: dict[int, np.ndarray], fps: float, min_face_side: i
         scores, boundaries = [], []
         if judged:
             model = model or load_model()
-            logits, boundaries = model.logits(np.stack([face_crop(pixels, f, CROP_SIZE) for f in judged]))
+            crops = np.stack([face_crop(pixels, f, model.crop_size, model.crop_margin) for f in judged])
+            logits, boundaries = model.logits(crops)
             scores = list(model.score(logits))
-        results = {id(f): (s, b) for f, s, b in zip(judged, scores, boundaries)}
+        results = {id(f): (s, b, f.crop_square(model.crop_margin)) for f, s, b in zip(judged, scores, boundaries)}
         taken: set[str] = set()
         for face in faces:
-            score, edge = results.get(id(face), (None, None))
+            score, edge, crop = results.get(id(face), (None, None, None))
             observation = Observation(index, index / fps, tuple(int(v) for v in face.box), face.too_small,
-                                      None if score is None else float(score), edge)
+                                      None if score is None else float(score), edge, crop)
             track = _match(tracks, face, taken)
             if track is None:
                 track = Track(id=f"face{len(tracks) + 1}")
@@ -234,7 +243,7 @@ def _match(tracks: list[Track], face: Face, taken: set[str]) -> Track | None:
 def analyze_video(data: bytes, name: str, container: str, detectors, limits, fusion, analyzed_at, start,
                   max_frames: int = 16):
     """The report of a clip: key-frame report with clip-level face evidence and ``report.video``."""
-    from ..detectors.faceswap import FaceSwap, _place
+    from ..detectors.faceswap import FaceSwap, place_boundary
     from ..evidence import Evidence
     from ..report.explain import explain
     from ..fusion import fuse
@@ -255,7 +264,7 @@ def analyze_video(data: bytes, name: str, container: str, detectors, limits, fus
     from ..detectors import run_detectors
 
     evidence = run_detectors(image, others, limits.detector_seconds)
-    evidence.append(_clip_evidence(clip, key, image.shape, FaceSwap, Evidence, _place, time.perf_counter() - loaded))
+    evidence.append(_clip_evidence(clip, key, image.shape, FaceSwap, Evidence, place_boundary, time.perf_counter() - loaded))
     fused = fuse(evidence, image.shape, fusion)
     timings = {"load": loaded - start, **{f"detector:{e.detector}": e.runtime_s for e in evidence}}
     timings["total"] = time.perf_counter() - start
@@ -274,18 +283,17 @@ def _clip_evidence(clip: Clip, key: int, shape, detector_cls, evidence_cls, plac
     if not judged:
         evidence.status = "not-applicable"
         seen = bool(clip.tracks)
-        evidence.reason = ("faces found in the sampled frames are all too small to judge" if seen
-                           else f"no frontal face found in {len(clip.sampled)} sampled frames")
+        evidence.reason = clip.finder_error or (
+            "faces found in the sampled frames are all too small to judge" if seen
+            else f"no face found in {len(clip.sampled)} sampled frames")
         return evidence
     heatmap = np.zeros(shape, np.float32)
     for track in judged:
         for observation in track.observations:
             if observation.frame == key and observation.boundary is not None:
-                x, y, w, h = observation.box
-                place(heatmap, Face((x, y, w, h), None, 0.0, False), observation.boundary)
+                place(heatmap, observation.crop, observation.boundary)
     best = max(judged, key=lambda t: t.score)
-    # Map only, as for images (FaceSwap.decides): the clip score is reported, not fused.
-    evidence.score = None
+    evidence.score = float(best.score)
     evidence.heatmap = np.clip(heatmap, 0, 1)
     evidence.notes = [
         f"{len(judged)} face track(s) over {len(clip.sampled)} sampled frames; {best.id} has median swap score "

@@ -409,6 +409,7 @@ def _caveats(image: Image, evidence: list[Evidence], fusion: Fusion, title) -> l
         sentences.append(Sentence("The decoder reported damage in the file and worked around it "
                                   f"(\"{image.decode_warnings[0]}\"); the detectors saw the pixels as decoded.",
                                   ["image:decode_warnings"]))
+    sentences += _ai_probe_caveat(image, evidence)
     provenance = [e for e in evidence if e.kind == "provenance"]
     if provenance and not any(e.ok and e.score is not None and e.score >= fusion.params.threshold
                               for e in provenance):
@@ -424,15 +425,39 @@ def _caveats(image: Image, evidence: list[Evidence], fusion: Fusion, title) -> l
         unchecked.append("a publisher's protective watermark (needs the publisher's key)")
     if not any(item.ok and item.detector.startswith("copymove") for item in evidence):
         unchecked.append("copy-move")
-    if not any(item.ok and item.detector == "faceswap" for item in evidence):
+    faces = next((item for item in evidence if item.detector == "faceswap"), None)
+    # A picture without a face has no face to swap: only a face the detector could not judge is unchecked.
+    if faces is None or (not faces.ok and not (faces.reason or "").startswith("no face found")):
         unchecked.append("face swaps")
     if unchecked:
+        from ..detectors import PROFILES
+
         text = f"Not checked in this analysis: {_join(unchecked)}."
-        in_thorough = [item for item in unchecked if item in ("copy-move", "face swaps")]
+        thorough_only = {"copy-move": "copymove_sift", "face swaps": "faceswap"}
+        in_thorough = [item for item in unchecked if item in thorough_only
+                       and thorough_only[item] not in PROFILES["default"] and all(e.detector != thorough_only[item]
+                                                                                 for e in evidence)]
         if in_thorough:
             text += f" The thorough profile checks {_join(in_thorough)}."
         sentences.append(Sentence(text, []))
     return sentences
+
+
+def _ai_probe_caveat(image: Image, evidence: list[Evidence]) -> list[Sentence]:
+    """What the CLIP probe measures and where it fails, whenever it judged the image."""
+    probe = next((e for e in evidence if e.detector == "aigen" and e.ok), None)
+    if probe is None:
+        return []
+    facts = probe.facts
+    text = (f"The AI-image probe measures how much CLIP features of {facts.get('views', 2) - 1} native-resolution "
+            "crop(s) and of the whole image resemble those of the generators it was trained on rather than real "
+            f"photos (P(ai-generated) {facts.get('p_ai_generated', probe.score):.2f}). It can miss a generator unlike "
+            "those, and it weakens when the image was heavily re-compressed or downscaled")
+    if min(image.shape) < 256:
+        text += f"; at {image.width}x{image.height} this image is small for it"
+    text += ("; drawings, renders and screenshots are outside the real photos it was calibrated on, and its map "
+             "covers only the crops it read.")
+    return [Sentence(text, [evidence_id("aigen")])]
 
 
 def _exif_fields(raw: bytes | None) -> dict[str, str]:

@@ -30,8 +30,19 @@ INPUT_MEAN = (0.485, 0.456, 0.406)
 INPUT_STD = (0.229, 0.224, 0.225)
 
 
-def efficientnet_lite0(pretrained: bool = True) -> nn.Module:
+def efficientnet_lite0(pretrained: bool = True, activation: str = "swish") -> nn.Module:
     """EfficientNet-Lite0 with its ImageNet weights (4.7 M parameters; the classifier is kept but unused here).
+
+    Parameters
+    ----------
+    pretrained
+        Load the ImageNet weights (else random initialisation, e.g. to load a trained state into).
+    activation
+        ``"relu6"``: the activation Lite networks are built with and these weights were trained with (the
+        ImageNet features as published: scikit-image's "coffee" is espresso at 0.83). ``"swish"`` (the default,
+        kept because the learned localizer v2 was trained and exported with it): the package's ``set_swish``
+        replaces ReLU6 by Swish in every block, which degrades the ImageNet features (the same "coffee" becomes a
+        toilet seat at 0.19). Both trace to ONNX; new models should ask for ``"relu6"``.
 
     Raises
     ------
@@ -40,14 +51,15 @@ def efficientnet_lite0(pretrained: bool = True) -> nn.Module:
     """
     from efficientnet_lite_pytorch import EfficientNet
 
-    if not pretrained:
-        return EfficientNet.from_name("efficientnet-lite0")
-    path = locate(EFFICIENTNET_LITE0)
+    if activation not in ("swish", "relu6"):
+        raise ValueError(f"activation {activation!r}: 'relu6' or 'swish'")
     net = EfficientNet.from_name("efficientnet-lite0")
-    state = torch.load(str(path), map_location="cpu", weights_only=True)
-    net.load_state_dict(state)
-    # Plain ReLU6/Swish modules trace to ONNX; the memory-efficient autograd function does not.
-    net.set_swish(memory_efficient=False)
+    if pretrained:
+        state = torch.load(str(locate(EFFICIENTNET_LITE0)), map_location="cpu", weights_only=True)
+        net.load_state_dict(state)
+    if activation == "swish":
+        # Plain Swish modules trace to ONNX; the memory-efficient autograd function does not.
+        net.set_swish(memory_efficient=False)
     return net
 
 

@@ -696,21 +696,17 @@ def fixed_inputs(rows: int = 12, cols: int = 16, seed: int = 0) -> tuple[np.ndar
 
 def export(net, path: Path) -> float:
     """Write ONNX and return the largest |torch - onnxruntime| over both outputs on :func:`fixed_inputs`."""
-    import onnxruntime
     import torch
 
-    net.eval()
-    probe = tuple(torch.from_numpy(a) for a in fixed_inputs())
-    torch.onnx.export(net, probe, str(path), input_names=["rgb", "dct", "maps", "globals"],
-                      output_names=["anomaly", "confidence"],
-                      dynamic_axes={"rgb": {2: "height", 3: "width"}, "dct": {2: "rows", 3: "cols"},
-                                    "maps": {2: "rows", 3: "cols"}},
-                      opset_version=17, dynamo=False)
-    with torch.no_grad():
-        expected = [t.numpy() for t in net(*probe)]
-    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    got = session.run(None, dict(zip(["rgb", "dct", "maps", "globals"], (p.numpy() for p in probe))))
-    return float(max(np.max(np.abs(a - b)) for a, b in zip(expected, got)))
+    from .export import export_onnx, onnx_parity
+
+    names = ["rgb", "dct", "maps", "globals"]
+    probe = fixed_inputs()
+    export_onnx(net, tuple(torch.from_numpy(a) for a in probe), path, input_names=names,
+                output_names=["anomaly", "confidence"],
+                dynamic_axes={"rgb": {2: "height", 3: "width"}, "dct": {2: "rows", 3: "cols"},
+                              "maps": {2: "rows", 3: "cols"}})
+    return onnx_parity(net, path, dict(zip(names, probe)))
 
 
 def fit_detection_head(net, cache: Path, versions: list[dict], seed: int, log=print,
