@@ -9,7 +9,7 @@ from forgeries import authentic_jpeg, double_jpeg_splice, iou, noise_splice
 from tamperscope import analyze, write_report
 from tamperscope.detectors import create
 from tamperscope.evidence import Evidence
-from tamperscope.fusion import fuse
+from tamperscope.fusion import FusionParams, fuse
 from tamperscope.image import load
 
 
@@ -19,7 +19,7 @@ def spliced(tmp_path_factory):
     return path, double_jpeg_splice(path)
 
 
-def test_double_jpeg_splice_is_edited_and_localized(spliced):
+def test_double_jpeg_splice_is_edited_and_localized(spliced, plumbing_fusion):
     path, mask = spliced
     report = analyze(path)
     assert report.label == "edited" and report.score >= 0.5
@@ -36,14 +36,24 @@ def test_compression_detectors_localize_the_splice(spliced, name):
     assert iou(evidence.heatmap_full(image.shape) >= 0.5, mask) >= 0.5
 
 
-def test_noise_region_is_localized(tmp_path):
+def test_noise_region_is_localized(tmp_path, plumbing_fusion):
     mask = noise_splice(tmp_path / "noisy.png")
     image = load(tmp_path / "noisy.png")
     evidence = create("noise").run(image)
     assert evidence.ok and evidence.score >= 0.5
     assert iou(evidence.heatmap_full(image.shape) >= 0.5, mask) >= 0.5
     report = analyze(tmp_path / "noisy.png")
-    assert report.label == "edited" and iou(report.fusion.mask, mask) >= 0.5
+    assert report.label == "edited"
+    # The calibrated map marks a region only where its pixels pass the image decision's likelihood ratio; the
+    # noise map alone rarely marks the right pixels on real forgeries (docs/fusion.md), so it may not. Either
+    # way the label says where: a region on the splice, or the map's peak inside it.
+    if report.regions:
+        assert iou(report.fusion.mask, mask) >= 0.5
+    else:
+        row, col = report.fusion.peak[1]
+        assert mask[row, col]
+        where = next(s for s in report.explanation.sections if s.title == "Where").sentences
+        assert where and where[-1].text.startswith("No region: no pixel is more likely manipulated than not")
     assert next(e for e in report.evidence if e.detector == "dq").status == "not-applicable"
 
 
@@ -51,7 +61,7 @@ def test_noise_region_is_localized(tmp_path):
 def test_single_compressed_photo_has_no_region_and_a_low_score(tmp_path, quality):
     authentic_jpeg(tmp_path / "c.jpg", quality)
     report = analyze(tmp_path / "c.jpg")
-    assert report.label == "authentic"
+    assert report.label == "no-evidence"  # never "authentic" from signals that cannot see every class
     assert report.score < 0.3
     assert report.regions == [] and not report.fusion.mask.any()
 
@@ -86,7 +96,7 @@ def test_a_failing_detector_does_not_sink_the_others(tmp_path, monkeypatch):
     report = analyze(tmp_path / "c.jpg")
     failed = next(e for e in report.evidence if e.detector == "dq")
     assert failed.status == "failed" and "boom" in failed.reason
-    assert report.label == "authentic"  # decided by the detectors that worked
+    assert report.label == "no-evidence"  # decided by the detectors that worked
 
 
 def test_fusion_rule_on_hand_made_evidence():
@@ -95,7 +105,7 @@ def test_fusion_rule_on_hand_made_evidence():
     strong = Evidence("a", "1", score=0.8, heatmap=heat, stride=8)
     weak = Evidence("b", "1", score=0.2, heatmap=np.ones((64, 64), np.float32))
     map_only = Evidence("c", "1", score=None, heatmap=np.ones((64, 64), np.float32))
-    fused = fuse([strong, weak, map_only], (64, 64))
+    fused = fuse([strong, weak, map_only], (64, 64), FusionParams(rule="classes-v1"))
     assert fused.label == "edited" and fused.score == pytest.approx(0.8)
     assert fused.deciding == ["a", "b"]
     # The weak detector's map does not enter the mask; the strong one's does.
@@ -103,3 +113,4 @@ def test_fusion_rule_on_hand_made_evidence():
     assert fused.regions[0].bbox == (16, 16, 16, 16) and fused.regions[0].detectors == ["a", "b"]
     assert fused.heatmap.max() == pytest.approx(0.9 * 0.8)
     assert fuse([map_only], (64, 64)).label == "inconclusive"
+    assert fuse([weak], (64, 64), FusionParams(rule="classes-v1")).label == "no-evidence"

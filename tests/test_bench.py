@@ -34,7 +34,7 @@ def test_run_writes_named_protocol_tables_and_reuses_its_cache(dataset, tmp_path
     assert clean.methods["dq"]["image-AUC"] == 1.0
     assert clean.methods["dq"]["pixel-F1@0.5"] >= 0.5
     assert clean.methods["ela"]["image-AUC"] is None  # a map-only method has no image metric
-    assert clean.applicable == {"dq": 6, "ela": 6, "fusion": 6, "fusion-v2": 6}
+    assert clean.applicable == {"dq": 6, "ela": 6, "fusion": 6, "fusion-v1": 6}
     # Cropping by 3 pixels misaligns the grid: aligned double quantization is gone.
     cropped = {r.condition: r for r in results}["crop:3"]
     assert cropped.methods["dq"]["pixel-F1@0.5"] < clean.methods["dq"]["pixel-F1@0.5"]

@@ -19,7 +19,7 @@ def tamperscope(*args, cwd=None):
     )
 
 
-def test_analyze_writes_the_report_files(tmp_path):
+def test_analyze_writes_the_report_files(tmp_path, plumbing_fusion):
     mask = double_jpeg_splice(tmp_path / "spliced.jpg")
     out = tmp_path / "out"
     result = tamperscope("analyze", tmp_path / "spliced.jpg", "-o", out)
@@ -28,7 +28,7 @@ def test_analyze_writes_the_report_files(tmp_path):
     for name in ("report.json", "heatmap.png", "overlay.jpg", "mask.png", "layers/dq.png"):
         assert (out / name).is_file(), name
     report = json.loads((out / "report.json").read_text())
-    assert report["schema"] == "tamperscope.report/1.2"
+    assert report["schema"] == "tamperscope.report/2.0"
     assert report["verdict"]["label"] == "edited"
     x, y, w, h = report["regions"][0]["bbox"]
     rows, cols = mask.nonzero()

@@ -31,7 +31,7 @@ def sentences(report: dict, section: str | None = None):
 
 
 @pytest.fixture(scope="module")
-def spliced_report(tmp_path_factory):
+def spliced_report(tmp_path_factory, plumbing_fusion):
     path = tmp_path_factory.mktemp("e") / "spliced.jpg"
     double_jpeg_splice(path)
     return analyze(path).to_dict()

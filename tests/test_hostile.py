@@ -17,6 +17,7 @@ import pytest
 
 import hostile_corpus
 from tamperscope import analyze
+from tamperscope.fusion import LABELS
 from tamperscope.detectors._deadline import DeadlineExceeded, time_limit
 from tamperscope.errors import InputError
 from tamperscope.scan import IMAGE_SUFFIXES, ResultStore, scan
@@ -48,7 +49,7 @@ def test_each_file_gives_a_report_or_a_one_line_error(case):
             # A detector that raised is a bug, even though the report survives it.
             failed = [f"{e.detector}: {e.reason}" for e in report.evidence if e.status == "failed"]
             assert not failed, f"{case.name} ({case.why}): {failed}"
-            assert report.label in {"authentic", "edited", "inconclusive"} | {"ai-generated", "ai-edited"}
+            assert report.label in LABELS
     assert outcome in case.expect.split("|"), f"{case.name} ({case.why}): {outcome} {message}"
     if outcome == "error":
         assert message and "\n" not in message and len(message) < 400

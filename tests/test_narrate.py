@@ -70,7 +70,7 @@ def test_image_only_when_asked(spliced, server):
     assert content[1]["image_url"]["url"].startswith("data:image/jpeg;base64,")
 
 
-def test_endpoint_failure_is_recorded_not_fatal(spliced, server):
+def test_endpoint_failure_is_recorded_not_fatal(spliced, server, plumbing_fusion):
     FakeCompletions.status = 500
     report = analyze(spliced, narrative=NarrativeConfig(endpoint=server))
     assert report.narrative.text is None and "HTTP 500" in report.narrative.error
@@ -79,7 +79,7 @@ def test_endpoint_failure_is_recorded_not_fatal(spliced, server):
     assert "could not be reached" in unreachable.narrative.error
 
 
-def test_cli_narrate_flag(spliced, server):
+def test_cli_narrate_flag(spliced, server, plumbing_fusion):
     from test_cli import tamperscope
 
     result = tamperscope("analyze", spliced, "--narrate-endpoint", server)

@@ -139,7 +139,7 @@ def test_provenance_outranks_signals():
     assert fused.label == "ai-generated" and fused.drivers == ["c2pa"]
     weak = _ev("metadata", 0.3, "edited", "provenance")  # a weak fact never decides alone
     assert fuse([weak], shape).label == "inconclusive"
-    assert fuse([weak, _ev("dq", 0.1)], shape).label == "authentic"
+    assert fuse([weak, _ev("dq", 0.1)], shape).label == "no-evidence"  # a low signal is no evidence, not authentic
     assert fuse([weak, _ev("npr", 0.8, "ai-generated")], shape).label == "ai-generated"
     tie = fuse([_ev("a", 0.9, "ai-generated", "provenance"), _ev("b", 0.9, "ai-edited", "provenance")], shape)
     assert tie.label == "ai-edited"  # the more specific class wins a tie

@@ -42,7 +42,7 @@ HOSTILE = "<img src=x onerror=alert(1)>.jpg"
 
 
 @pytest.fixture(scope="module")
-def scanned(tmp_path_factory):
+def scanned(tmp_path_factory, plumbing_fusion):
     """(database path, artifacts folder, photos folder) of one scan."""
     root = tmp_path_factory.mktemp("scan")
     photos = root / "photos"

@@ -1,63 +1,76 @@
-"""Fusion v1: evidence -> integrity score, fused heatmap, mask and regions.
+"""Fusion: evidence -> verdict label, calibrated class probabilities, fused map, mask and regions.
 
-The rule (also in docs/fusion.md), applied to the evidence of status "ok" that
-carries a score ("deciding" evidence; ELA's map is a layer, not a decision):
+The rule (also in docs/fusion.md) is "calibrated-v3", the default. It reads the
+evidence of every detector that ran; evidence of status "ok" that carries a
+score is *deciding* evidence (ELA's map and the other map-only methods are
+layers to read, not decisions).
 
-* **Manipulation score** = the largest detector score. One strong, specific
-  trace is enough to doubt an image; averaging would let silent detectors
-  (a JPEG check on a never-compressed region) dilute it. Not calibrated: a
-  learned, calibrated fusion replaces this rule later.
-* **Fused heatmap** = per pixel, the largest ``heatmap x score`` over deciding
-  detectors, so a map counts only as much as its own detector believes in it.
-* **Mask** = pixels that at least one detector with score >= ``threshold``
-  marks >= ``threshold`` in its own heatmap.
-* **Regions** = 8-connected components of the mask covering at least
-  ``min_region_share`` of the image (the ``max_regions`` largest); each lists the detectors whose own map
-  marks at least ``support_share`` of it.
-* **Verdict class** (rule "classes-v1"): one of "authentic", "edited",
-  "ai-generated", "ai-edited" or "inconclusive". Each piece of evidence says
-  which class its score supports (``Evidence.indicates``) and whether it is
-  *provenance* (what the file declares: signed Content Credentials, generator
-  records, invisible watermarks) or a *signal* (a trace measured in pixels).
+**Class probabilities** (``class_scores``). For the deciding *signal*
+detectors of the run, a model fitted on held-apart development images
+(``models/fusion.json``; :mod:`tamperscope.train.fusion`, ``tamperscope train
+fusion``) gives, one-vs-rest, the probability that the image is ``edited``,
+``ai-generated`` and ``ai-edited``, and the probability that it is manipulated
+at all (``edited`` counts AI edits too: an AI edit is an edit, and ``ai-edited``
+refines it); ``no-manipulation`` is one minus the largest of these. Each is a
+logistic regression (Cox 1958; the calibration sense of Guo et al., "On
+calibration of modern neural networks", ICML 2017) on two terms per detector,
+its score toward that class and the score's excess over 0.5, with weights
+>= 0. The non-negative weights make every probability of manipulation
+monotone: more evidence from any detector, with everything else kept, never
+lowers one. A detector that could not judge the image adds nothing (its
+state is not a feature: in the development data "not applicable" mostly
+means "a PNG", which would teach the model the file format). A class no
+fitted detector looks for has no probability (None), and the report says it
+was not checked. One model is fitted per detector set (each profile's;
+:func:`choose_model` takes the largest fitted set that ran, and the verdict is
+``calibrated`` only when that set is every deciding signal that ran).
 
-  1. Provenance first: if any provenance evidence scores >= ``threshold``,
-     the class is that of the strongest such evidence (ties broken toward the
-     more specific class: ai-edited, ai-generated, edited, authentic), and
-     signals cannot change it. A declaration or a cryptographic check is about
-     the file's history; a statistical trace in the pixels is a weaker kind of
-     fact, so it is reported beside the class but outranked.
-  2. Otherwise signals decide: the class of the strongest signal scoring >=
-     ``threshold``.
-  3. Otherwise "authentic" (no evidence of manipulation found) when at least
-     one signal could judge the image, else "inconclusive". Provenance checks
-     that found nothing (no manifest, no generator record) do not make an image
-     "authentic": the absence of a declaration is not a finding.
+**Verdict label**, in this order:
 
-  The manipulation score stays the largest score of deciding evidence that
-  supports a class other than "authentic"; provenance evidence counts only
-  once it decides (a low provenance score means "nothing declared", not a
-  weak trace).
+1. *Provenance first*: if provenance evidence (signed credentials, generator
+   records, watermarks) scores >= ``threshold``, the label is the class of the
+   strongest (ties toward the more specific class: ai-edited, ai-generated,
+   edited, authentic), and signals cannot change it. An intact publisher
+   watermark or trusted Content Credentials of a camera capture give
+   ``authentic`` this way.
+2. *Signals*: the class whose probability is >= ``decision`` (0.5: more likely
+   than not): ``ai-edited`` when it is, else the largest if several. A deciding signal outside the model (a
+   detector named by hand) decides at its own score >= ``threshold``, and the
+   verdict is then not calibrated.
+3. ``inconclusive`` when the evidence conflicts (manipulation is more likely
+   than not, but no single class is) or when no signal could judge the image.
+4. ``authentic`` when the probability of manipulation is below
+   ``authentic_below`` *and* every manipulation class was checked by an
+   applicable detector the model weighs (:attr:`Fusion.unchecked` empty).
+5. Otherwise ``no-evidence``: no manipulation was found, which is not proof of
+   authenticity; the explanation lists what was checked and what was not.
 
-Rule "calibrated-v2" (opt-in: ``FusionParams(rule="calibrated-v2")``; docs/fusion.md says
-why it is not the default yet) keeps step 1 and the
-classes, and replaces the *signal* part for the detectors its model knows
-(:data:`MODELLED`, weights in ``models/fusion.json``: one model with the
-localizer, one without it for the default profile, see :func:`choose_model`): their maps are pooled
-into statistics (soft maximum, mean, quantiles, and for maps with a confidence
-the confidence-weighted anomaly, as in TruFor's integrity head) and a logistic
-regression fitted on held-apart synthetic forgeries turns them into one
-calibrated probability of manipulation, the *integrity score* (reported as is);
-it counts as one signal indicating "edited", put on the verdict scale by
-:func:`decision_scale` (0.5 = the 99th percentile of authentic fitting images); detectors outside the model keep their own scores.
-The fused map is a per-pixel logistic regression on the modelled detectors'
-maps, fitted on the same data. When no modelled detector could judge the
-image, or the weights are absent, v1 applies unchanged.
+**Map, mask, regions.** A per-pixel logistic regression on the modelled
+detectors' maps, each weighed by its detector's score and by the score's
+excess over 0.5 (a map counts as much as its detector believes in it; weights
+>= 0), fitted on forged images at the same prior as the class probabilities
+(so 0.5 asks the same likelihood ratio of a pixel as of an image), gives the
+probability that a pixel was manipulated *given* that the image was; the
+fused heatmap is
+that times the image's probability of a localizable manipulation (edited or
+ai-edited), a graded probability. Only when the label is ``edited`` or
+``ai-edited``, the mask is the pixels more likely manipulated than not (>= 0.5)
+of the conditional map, so a region appears only with a manipulation label; a
+provenance decision that carries a map (a broken watermark) takes its mask from
+that map. Regions are 8-connected components of the mask (``_regions.py``),
+each listing the detectors whose own map marks at least ``support_share`` of it.
+
+Rule "classes-v1" (``FusionParams(rule="classes-v1")``, and the fallback when
+no model applies) is the earlier written rule: the largest score decides at
+``threshold``; no class probabilities (``calibrated`` false); ``no-evidence``
+where a signal could judge, never ``authentic`` from signals.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import os
 from dataclasses import dataclass, field
 from functools import cached_property, lru_cache, reduce
 from pathlib import Path
@@ -68,26 +81,43 @@ from scipy import ndimage
 from ._regions import connected_regions
 from .evidence import Evidence, expand_cells
 
-FUSION_RULE = "classes-v1"
-#: The rules fuse() knows; the first is the default (see docs/fusion.md for why calibrated-v2 is not, yet).
-RULES = ("classes-v1", "calibrated-v2")
+FUSION_RULE = "calibrated-v3"
+#: The rules fuse() knows; the first is the default.
+RULES = ("calibrated-v3", "classes-v1")
 MODEL_PATH = Path(__file__).resolve().parent / "models" / "fusion.json"
-#: The detectors whose maps the calibrated model reads, in feature order.
-MODELLED = ("ela", "dq", "blk", "noise", "localizer")
-#: Pooled statistics per detector, in feature order (see :func:`pooled_statistics`).
-STATISTICS = ("applicable", "score", "softmax", "mean", "q50", "q90", "q99", "confident")
+#: Names another fitted model file to use instead of MODEL_PATH (a refit to judge before it replaces the shipped one).
+MODEL_ENV = "TAMPERSCOPE_FUSION_MODEL"
 
-#: Verdict classes, most specific first: the tie-break order of the rule above.
+#: Classes of manipulation, in report order, and the name of the class without any.
+MANIPULATIONS = ("edited", "ai-generated", "ai-edited")
+NO_MANIPULATION = "no-manipulation"
+#: Provenance classes, most specific first: the tie-break order.
 CLASSES = ("ai-edited", "ai-generated", "edited", "authentic")
+#: What each class probability answers: is the image's class one of these? An AI edit inside a real photo is an
+#: edit too (the splice detectors see it as one); "ai-edited" asks whether the edit brought AI content.
+COVERS = {"edited": ("edited", "ai-edited"), "ai-generated": ("ai-generated",), "ai-edited": ("ai-edited",)}
+#: Every verdict label.
+LABELS = ("edited", "ai-generated", "ai-edited", "authentic", "no-evidence", "inconclusive")
+#: Labels that say where (regions may exist).
+LOCALIZED = ("edited", "ai-edited")
+#: Terms per detector and class in the image model, in column order (weights >= 0).
+TERMS = ("score", "strong")
+#: The pseudo-class of the "manipulated at all" model.
+ANY = "manipulated"
 
 
 @dataclass(frozen=True)
 class FusionParams:
+    #: Provenance evidence decides at a score >= this; so do deciding signals outside the model.
     threshold: float = 0.5
+    #: A class probability >= this decides (more likely than not).
+    decision: float = 0.5
+    #: "authentic" needs the probability of manipulation below this (and every class checked).
+    authentic_below: float = 0.05
     min_region_share: float = 0.001
     support_share: float = 0.3
     max_regions: int = 50
-    #: "classes-v1" (max rule, the default) or "calibrated-v2" (learned, calibrated integrity score).
+    #: "calibrated-v3" (the default) or "classes-v1" (the written max rule, never calibrated).
     rule: str = FUSION_RULE
 
 
@@ -129,16 +159,26 @@ class Fusion:
     regions: list[Region]
     deciding: list[str]
     params: FusionParams
-    #: "provenance" or "signal": which kind of evidence set the class (None when nothing did).
+    #: "provenance" or "signal": which kind of evidence set the label (None when nothing did).
     decided_by: str | None = None
-    #: The evidence (detector names) that set the class.
+    #: The evidence (detector names) that set the label, strongest first.
     drivers: list[str] = field(default_factory=list)
-    #: Signals that scored >= threshold for a different class but were outranked by provenance.
+    #: Signals that pointed to another class but were outranked by provenance.
     outranked: list[str] = field(default_factory=list)
-    #: The rule that made this fusion ("calibrated-v2" falls back to "classes-v1" when its model cannot apply).
+    #: The rule that made this fusion ("calibrated-v3" falls back to "classes-v1" when no model applies).
     rule: str = "classes-v1"
-    #: The calibrated integrity score of the modelled signals (None under classes-v1).
-    integrity: float | None = None
+    #: Calibrated probability per class (:data:`MANIPULATIONS` and :data:`NO_MANIPULATION`); None under v1.
+    class_scores: dict[str, float | None] | None = None
+    #: Whether ``class_scores`` are the fitted model's for every deciding signal that ran.
+    calibrated: bool = False
+    #: Manipulation classes that no applicable, fitted detector looked for in this image.
+    unchecked: list[str] = field(default_factory=list)
+    #: The fitted detector set used (its name and detectors), None under v1.
+    model: dict | None = None
+    #: Deciding signals outside the model (they decide at their own threshold, uncalibrated).
+    unmodelled: list[str] = field(default_factory=list)
+    #: The largest per-pixel probability of the conditional map, and where (row, col), for the explanation.
+    peak: tuple[float, tuple[int, int]] | None = None
     #: Side in pixels of the cells of ``heatmap_cells``, ``confidence_cells`` and ``mask_cells``.
     stride: int = 1
     #: (height, width) of the stored image.
@@ -167,98 +207,87 @@ class Fusion:
         pixels = self.shape[0] * self.shape[1]
         return float((cell_areas(self.stride, self.shape) * self.mask_cells).sum() / max(pixels, 1))
 
-
-def fuse(evidence: list[Evidence], shape: tuple[int, int], params: FusionParams = FusionParams()) -> Fusion:
-    """Combine detectors' evidence for an image of ``shape`` (stored orientation)."""
-    deciding = [e for e in evidence if e.ok and e.score is not None]
-    model = choose_model(load_model(), {e.detector for e in evidence}) if params.rule == "calibrated-v2" else None
-    modelled = {} if model is None else {e.detector: e for e in evidence if e.ok and e.detector in model["detectors"]}
-    if model is None or not modelled:
-        return _fuse_v1(deciding, shape, params)
-    return _fuse_calibrated(evidence, deciding, modelled, shape, params, model)
+    @property
+    def manipulated(self) -> float | None:
+        """The calibrated probability that the image was manipulated at all (None under v1)."""
+        if self.class_scores is None or self.class_scores.get(NO_MANIPULATION) is None:
+            return None
+        return 1.0 - float(self.class_scores[NO_MANIPULATION])
 
 
-def _fuse_v1(deciding: list[Evidence], shape: tuple[int, int], params: FusionParams) -> Fusion:
-    maps = [item for item in deciding if item.heatmap is not None]
-    stride = grid_stride(maps)
-    cells = grid_shape(shape, stride)
-    heatmap = np.zeros(cells, dtype=np.float32)
-    mask = np.zeros(cells, dtype=bool)
-    own_masks: dict[str, np.ndarray] = {}
-    confidences = []
-    for item in maps:
-        full = on_grid(item.heatmap, item.stride, stride, cells)
-        np.maximum(heatmap, full * np.float32(item.score), out=heatmap)
-        own = full >= params.threshold
-        own_masks[item.detector] = own
-        if item.score >= params.threshold:
-            mask |= own
-        if item.confidence is not None:
-            confidences.append(on_grid(item.confidence, item.stride, stride, cells))
+def fuse(evidence: list[Evidence], shape: tuple[int, int], params: FusionParams = FusionParams(),
+         models: dict | None = None) -> Fusion:
+    """Combine detectors' evidence for an image of ``shape`` (stored orientation).
 
-    score = max((float(e.score) for e in deciding if e.indicates != "authentic" and _measures(e, params.threshold)),
-                default=None)
-    label, decided_by, drivers, outranked = classify(deciding, params.threshold)
-    if score is None and label == "authentic":
-        score = 0.0
-    confidence = np.mean(confidences, axis=0).astype(np.float32) if confidences else None
-    return _finish(label, score, heatmap, confidence, mask, own_masks, deciding, params, decided_by, drivers,
-                   outranked, "classes-v1", None, stride, shape)
+    ``models`` are the fitted models (the content of ``models/fusion.json``); by default the shipped ones.
+    """
+    if params.rule not in RULES:
+        raise ValueError(f"unknown fusion rule {params.rule!r}; known: {', '.join(RULES)}")
+    signals = deciding_signals(evidence)
+    fitted = load_model() if models is None else models
+    versions = {e.detector: e.version for e in evidence}
+    model = choose_model(fitted, set(signals), versions) if params.rule == "calibrated-v3" else None
+    if model is None:
+        return _fuse_v1(evidence, shape, params)
+    return _fuse_calibrated(evidence, signals, model, shape, params)
 
 
-def _fuse_calibrated(evidence, deciding, modelled, shape, params, model) -> Fusion:
-    integrity, contributions = integrity_score(modelled, model)
-    stride = grid_stride([e for e in modelled.values() if e.heatmap is not None])
-    cells = grid_shape(shape, stride)
-    heatmap = fused_map(modelled, cells, model, stride)
-    own_masks = {}
-    for name, item in modelled.items():
-        if item.heatmap is not None:
-            own_masks[name] = on_grid(item.heatmap, item.stride, stride, cells) >= params.threshold
-    # The modelled detectors speak through one calibrated signal; the others keep their own scores.
-    others = [e for e in deciding if e.detector not in modelled]
-    combined = Evidence(detector="integrity", version=model["version"], indicates="edited", kind="signal")
-    combined.score = decision_scale(integrity, model.get("decision_threshold", 0.5))
-    label, decided_by, drivers, outranked = classify([*others, combined], params.threshold)
-    if "integrity" in drivers:
-        named = [n for n, c in sorted(contributions.items(), key=lambda kv: -kv[1]) if c > 0] or list(modelled)
-        at = drivers.index("integrity")
-        drivers = drivers[:at] + named + drivers[at + 1 :]
-    outranked = [name for o in outranked for name in (list(modelled) if o == "integrity" else [o])]
-    scores = [float(e.score) for e in others if e.indicates != "authentic"] + [combined.score]
-    score = max(scores)
-    mask = heatmap >= params.threshold
-    confidences = [on_grid(e.confidence, e.stride, stride, cells) for e in modelled.values()
-                   if e.confidence is not None and e.heatmap is not None]
-    confidence = np.mean(confidences, axis=0).astype(np.float32) if confidences else None
-    fused_deciding = [e for e in deciding if e.detector not in modelled] + list(modelled.values())
-    return _finish(label, score, heatmap, confidence, mask, own_masks, fused_deciding, params, decided_by, drivers,
-                   outranked, "calibrated-v2", integrity, stride, shape)
+# --------------------------------------------------------------------------
+# Which evidence counts
 
 
-def _finish(label, score, heatmap, confidence, mask, own_masks, deciding, params, decided_by, drivers, outranked,
-            rule, integrity, stride, shape) -> Fusion:
-    regions = _regions(mask, heatmap, own_masks, params, stride, shape) if label in {"edited", "ai-edited"} else []
-    final_mask = np.zeros(heatmap.shape, dtype=bool)
-    for region in regions:
-        final_mask[region.cell_slices] |= region.local_cells
-    return Fusion(
-        label=label,
-        score=score,
-        heatmap_cells=heatmap,
-        confidence_cells=confidence,
-        mask_cells=final_mask,
-        regions=regions,
-        deciding=[e.detector for e in deciding],
-        params=params,
-        decided_by=decided_by,
-        drivers=drivers,
-        outranked=outranked,
-        rule=rule,
-        integrity=integrity,
-        stride=stride,
-        shape=tuple(shape),
-    )
+def deciding_signals(evidence: list[Evidence]) -> list[str]:
+    """Names of the signal detectors that ran and decide (give a score), applicable or not.
+
+    A registered detector decides when its class says so (``decides``); an unregistered one (tests, a plug-in)
+    when it carries a score, or could not judge the image (it might have).
+    """
+    from .detectors.registry import catalogue as classes_of
+
+    catalogue = classes_of([item.detector for item in evidence])  # only the modules of the detectors that ran
+    names = []
+    for item in evidence:
+        cls = catalogue.get(item.detector)
+        if cls is not None:
+            if cls.kind != "provenance" and cls.decides:
+                names.append(item.detector)
+        elif item.kind != "provenance" and (item.score is not None or not item.ok):
+            names.append(item.detector)
+    return names
+
+
+def _deciding(evidence: list[Evidence]) -> list[Evidence]:
+    return [e for e in evidence if e.ok and e.score is not None]
+
+
+class _GridMaps(dict):
+    """Each detector's map on the fusion's grid (:func:`on_grid`), expanded once however many steps read it.
+
+    None for a detector without a map. ``stride`` is the grid's cell side, ``cells`` its shape.
+    """
+
+    def __init__(self, evidence: list[Evidence], stride: int, cells: tuple[int, int]):
+        super().__init__()
+        self._evidence = {e.detector: e for e in evidence}
+        self.stride = stride
+        self.cells = cells
+
+    def __missing__(self, name: str) -> np.ndarray | None:
+        item = self._evidence.get(name)
+        ok = item is not None and item.ok and item.heatmap is not None
+        value = on_grid(item.heatmap, item.stride, self.stride, self.cells) if ok else None
+        self[name] = value
+        return value
+
+    def confidence(self, item: Evidence) -> np.ndarray:
+        return on_grid(item.confidence, item.stride, self.stride, self.cells)
+
+
+def _grid(evidence: list[Evidence], names: set[str], shape: tuple[int, int]) -> _GridMaps:
+    """The grid of the maps of ``names`` (the fused ones): the largest cell they all divide into."""
+    mapped = [e for e in evidence if e.detector in names and e.ok and e.heatmap is not None]
+    stride = grid_stride(mapped)
+    return _GridMaps(evidence, stride, grid_shape(shape, stride))
 
 
 # --------------------------------------------------------------------------
@@ -297,166 +326,402 @@ def cell_areas(stride: int, shape: tuple[int, int]) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------
-# The calibrated model
+# The calibrated rule
+
+
+def _fuse_calibrated(evidence, signals, model, shape, params) -> Fusion:
+    by_name = {e.detector: e for e in evidence}
+    modelled = model["detectors"]
+    scores, contributions, unchecked = class_probabilities(by_name, model)
+    deciding = _deciding(evidence)
+    unmodelled = [e for e in deciding if e.kind != "provenance" and e.detector not in modelled]
+    maps = _grid(evidence, set(modelled) | {e.detector for e in deciding}, shape)
+    conditional = pixel_probability(by_name, maps.cells, model, maps)
+
+    label, decided_by, drivers, outranked = _provenance_decision(deciding, params.threshold)
+    if label is None:
+        label, drivers = _signal_decision(scores, contributions, unmodelled, by_name, model, unchecked, params)
+        decided_by = "signal" if label in (*MANIPULATIONS, "authentic") else None
+        if label == "authentic":
+            drivers = []
+    elif decided_by == "provenance":
+        outranked = _outranked(label, scores, contributions, unmodelled, params)
+
+    localizable = max((scores.get(c) or 0.0) for c in LOCALIZED)
+    heatmap = (conditional * np.float32(localizable)).astype(np.float32)
+    own_masks = _own_masks([by_name[n] for n in modelled if n in by_name] + unmodelled, maps, params.threshold)
+    mask = conditional >= params.decision
+    for item in unmodelled:  # an uncalibrated signal's own map counts as it does under v1
+        full = maps[item.detector]
+        if full is not None:
+            np.maximum(heatmap, full * np.float32(item.score), out=heatmap)
+            if item.score >= params.threshold:
+                mask |= full >= params.threshold
+    if decided_by == "provenance":
+        mask = _provenance_mask(deciding, drivers, maps, params.threshold, mask)
+        heatmap = _with_provenance_map(deciding, drivers, maps, heatmap)
+    manipulated = scores[NO_MANIPULATION]
+    score = None if manipulated is None else 1.0 - manipulated
+    if decided_by == "provenance" and label in MANIPULATIONS:
+        score = max(score or 0.0, max(by_name[n].score for n in drivers))
+    peak_cell = _peak(conditional)
+    confidences = [maps.confidence(e) for e in deciding if e.detector in modelled and e.confidence is not None
+                   and e.heatmap is not None]
+    confidence = np.mean(confidences, axis=0).astype(np.float32) if confidences else None
+    fused = _finish(label, score, heatmap, confidence, mask, own_masks, deciding, params, decided_by, drivers,
+                    outranked, "calibrated-v3", maps.stride, shape)
+    fused.class_scores = scores
+    fused.calibrated = not unmodelled and set(signals) == set(modelled)
+    fused.unchecked = unchecked
+    fused.model = {"name": model.get("name"), "detectors": list(modelled)}
+    fused.unmodelled = [e.detector for e in unmodelled]
+    # The cell's centre pixel (inside the image where the last row or column of cells is cut).
+    peak_pixel = tuple(min(c * maps.stride + maps.stride // 2, side - 1) for c, side in zip(peak_cell, shape))
+    fused.peak = (float(conditional[peak_cell]), peak_pixel)
+    return fused
+
+
+def _peak(values: np.ndarray) -> tuple[int, int]:
+    """Where a map peaks: of the pixels within 5% of its maximum (a coarse map is flat there), the one nearest
+    their centroid, so the point lies inside the peak area rather than on its first corner."""
+    rows, cols = np.nonzero(values >= values.max() * 0.95)
+    nearest = int(np.argmin((rows - rows.mean()) ** 2 + (cols - cols.mean()) ** 2))
+    return int(rows[nearest]), int(cols[nearest])
+
+
+def _signal_decision(scores, contributions, unmodelled, by_name, model, unchecked, params):
+    """(label, drivers) from the class probabilities and any unmodelled signals (steps 2-5 of the rule)."""
+    candidates = [(p, c, contributions[c]) for c in MANIPULATIONS
+                  if (p := scores.get(c)) is not None and p >= params.decision]
+    for item in unmodelled:
+        if item.score >= params.threshold and item.indicates in MANIPULATIONS:
+            candidates.append((float(item.score), item.indicates, {item.detector: 1.0}))
+    if candidates:
+        # "ai-edited" refines "edited" (an AI edit is an edit): when it decides it names the edit; otherwise the
+        # most probable class, ties to the more specific.
+        refined = [c for c in candidates if c[1] == "ai-edited"]
+        _, label, parts = max(refined or candidates, key=lambda c: (c[0], -CLASSES.index(c[1])))
+        drivers = _drivers(parts)
+        drivers += [e.detector for e in unmodelled if e.indicates == label and e.score >= params.threshold
+                    and e.detector not in drivers]
+        return label, drivers
+    manipulated = scores[NO_MANIPULATION]
+    judged = any(by_name[n].ok for n in model["detectors"] if n in by_name) or any(e.ok for e in unmodelled)
+    if not judged:
+        return "inconclusive", []
+    if manipulated is not None and 1.0 - manipulated >= params.decision:
+        return "inconclusive", []
+    if (manipulated is not None and 1.0 - manipulated < params.authentic_below and not unchecked
+            and not unmodelled):
+        return "authentic", []
+    return "no-evidence", []
+
+
+def _drivers(parts: dict[str, float]) -> list[str]:
+    """Detectors that raised a class's logit by a tenth of the total rise or more (and by 0.05), strongest first."""
+    total = sum(v for v in parts.values() if v > 0)
+    return [name for name, value in sorted(parts.items(), key=lambda kv: -kv[1])
+            if value > 0.05 and value >= 0.1 * total]
+
+
+def _outranked(label, scores, contributions, unmodelled, params) -> list[str]:
+    """Signals that pointed to a class other than the provenance label (their class probability >= decision)."""
+    names = []
+    for klass in MANIPULATIONS:
+        p = scores.get(klass)
+        if klass != label and p is not None and p >= params.decision:
+            names += _drivers(contributions[klass])
+    names += [e.detector for e in unmodelled if e.score >= params.threshold and e.indicates != label]
+    return list(dict.fromkeys(names))
 
 
 @lru_cache(maxsize=4)
 def _read_model(path: str) -> dict | None:
     try:
-        return json.loads(Path(path).read_text(encoding="utf-8"))
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
+    return data if isinstance(data, dict) and data.get("rule") == "calibrated-v3" else None
 
 
-def load_model(path: Path = MODEL_PATH) -> dict | None:
-    """The fitted weights of calibrated-v2 (None when the file is absent: v1 applies)."""
-    return _read_model(str(path))
+def load_model(path: Path | None = None) -> dict | None:
+    """The fitted models of calibrated-v3 (None when the file is absent or of another rule: v1 applies).
+
+    ``path`` defaults to the file named by ``$TAMPERSCOPE_FUSION_MODEL`` (:data:`MODEL_ENV`), else the shipped
+    :data:`MODEL_PATH`. A file named by the variable must be a calibrated-v3 model: a wrong name is an error, not
+    a silent fallback to the uncalibrated rule.
+    """
+    if path is None and os.environ.get(MODEL_ENV):
+        from .errors import InputError
+
+        named = os.environ[MODEL_ENV]
+        found = _read_model(named)
+        if found is None:
+            raise InputError(f"${MODEL_ENV}={named}: not a readable calibrated-v3 fusion model (models/fusion.json)")
+        return found
+    return _read_model(str(MODEL_PATH if path is None else path))
 
 
-def choose_model(models: dict | None, ran: set[str]) -> dict | None:
-    """The fitted model for the detectors that ran: the first (largest) whose detectors all ran.
+def choose_model(models: dict | None, ran: set[str], versions: dict[str, str] | None = None) -> dict | None:
+    """The fitted model for the deciding signals that ran: the largest fitted set they all belong to.
 
-    A detector that ran but did not apply (a JPEG check on a PNG) is a state the fit has seen; one
-    that did not run at all (the localizer outside the thorough profile) is not, so each model is
-    fitted for one set of detectors: with the localizer and without it.
+    A detector that ran but did not apply (a JPEG check on a PNG) is a state the fit has seen; one that did
+    not run at all is not, so each model is fitted for one set of detectors (each profile's). A model fitted
+    on another version of one of its detectors (``versions``: name -> version of the evidence) is stale and
+    not used: its probabilities would not be calibrated for what the detector now says.
     """
     if models is None:
         return None
-    for model in models["models"]:
-        if set(model["detectors"]) <= ran:
-            return model
-    return None
+    versions = versions or {}
+    fitting = [m for m in models["models"] if m["detectors"] and set(m["detectors"]) <= ran
+               and all(versions.get(name, fitted) == fitted for name, fitted in m.get("versions", {}).items())]
+    return max(fitting, key=lambda m: len(m["detectors"]), default=None)
 
 
-def pooled_statistics(item: Evidence | None) -> np.ndarray:
-    """:data:`STATISTICS` of one detector's evidence; all zero when it could not judge the image.
+def columns(detectors: list[str]) -> list[tuple[str, str, str]]:
+    """The image model's columns: (detector, term, class) for every class of manipulation."""
+    return [(name, term, klass) for name in detectors for klass in MANIPULATIONS for term in TERMS]
 
-    ``softmax`` is the mean of the top 2% of the map (a soft maximum: one
-    region a few percent of the image is enough, one hot pixel is not);
-    ``confident`` is that same top, weighted by the detector's confidence map
-    where it has one (TruFor's confidence-weighted pooling), else equal to ``softmax``.
+
+def image_features(by_name: dict[str, Evidence], detectors: list[str]) -> np.ndarray:
+    """The image model's input for one image (see :func:`columns`).
+
+    A score counts toward the class its evidence indicates; ``strong`` is the score's excess over 0.5, so the
+    fitted logit can rise faster once a detector passes its own decision level (still monotone). A detector
+    that could not judge the image gives zeros.
     """
-    values = np.zeros(len(STATISTICS), dtype=np.float64)
-    if item is None or not item.ok:
-        return values
-    values[0] = 1.0
-    values[1] = 0.0 if item.score is None else float(item.score)
-    if item.heatmap is None:
-        return values
-    heat = _pooling_grid(np.asarray(item.heatmap, dtype=np.float64), item.stride).ravel()
-    count = max(1, int(np.ceil(0.02 * heat.size)))
-    top = np.argpartition(heat, -count)[-count:]
-    values[2] = heat[top].mean()
-    values[3] = heat.mean()
-    values[4:7] = np.quantile(heat, (0.5, 0.9, 0.99))
-    values[7] = values[2]
-    if item.confidence is not None and item.confidence.shape == item.heatmap.shape:
-        confidence = _pooling_grid(np.asarray(item.confidence, dtype=np.float64), item.stride).ravel()
-        weighted_top = np.argpartition(heat * confidence, -count)[-count:]
-        values[7] = float(np.sum(heat[weighted_top] * confidence[weighted_top]) /
-                          max(np.sum(confidence[weighted_top]), 1e-9))
-    return values
+    values = []
+    for name, term, klass in columns(detectors):
+        item = by_name.get(name)
+        ok = item is not None and item.ok and item.score is not None and item.indicates == klass
+        score = float(item.score) if ok else 0.0
+        values.append(score if term == "score" else max(0.0, score - 0.5))
+    return np.asarray(values, dtype=np.float64)
 
 
-def _pooling_grid(values: np.ndarray, stride: int, cell: int = 4) -> np.ndarray:
-    """Maps finer than ``cell`` pixels block-averaged to it, as the bench cache stores them, so the
-    statistics the model was fitted on (from the cache) are those computed at analysis time."""
-    if stride >= cell:
-        return values
-    factor = cell // max(stride, 1)
-    rows, cols = -(-values.shape[0] // factor), -(-values.shape[1] // factor)
-    padded = np.pad(values, ((0, rows * factor - values.shape[0]), (0, cols * factor - values.shape[1])), mode="edge")
-    return padded.reshape(rows, factor, cols, factor).mean(axis=(1, 3))
+def _sigmoid(z):
+    return 1.0 / (1.0 + np.exp(-np.clip(z, -30.0, 30.0)))
 
 
-def integrity_features(modelled: dict[str, Evidence], detectors=MODELLED) -> np.ndarray:
-    """The model's input: :func:`pooled_statistics` of each of ``detectors``, concatenated."""
-    return np.concatenate([pooled_statistics(modelled.get(name)) for name in detectors])
+def class_probabilities(by_name: dict[str, Evidence], model: dict) -> tuple[dict[str, float | None], dict, list]:
+    """Calibrated probabilities per class, each detector's share of each class's logit, and the unchecked classes.
+
+    ``no-manipulation`` is one minus the largest of the "manipulated" probability and the class
+    probabilities, so it never exceeds what any class leaves (and it falls as any evidence rises). A class no
+    applicable detector looked for in this image (:func:`unchecked_classes`) has no probability: its model would
+    only give its base rate. When no modelled detector could judge the image at all, nothing has one.
+    """
+    unchecked = unchecked_classes(by_name, model)
+    if not any(by_name[n].ok for n in model["detectors"] if n in by_name):
+        return {**{k: None for k in MANIPULATIONS}, NO_MANIPULATION: None}, {k: {} for k in (*MANIPULATIONS, ANY)}, \
+            list(MANIPULATIONS)
+    x = image_features(by_name, model["detectors"])
+    cols = columns(model["detectors"])
+    scores: dict[str, float | None] = {}
+    contributions: dict[str, dict[str, float]] = {}
+    for klass in (*MANIPULATIONS, ANY):
+        fitted = model["image"].get(klass)
+        if fitted is None:
+            scores[klass] = None
+            contributions[klass] = {}
+            continue
+        terms = np.asarray(fitted["coef"], dtype=np.float64) * x
+        scores[klass] = float(_sigmoid(terms.sum() + fitted["intercept"]))
+        parts: dict[str, float] = {}
+        for (name, _, _), value in zip(cols, terms):
+            parts[name] = parts.get(name, 0.0) + float(value)
+        contributions[klass] = parts
+    for klass in unchecked:
+        scores[klass] = None
+    known = [p for p in (scores[ANY], *(scores[c] for c in MANIPULATIONS)) if p is not None]
+    any_manipulation = max(known) if known else None
+    del scores[ANY]
+    scores[NO_MANIPULATION] = None if any_manipulation is None else 1.0 - any_manipulation
+    return scores, contributions, unchecked
 
 
-def integrity_score(modelled: dict[str, Evidence], model: dict) -> tuple[float, dict[str, float]]:
-    """Calibrated probability of manipulation, and each detector's share of the logit."""
+def unchecked_classes(by_name: dict[str, Evidence], model: dict) -> list[str]:
+    """Manipulation classes that no applicable modelled detector with a positive weight looked for."""
+    cols = columns(model["detectors"])
+    missing = []
+    for klass in MANIPULATIONS:
+        fitted = model["image"].get(klass)
+        seen = fitted is not None and any(
+            coef > 0 and c == klass and by_name.get(name) is not None and by_name[name].ok
+            for (name, _, c), coef in zip(cols, fitted["coef"]))
+        if not seen:
+            missing.append(klass)
+    return missing
+
+
+def pixel_probability(by_name: dict[str, Evidence], shape: tuple[int, int], model: dict,
+                      maps: dict | None = None) -> np.ndarray:
+    """Per pixel, the probability that it was manipulated given that the image was (see :func:`pixel_features`).
+
+    ``shape`` is the image's, or that of the grid of ``maps`` (a :class:`_GridMaps`: the same per-pixel values
+    kept per cell); without ``maps``, per pixel.
+    """
+    maps = _GridMaps(list(by_name.values()), 1, shape) if maps is None else maps
+    fitted = model["pixel"]
     detectors = model["detectors"]
-    x = (integrity_features(modelled, detectors) - np.asarray(model["mean"])) / np.asarray(model["scale"])
-    terms = np.asarray(model["coef"]) * x
-    logit = float(terms.sum() + model["intercept"])
-    per = len(STATISTICS)
-    contributions = {name: float(terms[i * per : (i + 1) * per].sum()) for i, name in enumerate(detectors)
-                     if name in modelled}
-    return float(1.0 / (1.0 + np.exp(-np.clip(logit, -30, 30)))), contributions
-
-
-def decision_scale(integrity: float, threshold: float) -> float:
-    """The integrity probability on the verdict's scale: piecewise linear, ``threshold`` -> 0.5.
-
-    The calibrated probability (even prior) stays in the report as ``integrity_score``; the manipulation
-    score, like every deciding detector's, reaches 0.5 where authentic photos rarely go (the 99th
-    percentile of the fitting set's authentic images), and keeps the order of the probability.
-    """
-    threshold = min(max(threshold, 1e-6), 1 - 1e-6)
-    if integrity < threshold:
-        return 0.5 * integrity / threshold
-    return 0.5 + 0.5 * (integrity - threshold) / (1 - threshold)
-
-
-def pixel_features(modelled: dict[str, Evidence], shape: tuple[int, int], detectors=MODELLED) -> np.ndarray:
-    """Per pixel, each detector's map (0 where it gave none): ``(len(detectors), H, W)`` float32."""
-    planes = np.zeros((len(detectors), *shape), dtype=np.float32)
+    logit = np.full(shape, fitted["intercept"], dtype=np.float32)
     for index, name in enumerate(detectors):
-        item = modelled.get(name)
-        if item is not None and item.ok and item.heatmap is not None:
-            planes[index] = item.heatmap_full(shape)
+        item = by_name.get(name)
+        if item is None or not item.ok or item.heatmap is None or item.score is None:
+            continue
+        weight = fitted["coef"][index] * float(item.score) + fitted["coef"][len(detectors) + index] * _strong(item)
+        if weight:
+            logit += np.float32(weight) * maps[name]
+    return _sigmoid(logit).astype(np.float32)
+
+
+def pixel_features(by_name: dict[str, Evidence], shape: tuple[int, int], detectors: list[str]) -> np.ndarray:
+    """Per pixel, each detector's map times its score, then times the score's excess over 0.5.
+
+    ``(2 * len(detectors), H, W)`` float32; zeros for a detector that gave no map. Weights >= 0 on these keep the
+    map monotone in every map value and every score.
+    """
+    planes = np.zeros((2 * len(detectors), *shape), dtype=np.float32)
+    for index, name in enumerate(detectors):
+        item = by_name.get(name)
+        if item is not None and item.ok and item.heatmap is not None and item.score is not None:
+            full = on_grid(item.heatmap, item.stride, 1, shape)
+            planes[index] = full * np.float32(item.score)
+            planes[len(detectors) + index] = full * np.float32(_strong(item))
     return planes
 
 
-def fused_map(modelled: dict[str, Evidence], shape: tuple[int, int], model: dict, stride: int = 1) -> np.ndarray:
-    """Per-pixel logistic regression on the modelled maps: the probability that a pixel was manipulated.
+def _strong(item: Evidence) -> float:
+    return max(0.0, float(item.score) - 0.5)
 
-    ``shape`` is the image's (``stride`` 1), or that of a grid of ``stride``-pixel cells every map divides into.
-    """
-    weights = model["pixel"]
-    logit = np.full(shape, weights["intercept"], dtype=np.float32)
-    for index, name in enumerate(model["detectors"]):
-        item = modelled.get(name)
-        if item is not None and item.ok and item.heatmap is not None:
-            logit += np.float32(weights["coef"][index]) * on_grid(item.heatmap, item.stride, stride, shape)
-    return (1.0 / (1.0 + np.exp(-np.clip(logit, -30, 30)))).astype(np.float32)
+
+# --------------------------------------------------------------------------
+# Provenance
+
+
+def _provenance_decision(deciding: list[Evidence], threshold: float):
+    """(label, "provenance", drivers, outranked) when provenance decides, else (None, None, [], [])."""
+    group = [e for e in deciding if e.kind == "provenance" and e.score >= threshold]
+    if not group:
+        return None, None, [], []
+    top = max(group, key=lambda e: (e.score, -_rank(e.indicates)))
+    label = top.indicates if top.indicates in CLASSES else "edited"
+    drivers = [e.detector for e in sorted(group, key=lambda e: -e.score) if e.indicates == top.indicates]
+    return label, "provenance", drivers, []
+
+
+def _provenance_mask(deciding, drivers, maps, threshold, mask):
+    """The mask of a provenance decision: its own map where it has one (a broken watermark), else the signals'."""
+    found = np.zeros(mask.shape, dtype=bool)
+    mapped = False
+    for item in deciding:
+        if item.detector in drivers and item.heatmap is not None:
+            found |= maps[item.detector] >= threshold
+            mapped = True
+    return found if mapped else mask
+
+
+def _with_provenance_map(deciding, drivers, maps, heatmap):
+    for item in deciding:
+        if item.detector in drivers and item.heatmap is not None:
+            np.maximum(heatmap, maps[item.detector] * np.float32(item.score), out=heatmap)
+    return heatmap
 
 
 def classify(deciding: list[Evidence], threshold: float) -> tuple[str, str | None, list[str], list[str]]:
-    """The verdict class of deciding evidence: (label, decided_by, drivers, outranked).
+    """The label of rule classes-v1: (label, decided_by, drivers, outranked).
 
-    See the module docstring for the rule; ``drivers`` are the detectors whose
-    evidence scores >= ``threshold`` for the chosen class, strongest first.
+    Provenance >= ``threshold`` first, then the strongest signal >= ``threshold``; otherwise
+    ``no-evidence`` when a signal could judge the image, else ``inconclusive``.
     """
-    positive = [e for e in deciding if e.score >= threshold]
-    provenance = [e for e in positive if e.kind == "provenance"]
-    signals = [e for e in positive if e.kind != "provenance"]
-    for kind, group in (("provenance", provenance), ("signal", signals)):
-        if not group:
-            continue
-        top = max(group, key=lambda e: (e.score, -_rank(e.indicates)))
-        label = top.indicates if top.indicates in CLASSES else "edited"
-        drivers = [e.detector for e in sorted(group, key=lambda e: -e.score) if e.indicates == top.indicates]
-        outranked = [e.detector for e in signals if e.indicates != label] if kind == "provenance" else []
-        return label, kind, drivers, outranked
-    if any(e.kind != "provenance" for e in deciding):
-        return "authentic", "signal", [], []
+    label, decided_by, drivers, _ = _provenance_decision(deciding, threshold)
+    signals = [e for e in deciding if e.kind != "provenance"]
+    if label is not None:
+        return label, decided_by, drivers, [e.detector for e in signals if e.score >= threshold
+                                            and e.indicates != label]
+    positive = [e for e in signals if e.score >= threshold]
+    if positive:
+        top = max(positive, key=lambda e: (e.score, -_rank(e.indicates)))
+        label = top.indicates if top.indicates in MANIPULATIONS else "edited"
+        return label, "signal", [e.detector for e in sorted(positive, key=lambda e: -e.score)
+                                 if e.indicates == top.indicates], []
+    if signals:
+        return "no-evidence", None, [], []
     return "inconclusive", None, [], []
-
-
-def _measures(item: Evidence, threshold: float) -> bool:
-    """Whether ``item`` counts toward the manipulation score.
-
-    A signal's score measures a trace even when it is low; a provenance check's
-    low score only says that nothing was declared (no manifest, no watermark
-    bits), so it counts once it decides.
-    """
-    return item.kind != "provenance" or item.score >= threshold
 
 
 def _rank(indicates: str) -> int:
     return CLASSES.index(indicates) if indicates in CLASSES else len(CLASSES)
+
+
+# --------------------------------------------------------------------------
+# Rule classes-v1 (the fallback)
+
+
+def _fuse_v1(evidence: list[Evidence], shape: tuple[int, int], params: FusionParams) -> Fusion:
+    deciding = _deciding(evidence)
+    maps = _grid(evidence, {e.detector for e in deciding}, shape)
+    heatmap = np.zeros(maps.cells, dtype=np.float32)
+    mask = np.zeros(maps.cells, dtype=bool)
+    confidences = []
+    for item in deciding:
+        full = maps[item.detector]
+        if full is None:
+            continue
+        np.maximum(heatmap, full * np.float32(item.score), out=heatmap)
+        if item.score >= params.threshold:
+            mask |= full >= params.threshold
+        if item.confidence is not None:
+            confidences.append(maps.confidence(item))
+    own_masks = _own_masks(deciding, maps, params.threshold)
+    label, decided_by, drivers, outranked = classify(deciding, params.threshold)
+    score = max((float(e.score) for e in deciding if e.indicates != "authentic" and _measures(e, params.threshold)),
+                default=None)
+    if score is None and label == "no-evidence":
+        score = 0.0
+    if decided_by == "provenance":
+        mask = _provenance_mask(deciding, drivers, maps, params.threshold, mask)
+    confidence = np.mean(confidences, axis=0).astype(np.float32) if confidences else None
+    return _finish(label, score, heatmap, confidence, mask, own_masks, deciding, params, decided_by, drivers,
+                   outranked, "classes-v1", maps.stride, shape)
+
+
+def _measures(item: Evidence, threshold: float) -> bool:
+    """A signal's low score still measures a trace; a provenance check's low score says nothing was declared."""
+    return item.kind != "provenance" or item.score >= threshold
+
+
+# --------------------------------------------------------------------------
+# Regions
+
+
+def _own_masks(items: list[Evidence], maps: dict, threshold: float) -> dict[str, np.ndarray]:
+    return {item.detector: maps[item.detector] >= threshold for item in items
+            if item.ok and item.heatmap is not None}
+
+
+def _finish(label, score, heatmap, confidence, mask, own_masks, deciding, params, decided_by, drivers, outranked,
+            rule, stride, shape) -> Fusion:
+    regions = _regions(mask, heatmap, own_masks, params, stride, shape) if label in LOCALIZED else []
+    final_mask = np.zeros(heatmap.shape, dtype=bool)
+    for region in regions:
+        final_mask[region.cell_slices] |= region.local_cells
+    return Fusion(
+        label=label,
+        score=score,
+        heatmap_cells=heatmap,
+        confidence_cells=confidence,
+        mask_cells=final_mask,
+        regions=regions,
+        deciding=[e.detector for e in deciding],
+        params=params,
+        decided_by=decided_by,
+        drivers=drivers,
+        outranked=outranked,
+        rule=rule,
+        stride=stride,
+        shape=tuple(shape),
+    )
 
 
 def _regions(

@@ -24,10 +24,14 @@ import numpy as np
 from ..evidence import Evidence
 
 CACHE_STRIDE = 4
+#: Bumped when an entry's content changes (2: each evidence keeps ``indicates`` and ``kind``), so older
+#: entries are recomputed rather than read with defaults.
+FORMAT = 2
 
 
 def cache_key(data: bytes, detectors: list[dict[str, Any]]) -> str:
     digest = hashlib.sha256(data)
+    digest.update(f"cache-format:{FORMAT}".encode())
     digest.update(json.dumps(detectors, sort_keys=True, default=str).encode())
     return digest.hexdigest()
 
@@ -37,7 +41,8 @@ def save(path: Path, key: str, shape: tuple[int, int], evidence: list[Evidence])
     records = []
     for item in evidence:
         record = {"detector": item.detector, "version": item.version, "status": item.status,
-                  "reason": item.reason, "score": item.score, "stride": item.stride}
+                  "reason": item.reason, "score": item.score, "stride": item.stride,
+                  "indicates": item.indicates, "kind": item.kind}
         if item.heatmap is not None:
             heat, stride = _coarsen(item.heatmap, item.stride)
             arrays[f"heat__{item.detector}"] = heat.astype(np.float16)
@@ -74,7 +79,10 @@ def load(path: Path, key: str) -> tuple[tuple[int, int], list[Evidence]] | None:
                 evidence.append(
                     Evidence(detector=record["detector"], version=record["version"], status=record["status"],
                              reason=record["reason"], score=record["score"], heatmap=heat,
-                             confidence=confidence, stride=int(record["stride"]))
+                             confidence=confidence, stride=int(record["stride"]),
+                             # The class a score supports and the kind of evidence (entries written before
+                             # these were kept read as the Evidence defaults).
+                             indicates=record.get("indicates", "edited"), kind=record.get("kind", "signal"))
                 )
         return (int(meta["shape"][0]), int(meta["shape"][1])), evidence
     except (OSError, ValueError, KeyError, json.JSONDecodeError):

@@ -5,8 +5,9 @@ Every number it writes comes with the protocol id that defines it
 
 * Each detector is scored on its own (its evidence's score and heatmap) and so
   is ``fusion`` (the fused score and heatmap of :func:`tamperscope.fusion.fuse`,
-  exactly what ``analyze`` reports), and ``fusion-v2`` (the same evidence under
-  the learned rule "calibrated-v2", for comparison; it falls back to v1 where its model does not apply).
+  exactly what ``analyze`` reports: rule "calibrated-v3", whose score is the calibrated probability of
+  manipulation where a fitted model covers the detectors), and ``fusion-v1`` (the same evidence under the
+  written max rule "classes-v1", for comparison).
 * A detector that does not apply to an image (a JPEG check on a PNG), or failed
   on it, counts as "no evidence": score 0 and an all-zero map; the tables give
   how many images each detector could judge (``applicable``). Map-only methods
@@ -51,6 +52,8 @@ from .metrics import PROTOCOLS, MetricSuite, align
 from .perturb import apply as perturb
 
 Progress = Callable[[int, int, str], None]
+#: The fused methods every run scores beside the detectors: the default rule and the written max rule.
+FUSION_METHODS = ("fusion", "fusion-v1")
 #: (sample, error or None, cache key, mask of the analysed bytes) from the caching pass.
 Outcome = tuple[Sample, "str | None", "str | None", "np.ndarray | None"]
 
@@ -97,7 +100,7 @@ def run(config: BenchConfig, progress: Progress | None = None) -> list[Condition
     samples = _subset(list(dataset.samples()), config.limit, config.seed)
     detectors = resolve(config.detectors)
     specs = [{"name": d.name, "version": d.version, "params": d.params()} for d in detectors]
-    methods = [d.name for d in detectors] + ["fusion", "fusion-v2"]
+    methods = [d.name for d in detectors] + list(FUSION_METHODS)
     try:
         config.out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -193,12 +196,12 @@ def _score(config, condition, outcomes, methods, per_image) -> ConditionResult:
             continue
         shape, evidence = cached
         images += 1
-        fused = fuse(evidence, shape, FusionParams())
-        fused_v2 = fuse(evidence, shape, FusionParams(rule="calibrated-v2"))
+        fused = {"fusion": fuse(evidence, shape, FusionParams()),
+                 "fusion-v1": fuse(evidence, shape, FusionParams(rule="classes-v1"))}
         truth = mask if mask is not None and sample.label == 1 else None
         for method in methods:
-            if method in ("fusion", "fusion-v2"):
-                chosen = fused if method == "fusion" else fused_v2
+            if method in FUSION_METHODS:
+                chosen = fused[method]
                 score, heat, ok = chosen.score, chosen.heatmap, chosen.score is not None
             else:
                 item = next(e for e in evidence if e.detector == method)
@@ -242,7 +245,7 @@ def _decides(method: str) -> bool:
     """Map-only methods (no score when they run) have no image-level metrics at all."""
     from ..detectors import available
 
-    return method in ("fusion", "fusion-v2") or available()[method].decides
+    return method in FUSION_METHODS or available()[method].decides
 
 
 def _clean(values: dict[str, float]) -> dict[str, float | None]:

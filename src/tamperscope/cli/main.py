@@ -642,6 +642,36 @@ def train_aigen(
     typer.echo(json.dumps({k: result[k] for k in ("out", "sha256", "calibrate_split", "seconds")}, indent=2))
 
 
+@train_app.command("fusion")
+def train_fusion(
+    data: Path = typer.Option(..., "--data", help="The shared/data/dev folder (casia1/, micc-f220/, ... with manifest.csv)."),
+    out: Path = typer.Option(Path("src/tamperscope/models/fusion.json"), "--out", help="Model file to write."),
+    work: Path = typer.Option(Path(".tamperscope-train/fusion"), "--work",
+                              help="Folder for the synthetic sets and the evidence cache."),
+    profiles: str = typer.Option("fast,default", "--profiles",
+                                 help="Comma-separated profiles: one model per profile's detector set "
+                                      "(thorough: about 8 s of evidence per image, hours; docs/fusion.md)."),
+    synthetic: int = typer.Option(280, "--synthetic", min=0, help="Synthetic images made per part (fit, eval)."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the synthetic sets and the pixel draws."),
+    workers: int = typer.Option(1, "--workers", min=1, help="Processes computing detector evidence."),
+    resume: bool = typer.Option(True, "--resume/--fresh",
+                                help="Keep the evidence WORK already holds (default); --fresh recomputes it."),
+) -> None:
+    """Fit the calibrated class probabilities of the fusion on held-apart development data (docs/fusion.md)."""
+    import json
+
+    from ..train.fusion import train
+
+    chosen = tuple(p.strip() for p in profiles.split(",") if p.strip())
+    if not chosen:
+        _fail("--profiles: name at least one profile", EXIT_BAD_INPUT)
+    if not data.is_dir():
+        _fail(f"--data {data}: not a folder", EXIT_BAD_INPUT)
+    result = _guarded(lambda: train(data, out, work, profiles=chosen, seed=seed, synthetic=synthetic,
+                                    workers=workers, resume=resume, log=lambda line: typer.echo(line, err=True)))
+    typer.echo(json.dumps(result, indent=2))
+
+
 @app.command("detectors")
 def list_detectors(as_json: bool = typer.Option(False, "--json", help="Print as JSON.")) -> None:
     """List the detectors, what they need, and the paper each implements."""

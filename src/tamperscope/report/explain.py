@@ -7,13 +7,16 @@ read from the file, or a fact about the run, and carries the ids of what it
 rests on (``ev:NAME`` for a detector's evidence, ``image:...`` for facts of
 the file in the report's ``image`` block). Sections:
 
-* **Verdict**: the class (authentic, edited, ai-generated, ai-edited,
-  inconclusive), the evidence that drove it, and, when provenance decided,
-  that it outranked the pixel signals (naming those it overrode).
+* **Verdict**: the label (edited, ai-generated, ai-edited, authentic,
+  no-evidence, inconclusive), the evidence that drove it and its calibrated
+  probability, and, when provenance decided, that it outranked the pixel
+  signals (naming those it overrode). For "no-evidence" and "authentic" it
+  says which classes of manipulation applicable detectors looked for and
+  which none could.
 * **Where**: one sentence per region (location in words, share, box, which
-  detectors agree) and one per supporting detector saying what it saw there.
-  Only when the verdict is "edited" or "ai-edited": an image without evidence
-  gets no region claims.
+  detectors agree) and one per supporting detector saying what it saw there;
+  or, for a manipulation label without a region, why there is none. Only
+  for a manipulation label: an image without evidence gets no region claims.
 * **Why**: one sentence per detector that ran, with the strength of its
   evidence and its first factual note.
 * **Provenance**: what the file says about itself (EXIF camera and software,
@@ -136,7 +139,7 @@ def explain(image: Image, evidence: list[Evidence], fusion: Fusion) -> Explanati
     sections = [
         Section("Verdict", _verdict(evidence, fusion)),
         Section("Where", _where(image, fusion, catalogue, title) + _clone_pairs(evidence, title)
-                if fusion.label in {"edited", "ai-edited"} else []),
+                + _unlocated(image, evidence, fusion, title) if fusion.label in _CLASS_WORDS else []),
         Section("Why", _why(evidence, title)),
         Section("Provenance", _provenance(image)),
         Section("Caveats", _caveats(image, evidence, fusion, title)),
@@ -154,45 +157,80 @@ _CLASS_WORDS = {
 def _verdict(evidence: list[Evidence], fusion: Fusion) -> list[Sentence]:
     deciding = [e for e in evidence if e.ok and e.score is not None]
     ids = [evidence_id(e.detector) for e in deciding if e.kind != "provenance"]
-    if fusion.label == "inconclusive":
-        ran = [evidence_id(e.detector) for e in evidence]
-        return [Sentence("Inconclusive: no detector that ran could judge this image.", ran)]
     drivers = [e for e in deciding if e.detector in fusion.drivers]
     if fusion.label in _CLASS_WORDS or (fusion.label == "authentic" and drivers):
-        return _class_sentences(fusion, drivers)
-    score = float(fusion.score or 0.0)
-    return [
-        Sentence(
-            f"No evidence of manipulation was found by the {len(ids)} detector"
-            f"{'s' if len(ids) != 1 else ''} that could judge this image (highest score {score:.2f} on a "
-            "scale from 0 to 1). That is not proof of authenticity: it means these traces were not found.",
-            ids,
-        )
-    ]
+        return _class_sentences(fusion, drivers) + _coverage(evidence, fusion, ids)
+    probability = fusion.manipulated
+    if fusion.label == "inconclusive":
+        if probability is not None and probability >= fusion.params.decision:
+            return [Sentence(f"Inconclusive: the evidence conflicts. Manipulation is more likely than not "
+                             f"(probability {probability:.2f}), but no one class of manipulation is.", ids)]
+        ran = [evidence_id(e.detector) for e in evidence]
+        return [Sentence("Inconclusive: no detector that ran could judge this image.", ran)]
+    if fusion.label == "authentic":
+        head = (f"Authentic: the calibrated probability that this image was manipulated is {probability:.2f}, below "
+                f"{fusion.params.authentic_below:.2f}, and applicable detectors looked for every class of "
+                "manipulation.")
+        return [Sentence(head, ids)] + _coverage(evidence, fusion, ids)
+    if probability is not None:
+        text = (f"No evidence of manipulation: the calibrated probability that this image was manipulated is "
+                f"{probability:.2f}, below the {fusion.params.decision:.2f} at which the evidence decides, and not "
+                f"low enough (below {fusion.params.authentic_below:.2f}, with every class checked) to call it "
+                "authentic. That is not proof of authenticity: it means these traces were not found.")
+    else:
+        score = float(fusion.score or 0.0)
+        text = (f"No evidence of manipulation was found by the {len(ids)} detector{'s' if len(ids) != 1 else ''} "
+                f"that could judge this image (highest score {score:.2f} on a scale from 0 to 1). That is not proof "
+                "of authenticity: it means these traces were not found.")
+    return [Sentence(text, ids)] + _coverage(evidence, fusion, ids)
+
+
+def _coverage(evidence: list[Evidence], fusion: Fusion, ids: list[str]) -> list[Sentence]:
+    """What the run looked for and what it could not: the classes of manipulation, checked or not."""
+    if fusion.class_scores is None:
+        return []
+    from ..fusion import MANIPULATIONS
+
+    checked = [k for k in MANIPULATIONS if k not in fusion.unchecked]
+    sentences = []
+    if checked:
+        sentences.append(Sentence(f"Checked by applicable detectors: {_join(checked)}.", ids))
+    if fusion.unchecked:
+        sentences.append(Sentence(f"Not checked (no applicable detector of this run looks for it): "
+                                  f"{_join(fusion.unchecked)}.", [evidence_id(e.detector) for e in evidence
+                                                                  if e.kind != "provenance"]))
+    return sentences
 
 
 def _class_sentences(fusion: Fusion, drivers: list[Evidence]) -> list[Sentence]:
     from ..detectors import catalogue as classes_of
 
     catalogue = classes_of([*(e.detector for e in drivers), *fusion.outranked])
-    top = max(drivers, key=lambda e: e.score)
     named = _join([catalogue[e.detector].title if e.detector in catalogue else e.detector for e in drivers])
+    ids = [evidence_id(e.detector) for e in drivers]
+    probability = (fusion.class_scores or {}).get(fusion.label)
+    if fusion.decided_by == "signal" and probability is not None and probability >= fusion.params.decision:
+        head = (f"{_CLASS_WORDS[fusion.label]} (calibrated probability {probability:.2f}; the label needs "
+                f"{fusion.params.decision:.2f}), from {named or 'the modelled detectors'}.")
+        top = max(drivers, key=lambda e: e.score) if drivers else None
+        reason = top.notes[0] if top is not None and top.notes else ""
+        return [Sentence(f"{head} {reason}".strip(), ids)]
+    top = max(drivers, key=lambda e: e.score)
     reason = top.notes[1] if top.kind == "provenance" and len(top.notes) > 1 else (top.notes[0] if top.notes else "")
     if fusion.label == "authentic":
-        head = (f"Authentic capture: {named} attest{'s' if len(drivers) == 1 else ''} a camera capture with no "
-                f"edits ({strength_words(top.score)} evidence, score {top.score:.2f}).")
+        head = (f"Authentic: {named} attest{'s' if len(drivers) == 1 else ''} that the image is unedited "
+                f"({strength_words(top.score)} evidence, score {top.score:.2f}).")
     else:
         head = (f"{_CLASS_WORDS[fusion.label]}; decided by {named} ({strength_words(top.score)} "
                 f"{fusion.decided_by} evidence, score {top.score:.2f}).")
-    sentences = [Sentence(f"{head} {reason}".strip(), [evidence_id(e.detector) for e in drivers])]
+    sentences = [Sentence(f"{head} {reason}".strip(), ids)]
     if fusion.decided_by == "provenance":
         text = ("Provenance evidence (what the file itself declares or proves cryptographically) outranks signals "
                 "measured in the pixels, so it sets the class.")
         if fusion.outranked:
             text += (f" It outranked {_join([catalogue[n].title if n in catalogue else n for n in fusion.outranked])}"
                      f", which pointed to another class.")
-        sentences.append(Sentence(text, [evidence_id(e.detector) for e in drivers]
-                                  + [evidence_id(n) for n in fusion.outranked]))
+        sentences.append(Sentence(text, ids + [evidence_id(n) for n in fusion.outranked]))
     return sentences
 
 
@@ -222,6 +260,31 @@ def _where(image: Image, fusion: Fusion, catalogue, title) -> list[Sentence]:
             if cls is not None:
                 sentences.append(Sentence(f"{cls.title}: the region {cls.trace}.", [evidence_id(name)]))
     return sentences
+
+
+def _unlocated(image: Image, evidence: list[Evidence], fusion: Fusion, title) -> list[Sentence]:
+    """Why a manipulation label shows no region (and where the map peaks), so the label always says where."""
+    if fusion.regions:
+        return []
+    ids = [evidence_id(name) for name in fusion.drivers]
+    if fusion.label == "ai-generated":
+        return [Sentence("Where: the whole image. The evidence says a generative model made the image as a whole, "
+                         "so no region is singled out.", ids)]
+    if any(e.ok and e.score is not None and e.score >= 0.5 and e.facts.get("pairs") for e in evidence):
+        return []  # the cloned pairs above say where
+    if fusion.decided_by == "provenance":
+        return [Sentence(f"No region: the deciding evidence ({_join([title(n) for n in fusion.drivers])}) "
+                         "concerns the file as a whole and does not say where it changed; no pixel is more likely "
+                         "manipulated than not by the detectors' maps.", ids)]
+    if fusion.peak is not None:
+        value, (row, col) = fusion.peak
+        bbox = upright_bbox((col, row, 1, 1), image)
+        shape = image.shape[::-1] if image.orientation >= 5 else image.shape
+        return [Sentence(f"No region: no pixel is more likely manipulated than not (>= {fusion.params.decision:.2f}) "
+                         f"given that the image was; the detectors' maps peak at {value:.2f} in "
+                         f"{location_words(bbox, shape)} (x={bbox[0]}, y={bbox[1]}). The deciding evidence is an "
+                         "image-level trace that the maps do not localize.", ids)]
+    return [Sentence("No region: the deciding evidence gives no map that localizes it.", ids)]
 
 
 def _clone_pairs(evidence: list[Evidence], title) -> list[Sentence]:
@@ -314,11 +377,23 @@ def _caveats(image: Image, evidence: list[Evidence], fusion: Fusion, title) -> l
         elif item.status == "failed":
             sentences.append(Sentence(f"{title(item.detector)} failed and gave no evidence ({item.reason}).",
                                       [evidence_id(item.detector)]))
-    if fusion.score is not None:
+    if fusion.class_scores is not None:
+        text = ("The class probabilities come from a model fitted on development images (CASIA v1, MICC-F220, "
+                "camera photos, AI images, synthetic forgeries), each for a population where one image in five is "
+                "of that class; on other kinds of images they can be off. Provenance strengths are fixed by what "
+                "each check proves, not measured rates.")
+        if fusion.unmodelled:
+            text += (f" {_join([title(n) for n in fusion.unmodelled])} "
+                     f"{'is' if len(fusion.unmodelled) == 1 else 'are'} outside the fitted model and decide"
+                     f"{'s' if len(fusion.unmodelled) == 1 else ''} by {'its' if len(fusion.unmodelled) == 1 else 'their'}"
+                     " own uncalibrated score.")
+        sentences.append(Sentence(text, [evidence_id(name) for name in fusion.deciding]))
+    elif fusion.score is not None:
         sentences.append(
             Sentence(
-                "The manipulation score is the strongest single detector's score, not a calibrated probability; "
-                "provenance strengths are fixed by what each check proves, not measured rates.",
+                "The manipulation score is the strongest single detector's score, not a calibrated probability "
+                "(no fitted model covers the detectors that ran); provenance strengths are fixed by what each "
+                "check proves, not measured rates.",
                 [evidence_id(name) for name in fusion.deciding],
             )
         )

@@ -111,10 +111,11 @@ p { margin: 6px 0; }
   overflow-wrap: anywhere; }
 header { margin-bottom: 16px; }
 .verdict { border-left: 8px solid var(--inconclusive); background: var(--inconclusive-bg); }
-.verdict.edited { border-left-color: var(--edited); background: var(--edited-bg); }
+.verdict.edited, .verdict.ai-generated, .verdict.ai-edited { border-left-color: var(--edited);
+  background: var(--edited-bg); }
 .verdict.authentic { border-left-color: var(--authentic); background: var(--authentic-bg); }
 .verdict .label { font-size: 22px; font-weight: 700; margin: 0 0 6px; }
-.verdict.edited .label { color: var(--edited); }
+.verdict.edited .label, .verdict.ai-generated .label, .verdict.ai-edited .label { color: var(--edited); }
 .verdict.authentic .label { color: var(--authentic); }
 .verdict .sentence { font-size: 16px; }
 .howto { margin: 10px 0 0; padding-left: 20px; color: var(--muted); font-size: 13.5px; }
@@ -258,7 +259,7 @@ def html_report(report: Report, maps: Mapping[str, bytes] | None = None) -> str:
     add("</ul></section>")
 
     # The photo with the fused heatmap, opacity slider, region boxes and layer toggles.
-    fused_caption = "Showing: fused map (each detector's map weighted by its score; the basis of the regions)"
+    fused_caption = f"Showing: {_present.FUSED_MAP_WORDS}"
     add('<section id="image" aria-label="Photo and heatmap">')
     add("<h2>Where: the photo with the detectors' heatmap</h2>")
     fused_uri = map_uri("heatmap", report.fusion.heatmap_cells, report.fusion.stride)

@@ -71,8 +71,8 @@ def markdown_report(report: Report) -> str:
     overlay = artifacts.get("overlay", "overlay.jpg")
     add(f"![Fused heatmap over the upright photo, regions outlined]({overlay})")
     add("")
-    add("Fused map: each detector's map weighted by its score (the basis of the regions). Colour runs from dark "
-        "(no trace) to bright yellow (strongest trace).")
+    add(f"{md(_present.FUSED_MAP_WORDS[0].upper() + _present.FUSED_MAP_WORDS[1:])}. Colour runs from dark "
+        "(0) to bright yellow (1).")
     add("")
     add("Each detector's own map:")
     add("")
@@ -128,7 +128,7 @@ def markdown_report(report: Report) -> str:
         add("")
         if not section.sentences:
             if section.title == "Where" and report.label not in {"edited", "ai-edited"}:
-                add("Nothing to locate: regions are only reported when the verdict is edited.")
+                add("Nothing to locate: regions are only reported when the verdict is edited or ai-edited.")
             else:
                 add("Nothing to report.")
         for sentence in section.sentences:

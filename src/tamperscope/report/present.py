@@ -75,12 +75,33 @@ def verdict_sentences(report: Report) -> list:
 
 
 def score_line(report: Report) -> str:
-    if report.score is None:
+    """One line on the class probabilities (or the uncalibrated score): the same in every output."""
+    fusion = report.fusion
+    if fusion.class_scores is not None:
+        parts = [f"{klass} {'not checked' if value is None else f'{value:.2f}'}"
+                 for klass, value in class_scores(report)]
+        head = ("Calibrated probabilities" if fusion.calibrated
+                else "Probabilities (calibrated only for the modelled detectors)")
+        return f"{head}: " + ", ".join(parts) + "."
+    if fusion.score is None:
         return "No manipulation score: no detector could decide."
-    return (
-        f"Score {report.score:.2f} ({strength_words(report.score)} evidence) on a scale from 0 (no evidence) to 1: "
-        "the strongest single detector's score, not a calibrated probability."
-    )
+    return (f"Manipulation score {fusion.score:.2f} ({strength_words(fusion.score)} evidence) on a scale from 0 "
+            "(no evidence) to 1: the strongest single detector's score, not a calibrated probability.")
+
+
+def class_scores(report: Report) -> list[tuple[str, float | None]]:
+    """(class, probability or None = not checked) in report order; empty under the uncalibrated rule."""
+    from ..fusion import MANIPULATIONS, NO_MANIPULATION
+
+    scores = report.fusion.class_scores
+    if scores is None:
+        return []
+    return [(klass, scores.get(klass)) for klass in (*MANIPULATIONS, NO_MANIPULATION)]
+
+
+#: What the fused map shows, in both readable reports.
+FUSED_MAP_WORDS = ("fused map: the probability that each pixel was manipulated (the image's probability of a "
+                   "localizable manipulation times the per-pixel probability given one); the basis of the regions")
 
 
 def regions(report: Report) -> list[RegionRow]:

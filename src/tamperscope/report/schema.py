@@ -19,19 +19,30 @@ from .._version import __version__
 from ..evidence import Evidence
 from .explain import Explanation
 from .narrate import Narrative
-from ..fusion import FUSION_RULE, Fusion
+from .present import score_line
+from ..fusion import Fusion
 from ..image import Image, Limits
 
-SCHEMA_VERSION = "1.2"
+SCHEMA_VERSION = "2.0"
 SCHEMA_ID = f"tamperscope.report/{SCHEMA_VERSION}"
 
-_LABEL_WORDS = {
+#: Each verdict label in words, as the CLI summary, the readable reports, the web page and the gallery say it.
+LABEL_WORDS = {
     "edited": "EDITED: evidence of manipulation found",
     "ai-generated": "AI-GENERATED: evidence that a generative model made this image",
     "ai-edited": "AI-EDITED: evidence of AI-generated content inside a real image",
-    "authentic": "NO EVIDENCE OF MANIPULATION found by the detectors that ran",
-    "authentic-attested": "AUTHENTIC: trusted Content Credentials attest an unedited capture",
-    "inconclusive": "INCONCLUSIVE: no detector could decide on this image",
+    "authentic": "AUTHENTIC: the evidence supports that this image is unedited",
+    "no-evidence": "NO EVIDENCE of manipulation found (not proof of authenticity)",
+    "inconclusive": "INCONCLUSIVE: the evidence conflicts, or no detector could judge this image",
+}
+#: The short form (badges, tables, the web page).
+LABEL_SHORT = {
+    "edited": "Edited",
+    "ai-generated": "AI-generated",
+    "ai-edited": "AI-edited",
+    "authentic": "Authentic",
+    "no-evidence": "No evidence found",
+    "inconclusive": "Inconclusive",
 }
 
 
@@ -66,9 +77,7 @@ class Report:
     @property
     def label_words(self) -> str:
         """The verdict label in words, as the summary and the reports print it."""
-        if self.fusion.label == "authentic" and self.fusion.drivers:
-            return _LABEL_WORDS["authentic-attested"]
-        return _LABEL_WORDS[self.fusion.label]
+        return LABEL_WORDS[self.fusion.label]
 
     @property
     def score(self) -> float | None:
@@ -121,9 +130,11 @@ class Report:
             },
             "verdict": {
                 "label": fusion.label,
+                "class_scores": None if fusion.class_scores is None else {
+                    k: None if v is None else round(v, 4) for k, v in fusion.class_scores.items()},
+                "calibrated": fusion.calibrated,
                 "manipulation_score": None if fusion.score is None else round(fusion.score, 4),
-                "calibrated": fusion.rule == "calibrated-v2",
-                "integrity_score": None if fusion.integrity is None else round(fusion.integrity, 4),
+                "unchecked_classes": list(fusion.unchecked),
                 "deciding_detectors": fusion.deciding,
                 "decided_by": fusion.decided_by,
                 "class_evidence": [f"ev:{name}" for name in fusion.drivers],
@@ -145,6 +156,9 @@ class Report:
             "evidence": [{"id": f"ev:{e.detector}", **e.summary()} for e in self.evidence],
             "fusion": {
                 "rule": fusion.rule,
+                "model": fusion.model,
+                "decision": fusion.params.decision,
+                "authentic_below": fusion.params.authentic_below,
                 "threshold": fusion.params.threshold,
                 "min_region_share": fusion.params.min_region_share,
                 "support_share": fusion.params.support_share,
@@ -176,8 +190,8 @@ class Report:
         """The short human summary the CLI prints."""
         image, fusion = self.image, self.fusion
         lines = [f"{image.source}  ({image.format}, {image.width}x{image.height})"]
-        score = "n/a" if fusion.score is None else f"{fusion.score:.2f}"
-        lines.append(f"Verdict: {self.label_words} (manipulation score {score}, uncalibrated)")
+        lines.append(f"Verdict: {self.label_words}")
+        lines.append(f"  {score_line(self)}")
         for region in fusion.regions:
             x, y, w, h = region.bbox
             by = ", ".join(region.detectors) or "fused map"
@@ -215,3 +229,4 @@ def _video_lines(video: dict[str, Any]) -> list[str]:
         lines.append(f"  {face['id']}: {head} over {face['frames_seen']} frame(s): {series}")
     lines.extend(f"  warning: {w}" for w in video.get("warnings", []))
     return lines
+

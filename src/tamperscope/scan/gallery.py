@@ -45,6 +45,7 @@ from urllib.parse import quote
 
 from ..errors import InputError, OutputError
 from ..report.explain import strength_words
+from ..report.schema import LABEL_SHORT
 from .previews import default_folder, image_name, mask_name
 from .reports import REPORT_PAGE, reports_folder, written_reports
 from .results import detector_titles, paths_for, top_detectors, visible
@@ -67,14 +68,12 @@ MAX_PATHS_SHOWN = 3
 #: scale every sentence of the reports uses) or when it supports one of the image's regions.
 FLAG_SCORE = 0.5
 
-#: Words for the verdict labels tamperscope writes; a label not listed here is shown as it is.
-LABEL_WORDS = {
-    "edited": "Edited", "ai-generated": "AI-generated", "ai-edited": "AI-edited",
-    "authentic": "No evidence found", "no-evidence": "No evidence found", "inconclusive": "Inconclusive",
-}
-#: Colour family of each label's badge (red: manipulation found, green: authentic, grey: the rest).
-_LABEL_CLASS = {"edited": "edited", "ai-generated": "edited", "ai-edited": "edited", "authentic": "authentic",
-                "no-evidence": "authentic"}
+#: Words for the verdict labels tamperscope writes: the single-image report's (a store written by version 1 reads
+#: with its labels upgraded, scan/store.py); a label not listed here is shown as it is.
+LABEL_WORDS = LABEL_SHORT
+#: Colour family of each label's badge (red: manipulation found, green: authentic, grey: the rest, no-evidence
+#: included: finding nothing is not evidence of authenticity).
+_LABEL_CLASS = {"edited": "edited", "ai-generated": "edited", "ai-edited": "edited", "authentic": "authentic"}
 
 #: Why a card has no preview, by the code its data row carries.
 _NO_PREVIEW = {
@@ -649,11 +648,14 @@ def _page(store: ResultStore, target: Path, root: Path, data_root: Path, build: 
     yield "</div>"
     yield ('<p class="note">Each distinct file content is analysed once; a copy under another name adds a path, '
            "not an image. A verdict of &ldquo;edited&rdquo; is a lead for a human check, not proof; "
-           "&ldquo;no evidence found&rdquo; means the detectors that ran found none.</p>")
+           "&ldquo;no evidence found&rdquo; means the detectors that ran found none, which is not proof of "
+           "authenticity; &ldquo;authentic&rdquo; needs evidence (an intact publisher watermark, trusted Content "
+           "Credentials of a capture, or a calibrated probability of manipulation below the stated level).</p>")
     yield "</section>\n"
 
     yield '<section id="images" aria-label="Images"><h2>Images, most suspicious first</h2>'
-    yield ('<p class="note">Score: the manipulation score, from 0 (no evidence) to 1, not a calibrated probability. '
+    yield ('<p class="note">Score: the manipulation score, from 0 to 1: the calibrated probability that the image '
+           "was manipulated where the fusion is calibrated, else the strongest single detector's score. "
            "A preview with a region shows the detectors' heatmap over the image, the mask outlined and the largest "
            "regions boxed; the others are plain thumbnails. A card opens the image's full report.</p>")
     yield '<div class="controls" role="group" aria-label="Filters">'

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InputError, OutputError
-from .store import _CHUNK, COLUMNS, SCHEMA_VERSION, ResultStore, Row
+from .store import _CHUNK, COLUMNS, SCHEMA_VERSION, ResultStore, Row, upgrade_label
 
 #: Rows per Parquet row group (and per batch read from the store).
 BATCH_ROWS = 10_000
@@ -76,6 +76,8 @@ class ReadOnlyResultStore(ResultStore):
                 f"{self.path} was written by a newer tamperscope (schema {version}; this one reads "
                 f"{SCHEMA_VERSION}): upgrade tamperscope"
             )
+        # Opened read-only, an older store cannot be migrated: it is read as the current version instead.
+        self.read_legacy(int(version) if version is not None and version.isdigit() else 1)
 
     def _close_quietly(self) -> None:
         db = getattr(self, "_db", None)
@@ -151,17 +153,19 @@ def export_rows(store: ResultStore) -> Iterator[tuple[list[Any], list[str]]]:
 
     JSON columns stay the JSON text the store holds. One query joins the paths
     (SQLite builds a temporary index for the join and sorts on disk when it must).
+    A version-1 store opened read-only exports as version 2 (``class_scores`` empty, labels upgraded).
     """
-    columns = ", ".join(f"i.{name}" for name in COLUMNS)
     sql = (
-        f"SELECT {columns}, p.path FROM images AS i LEFT JOIN paths AS p ON p.sha256 = i.sha256 "
+        f"SELECT {store.select_list('i.')}, p.path FROM images AS i LEFT JOIN paths AS p ON p.sha256 = i.sha256 "
         "ORDER BY i.score IS NULL, i.score DESC, i.path, i.sha256, p.path"
     )
-    sha_at = COLUMNS.index("sha256")
+    sha_at, label_at, detectors_at = (COLUMNS.index(name) for name in ("sha256", "label", "detectors"))
     current: list[Any] | None = None
     paths: list[str] = []
     for record in store._db.execute(sql):
         values, path = list(record[:-1]), record[-1]
+        if store._legacy:
+            values[label_at] = upgrade_label(values[label_at], values[detectors_at])
         if current is None or values[sha_at] != current[sha_at]:
             if current is not None:
                 yield current, paths

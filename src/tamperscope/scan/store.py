@@ -11,6 +11,16 @@ the same transaction as its row, and ``meta`` keeps the folder (``artifacts``,
 relative to the store's own folder so that the two can move together). Both were
 added without changing a column of ``images``: a store written before them reads
 as a store without previews.
+
+Store version 2 (report schema 2.0) keeps each image's calibrated class
+probabilities and the labels of the calibrated fusion. A version-1 store is
+migrated when opened for writing (:func:`migrate`): the column is added, and its
+"authentic" rows, which then meant "no evidence of manipulation found", become
+"no-evidence" unless provenance attested authenticity (trusted Content
+Credentials of a capture, ``c2pa``, or an intact publisher watermark,
+``watermark``, scoring >= 0.5: the only ways v1 reached "authentic" with evidence).
+A version-1 store opened read-only (``tamperscope results``) is read the same
+way without being changed (:meth:`ResultStore.select_list`, :func:`upgrade_label`).
 """
 
 from __future__ import annotations
@@ -26,7 +36,9 @@ from typing import Any
 
 from .previews import PreviewRecord
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+#: Provenance detectors whose score >= 0.5 on a version-1 "authentic" row meant authenticity was attested.
+ATTESTING = ("c2pa", "watermark")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -37,6 +49,7 @@ CREATE TABLE IF NOT EXISTS images (
     status      TEXT NOT NULL,          -- 'done' or 'error'
     label       TEXT,                   -- verdict label for 'done'
     score       REAL,                   -- manipulation score (NULL when no detector decided)
+    class_scores TEXT,                  -- JSON: calibrated probability per class (NULL when not calibrated)
     width       INTEGER,
     height      INTEGER,
     format      TEXT,
@@ -66,9 +79,9 @@ CREATE TABLE IF NOT EXISTS previews (
 #: ``meta`` key of the previews folder (relative to the store's folder).
 ARTIFACTS_KEY = "artifacts"
 
-COLUMNS = ("sha256", "path", "file_size", "status", "label", "score", "width", "height", "format", "regions",
-           "provenance", "detectors", "error", "error_kind", "seconds", "artifact", "profile", "finished_at")
-JSON_COLUMNS = ("regions", "provenance", "detectors")
+COLUMNS = ("sha256", "path", "file_size", "status", "label", "score", "class_scores", "width", "height", "format",
+           "regions", "provenance", "detectors", "error", "error_kind", "seconds", "artifact", "profile", "finished_at")
+JSON_COLUMNS = ("class_scores", "regions", "provenance", "detectors")
 #: SQLite host parameters per ``IN (...)`` query (well under every SQLite's limit).
 _CHUNK = 500
 
@@ -83,6 +96,7 @@ class Row:
     file_size: int | None = None
     label: str | None = None
     score: float | None = None
+    class_scores: dict[str, float | None] | None = None
     width: int | None = None
     height: int | None = None
     format: str | None = None
@@ -113,9 +127,26 @@ class ResultStore:
         self._db = sqlite3.connect(self.path, timeout=30.0)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(_SCHEMA)
-        self._db.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
-        self._db.commit()
+        fresh = self._db.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'images'").fetchone() is None
+        self._db.executescript(_SCHEMA)  # creates what is missing: a new store gets every column
+        with self._db:
+            if fresh:
+                self._db.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+            else:
+                migrate(self._db)
+        self._legacy = False  # a version-1 store read without migrating it (ReadOnlyResultStore)
+        self._present = set(COLUMNS)
+
+    def select_list(self, prefix: str = "") -> str:
+        """The SELECT list of :data:`COLUMNS`; a column a version-1 store lacks reads as NULL."""
+        present = getattr(self, "_present", set(COLUMNS))
+        return ", ".join(f"{prefix}{name}" if name in present else f"NULL AS {name}" for name in COLUMNS)
+
+    def read_legacy(self, version: int | None) -> None:
+        """Read a store of ``version`` < 2 as version 2 without writing to it (labels by :func:`upgrade_label`)."""
+        self._present = {r[1] for r in self._db.execute("PRAGMA table_info(images)")}
+        self._legacy = version is not None and version < 2
 
     def close(self) -> None:
         self._db.close()
@@ -196,7 +227,7 @@ class ResultStore:
 
     def rows(self, order: str = "score", limit: int | None = None, status: str | None = None) -> Iterator[Row]:
         """Rows, most suspicious first by default (``order`` = "score" or "path")."""
-        sql = "SELECT " + ", ".join(COLUMNS) + " FROM images"
+        sql = "SELECT " + self.select_list() + " FROM images"
         params: list[Any] = []
         if status:
             sql += " WHERE status = ?"
@@ -206,13 +237,13 @@ class ResultStore:
             sql += " LIMIT ?"
             params.append(int(limit))
         for record in self._db.execute(sql, params):
-            yield _row(record)
+            yield _row(record, self._legacy)
 
     def row(self, sha256: str) -> Row | None:
         """The row of one content hash, or None."""
-        record = self._db.execute("SELECT " + ", ".join(COLUMNS) + " FROM images WHERE sha256 = ?",
+        record = self._db.execute("SELECT " + self.select_list() + " FROM images WHERE sha256 = ?",
                                   (sha256,)).fetchone()
-        return None if record is None else _row(record)
+        return None if record is None else _row(record, self._legacy)
 
     def shas_with_prefix(self, prefix: str, limit: int = 2) -> list[str]:
         """Up to ``limit`` content hashes starting with ``prefix`` (lower-case hex); a range scan of the key."""
@@ -232,18 +263,63 @@ class ResultStore:
     def counts(self) -> dict[str, int]:
         """Images by status and verdict label, and paths seen."""
         out = {"images": 0, "paths": 0}
-        for status, label, count in self._db.execute(
-            "SELECT status, COALESCE(label, ''), COUNT(*) FROM images GROUP BY status, label"
-        ):
+        if self._legacy:  # labels read as version 2 need each "authentic" row's detectors
+            query = ("SELECT status, COALESCE(label, ''), detectors, 1 FROM images WHERE label = 'authentic' "
+                     "UNION ALL SELECT status, COALESCE(label, ''), NULL, COUNT(*) FROM images "
+                     "WHERE label IS NOT 'authentic' GROUP BY status, label")
+        else:
+            query = "SELECT status, COALESCE(label, ''), NULL, COUNT(*) FROM images GROUP BY status, label"
+        for status, label, detectors, count in self._db.execute(query):
             out["images"] += count
-            key = label if status == "done" else "error"
+            key = (upgrade_label(label, detectors) if self._legacy else label) if status == "done" else "error"
             out[key] = out.get(key, 0) + count
         out["paths"] = self._db.execute("SELECT COUNT(*) FROM paths").fetchone()[0]
         return out
 
 
-def _row(record: tuple) -> Row:
+def migrate(db: sqlite3.Connection) -> int:
+    """Bring a store of an earlier version to :data:`SCHEMA_VERSION` (see the module doc); the rows changed."""
+    row = db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+    version = int(row[0]) if row is not None else 1
+    changed = relabel_v1(db, "images", "sha256") if version < 2 else 0
+    db.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+    return changed
+
+
+def relabel_v1(db: sqlite3.Connection, table: str, key: str) -> int:
+    """Add ``class_scores`` to ``table`` and turn its unattested "authentic" rows into "no-evidence".
+
+    Shared by the scan store and the service's job store, whose rows describe an image the same way.
+    """
+    names = {r[1] for r in db.execute(f"PRAGMA table_info({table})")}
+    if "class_scores" not in names:
+        db.execute(f"ALTER TABLE {table} ADD COLUMN class_scores TEXT")
+    changed = 0
+    for ident, detectors in db.execute(f"SELECT {key}, detectors FROM {table} WHERE label = 'authentic'").fetchall():
+        if upgrade_label("authentic", detectors) != "authentic":
+            db.execute(f"UPDATE {table} SET label = 'no-evidence' WHERE {key} = ?", (ident,))
+            changed += 1
+    return changed
+
+
+def upgrade_label(label: str | None, detectors: str | None) -> str | None:
+    """A version-1 label as version 2 says it: "authentic" without attesting provenance is "no-evidence"."""
+    return "no-evidence" if label == "authentic" and not _attested(detectors) else label
+
+
+def _attested(detectors: str | None) -> bool:
+    try:
+        scores = json.loads(detectors) if detectors else {}
+    except ValueError:
+        return False
+    return isinstance(scores, dict) and any(isinstance(scores.get(n), (int, float)) and not isinstance(
+        scores.get(n), bool) and scores[n] >= 0.5 for n in ATTESTING)
+
+
+def _row(record: tuple, legacy: bool = False) -> Row:
     values = dict(zip(COLUMNS, record))
+    if legacy:
+        values["label"] = upgrade_label(values["label"], values["detectors"])
     for name in JSON_COLUMNS:
         values[name] = None if values[name] is None else json.loads(values[name])
     return Row(**values)

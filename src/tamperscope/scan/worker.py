@@ -86,7 +86,7 @@ def row_from_report(report, path: str, sha256: str, profile: str) -> Row:
     ]
     return Row(
         sha256=sha256, path=path, status="done", file_size=image["file_size"], label=data["verdict"]["label"],
-        score=data["verdict"]["manipulation_score"], width=image["width"], height=image["height"],
-        format=image["format"], regions=regions, provenance=provenance, detectors=detectors, profile=profile,
+        score=data["verdict"]["manipulation_score"], class_scores=data["verdict"]["class_scores"],
+        width=image["width"], height=image["height"], format=image["format"], regions=regions, provenance=provenance, detectors=detectors, profile=profile,
         finished_at=time.time(),
     )

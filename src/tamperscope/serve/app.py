@@ -37,6 +37,7 @@ from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .. import __version__
+from ..report.schema import LABEL_SHORT
 from .guards import RateLimit, TokenBuckets, UploadReader, is_loopback, token_matches
 from .jobs import PREVIEW_NAMES, JobPool, PoolSettings, upload_path
 from .metrics import Metrics, labels
@@ -95,8 +96,13 @@ class AnalysisOut(BaseModel):
     width: int | None = None
     height: int | None = None
     profile: str
-    label: str | None = Field(None, description="Verdict label when done")
+    label: str | None = Field(None, description="Verdict label when done: edited, ai-generated, ai-edited, "
+                              "authentic, no-evidence or inconclusive")
     score: float | None = Field(None, description="Manipulation score when done (null when no detector decided)")
+    label_words: str | None = Field(None, description="The label in words, as every report says it")
+    class_scores: dict[str, float | None] | None = Field(
+        None, description="Calibrated probability per class (edited, ai-generated, ai-edited, no-manipulation; "
+        "null = not checked), when done; null when the fusion was not calibrated")
     regions: list[dict[str, Any]] | None = None
     provenance: dict[str, Any] | None = None
     detectors: dict[str, Any] | None = None
@@ -386,7 +392,8 @@ def _out(job: Job, report: dict[str, Any] | None = None, service: Service | None
     if report is not None:
         report = {**report, "artifacts": {k: v for k, v in (report.get("artifacts") or {}).items()
                                           if k != "directory"}}  # the server's own paths stay private
-    return {**values, "links": links, "report": report}
+    words = LABEL_SHORT.get(job.label or "", job.label) if job.status == "done" else None
+    return {**values, "label_words": words, "links": links, "report": report}
 
 
 def _ascii(text: str) -> str:

@@ -8,9 +8,10 @@ or a restart settles what was in flight: a ``running`` job is marked failed (its
 worker died with the old server and may be what killed it), a ``queued`` job is
 handed back to be queued again (its upload is on disk, nothing was started).
 
-The summary columns (label, score, regions, provenance, detectors) are the
-scan store's :class:`~tamperscope.scan.store.Row`, so a job row and a scan row
-describe an image the same way.
+The summary columns (label, score, class_scores, regions, provenance,
+detectors) are the scan store's :class:`~tamperscope.scan.store.Row`, so a job
+row and a scan row describe an image the same way; a version-1 job store is
+migrated as a scan store is (:func:`~tamperscope.scan.store.relabel_v1`).
 """
 
 from __future__ import annotations
@@ -23,9 +24,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from ..scan.store import Row
+from ..scan.store import Row, relabel_v1
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -41,6 +42,7 @@ CREATE TABLE IF NOT EXISTS jobs (
     status      TEXT NOT NULL,          -- queued, running, done, failed
     label       TEXT,
     score       REAL,
+    class_scores TEXT,                  -- JSON: calibrated probability per class
     regions     TEXT,                   -- JSON
     provenance  TEXT,                   -- JSON
     detectors   TEXT,                   -- JSON
@@ -55,7 +57,7 @@ CREATE INDEX IF NOT EXISTS jobs_created ON jobs(created_at DESC);
 CREATE INDEX IF NOT EXISTS jobs_status ON jobs(status);
 """
 
-_JSON = ("regions", "provenance", "detectors")
+_JSON = ("class_scores", "regions", "provenance", "detectors")
 STATUSES = ("queued", "running", "done", "failed")
 INTERRUPTED = "the server stopped while this analysis was running; upload the image again"
 
@@ -74,6 +76,7 @@ class Job:
     height: int | None = None
     label: str | None = None
     score: float | None = None
+    class_scores: dict[str, float | None] | None = None
     regions: list[dict[str, Any]] | None = None
     provenance: dict[str, Any] | None = None
     detectors: dict[str, Any] | None = None
@@ -100,9 +103,14 @@ class JobStore:
         self._db = sqlite3.connect(self.path, timeout=30.0, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
+        fresh = self._db.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'jobs'").fetchone() is None
         self._db.executescript(_SCHEMA)
-        self._db.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
-        self._db.commit()
+        with self._db:
+            row = self._db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+            if not fresh and (row is None or int(row[0]) < 2):
+                relabel_v1(self._db, "jobs", "id")
+            self._db.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
 
     def close(self) -> None:
         with self._lock:
@@ -123,7 +131,8 @@ class JobStore:
         """Record a worker's result (``row.sha256`` carries the job id: the pool's task key)."""
         done = row.status == "done"
         values = _encode({
-            "status": "done" if done else "failed", "label": row.label, "score": row.score, "regions": row.regions,
+            "status": "done" if done else "failed", "label": row.label, "score": row.score,
+            "class_scores": row.class_scores, "regions": row.regions,
             "provenance": row.provenance, "detectors": row.detectors, "error": row.error,
             "error_kind": row.error_kind, "seconds": row.seconds, "finished_at": row.finished_at or time.time(),
         })

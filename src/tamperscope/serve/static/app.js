@@ -8,7 +8,9 @@
   var POLL_MS = 400;
   var current = null;  // the analysis shown
 
-  var LABELS = { edited: "Edited", authentic: "No trace of editing found", inconclusive: "Inconclusive" };
+  // The label's words come from the server (label_words: the same words as every report); the name is a fallback.
+  function labelWords(job) { return job.label_words || job.label || ""; }
+  function percent(value) { return value === null || value === undefined ? "not checked" : value.toFixed(2); }
   var WHY = {
     401: "This server needs an access token.",
     408: "The upload was too slow and the server gave up on it.",
@@ -120,10 +122,18 @@
     summary.textContent = "";
     var label = document.createElement("span");
     label.className = "label-" + (job.label || "inconclusive");
-    label.textContent = LABELS[job.label] || job.label || "";
+    label.textContent = labelWords(job);
     summary.appendChild(label);
-    var score = job.score === null || job.score === undefined ? "n/a" : job.score.toFixed(2);
-    summary.appendChild(document.createTextNode(" · " + job.filename + " · manipulation score " + score));
+    var detail;
+    if (job.class_scores) {
+      detail = ["edited", "ai-generated", "ai-edited", "no-manipulation"].map(function (name) {
+        return name + " " + percent(job.class_scores[name]);
+      }).join(", ");
+      detail = "probabilities: " + detail;
+    } else {
+      detail = "manipulation score " + (job.score === null || job.score === undefined ? "n/a" : job.score.toFixed(2));
+    }
+    summary.appendChild(document.createTextNode(" · " + job.filename + " · " + detail));
     return api(job.links.html).then(function (response) { return response.text(); }).then(function (html) {
       $("report").srcdoc = html;
       $("result").hidden = false;
@@ -184,7 +194,7 @@
         name.className = "name";
         name.textContent = job.filename;
         var status = document.createElement("span");
-        var word = job.status === "done" ? (LABELS[job.label] || job.label) : job.status;
+        var word = job.status === "done" ? labelWords(job) : job.status;
         status.className = "status " + (job.status === "done" ? job.label : job.status);
         status.textContent = word;
         var when = document.createElement("span");
