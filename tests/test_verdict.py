@@ -203,3 +203,20 @@ def test_a_version_1_job_store_migrates(tmp_path):
     store = JobStore(path)
     assert {j.id[0]: j.label for j in store.list()} == MIGRATED
     store.close()
+
+
+def test_a_class_outside_the_fitted_model_shows_the_deciding_detectors_own_score(tmp_path):
+    # A detector named by hand (or of the thorough profile) that the fitted model does not weigh decides at its own
+    # calibrated score; the probability line must show that score, not "not checked" beside the label it gave.
+    import dataclasses
+
+    path = tmp_path / "image.jpg"
+    authentic_jpeg(path, 90)
+    report = analyze(path)
+    assert report.fusion.class_scores["ai-generated"] is None
+    assert "ai-generated not checked" in score_line(report)
+    probe = dataclasses.replace(report.evidence[-1], detector="aigen", score=0.93, indicates="ai-generated")
+    report.evidence.append(probe)
+    report.fusion.unmodelled = ["aigen"]
+    assert "ai-generated 0.93 from aigen alone" in score_line(report)
+    assert "ai-edited not checked" in score_line(report)

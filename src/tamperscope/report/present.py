@@ -78,8 +78,7 @@ def score_line(report: Report) -> str:
     """One line on the class probabilities (or the uncalibrated score): the same in every output."""
     fusion = report.fusion
     if fusion.class_scores is not None:
-        parts = [f"{klass} {'not checked' if value is None else f'{value:.2f}'}"
-                 for klass, value in class_scores(report)]
+        parts = [f"{klass} {_class_value(report, klass, value)}" for klass, value in class_scores(report)]
         head = ("Calibrated probabilities" if fusion.calibrated
                 else "Probabilities (calibrated only for the modelled detectors)")
         return f"{head}: " + ", ".join(parts) + "."
@@ -87,6 +86,18 @@ def score_line(report: Report) -> str:
         return "No manipulation score: no detector could decide."
     return (f"Manipulation score {fusion.score:.2f} ({strength_words(fusion.score)} evidence) on a scale from 0 "
             "(no evidence) to 1: the strongest single detector's score, not a calibrated probability.")
+
+
+def _class_value(report: Report, klass: str, value: float | None) -> str:
+    """A class's probability in words; a class outside the fitted model shows the deciding detector's own score."""
+    if value is not None:
+        return f"{value:.2f}"
+    own = [(item.score, item.detector) for item in report.evidence
+           if item.detector in report.fusion.unmodelled and item.indicates == klass and item.score is not None]
+    if own:
+        score, detector = max(own)
+        return f"{score:.2f} from {detector} alone (its own calibration, outside the fitted model)"
+    return "not checked"
 
 
 def class_scores(report: Report) -> list[tuple[str, float | None]]:
