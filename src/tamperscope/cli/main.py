@@ -77,10 +77,7 @@ def analyze(
     ),
 ) -> None:
     """Analyse one image: verdict, regions and evidence; with -o, write the report files."""
-    from dataclasses import replace
-
     from ..api import analyze as run_analysis
-    from ..image import DEFAULT_LIMITS
     from ..report.write import report_formats as normalise_formats
     from ..report.write import write_report
 
@@ -90,13 +87,7 @@ def analyze(
         _fail(str(exc), EXIT_BAD_INPUT)
     if report_formats and out is None:
         _fail("--report needs -o/--out: the report files are written into that folder", EXIT_BAD_INPUT)
-    limits = DEFAULT_LIMITS
-    if max_pixels is not None:
-        limits = replace(limits, max_pixels=max_pixels)
-    if max_file_mb is not None:
-        limits = replace(limits, max_file_bytes=int(max_file_mb * 1024 * 1024))
-    if detector_seconds is not None:
-        limits = replace(limits, detector_seconds=detector_seconds or None)
+    limits = _limits(max_pixels, max_file_mb, detector_seconds)
 
     narrative = None
     if narrate_endpoint:
@@ -141,6 +132,22 @@ def _process_age() -> float | None:
         return max(0.0, uptime - int(fields[19]) / os.sysconf("SC_CLK_TCK"))  # field 22: start time, in ticks
     except (OSError, ValueError, IndexError):
         return None
+
+
+def _limits(max_pixels: int | None, max_file_mb: float | None, detector_seconds: float | None = None):
+    """The default input limits with the command's overrides (``detector_seconds`` 0 = no per-detector limit)."""
+    from dataclasses import replace
+
+    from ..image import DEFAULT_LIMITS
+
+    limits = DEFAULT_LIMITS
+    if max_pixels is not None:
+        limits = replace(limits, max_pixels=max_pixels)
+    if max_file_mb is not None:
+        limits = replace(limits, max_file_bytes=int(max_file_mb * 1024 * 1024))
+    if detector_seconds is not None:
+        limits = replace(limits, detector_seconds=detector_seconds or None)
+    return limits
 
 
 def _add_startup(report, started: float | None) -> None:
@@ -245,11 +252,8 @@ def compare(
 
     Exit code 0 whatever the verdict (changed, unchanged, not-comparable); 2 for an unreadable file or bad usage.
     """
-    from dataclasses import replace
-
     from ..api import compare as run_comparison
     from ..comparison.write import comparison_formats, write_comparison
-    from ..image import DEFAULT_LIMITS
 
     try:
         formats = comparison_formats(report_formats)
@@ -257,11 +261,7 @@ def compare(
         _fail(str(exc), EXIT_BAD_INPUT)
     if report_formats and out is None:
         _fail("--report needs -o/--out: the report files are written into that folder", EXIT_BAD_INPUT)
-    limits = DEFAULT_LIMITS
-    if max_pixels is not None:
-        limits = replace(limits, max_pixels=max_pixels)
-    if max_file_mb is not None:
-        limits = replace(limits, max_file_bytes=int(max_file_mb * 1024 * 1024))
+    limits = _limits(max_pixels, max_file_mb)
 
     def action():
         result = run_comparison(original, suspect, limits=limits)
