@@ -26,7 +26,7 @@ import numpy as np
 from PIL import Image as PILImage
 
 from ..report.colormap import data_uri, fit, jpeg_bytes, map_png, with_transparency
-from ..report.html import _CSS, _legend_gradient, _slug
+from ..report.html import _CSS, REGION_ROWS_SCRIPT, _legend_gradient, _slug
 from ..report.explain import location_words
 from .report import Comparison
 from .pictures import aligned_original
@@ -38,7 +38,7 @@ _ANCHORS = {"cmp:alignment": "cmp-alignment", "cmp:overlap": "cmp-alignment", "c
 #: Longest side, in pixels, of the pictures embedded in the page.
 PREVIEW_MAX_SIDE = 1600
 
-_SCRIPT = """
+_SCRIPT = ("""
 (function () {
   var tabs = document.querySelectorAll("button[data-view]");
   var panes = document.querySelectorAll("[data-pane]");
@@ -81,23 +81,10 @@ _SCRIPT = """
       });
     });
   }
-  var rows = document.querySelectorAll("[data-region]");
-  function mark(id, on) {
-    Array.prototype.forEach.call(rows, function (item) {
-      if (item.getAttribute("data-region") === id) { item.classList.toggle("hot", on); }
-    });
-  }
-  Array.prototype.forEach.call(rows, function (item) {
-    var id = item.getAttribute("data-region");
-    item.addEventListener("mouseenter", function () { mark(id, true); });
-    item.addEventListener("mouseleave", function () { mark(id, false); });
-    item.addEventListener("focusin", function () { mark(id, true); });
-    item.addEventListener("focusout", function () { mark(id, false); });
-  });
-  var first = document.querySelector("button[data-view]");
+""" + REGION_ROWS_SCRIPT + """  var first = document.querySelector("button[data-view]");
   if (first) { show(first.getAttribute("data-view")); }
 })();
-""".strip()
+""").strip()
 
 _EXTRA_CSS = """
 .verdict.changed { border-left-color: var(--edited); background: var(--edited-bg); }

@@ -44,7 +44,24 @@ MIN_DISPLAY_SIDE = 480
 #: Initial opacity of the heatmap overlay, percent.
 DEFAULT_OPACITY = 70
 
-_SCRIPT = """
+#: Pointing at a region (its row, its box) lights every element of that region together; both pages use it.
+REGION_ROWS_SCRIPT = """\
+  var rows = document.querySelectorAll("[data-region]");
+  function mark(id, on) {
+    Array.prototype.forEach.call(rows, function (item) {
+      if (item.getAttribute("data-region") === id) { item.classList.toggle("hot", on); }
+    });
+  }
+  Array.prototype.forEach.call(rows, function (item) {
+    var id = item.getAttribute("data-region");
+    item.addEventListener("mouseenter", function () { mark(id, true); });
+    item.addEventListener("mouseleave", function () { mark(id, false); });
+    item.addEventListener("focusin", function () { mark(id, true); });
+    item.addEventListener("focusout", function () { mark(id, false); });
+  });
+"""
+
+_SCRIPT = ("""
 (function () {
   var overlay = document.getElementById("overlay");
   var slider = document.getElementById("opacity");
@@ -63,20 +80,7 @@ _SCRIPT = """
     viewer.classList.toggle("hide-regions", !boxes.checked);
   });
   // Pointing at a region's row (or its box) lights the box on the photo and the row together.
-  var rows = document.querySelectorAll("[data-region]");
-  function mark(id, on) {
-    Array.prototype.forEach.call(rows, function (item) {
-      if (item.getAttribute("data-region") === id) { item.classList.toggle("hot", on); }
-    });
-  }
-  Array.prototype.forEach.call(rows, function (item) {
-    var id = item.getAttribute("data-region");
-    item.addEventListener("mouseenter", function () { mark(id, true); });
-    item.addEventListener("mouseleave", function () { mark(id, false); });
-    item.addEventListener("focusin", function () { mark(id, true); });
-    item.addEventListener("focusout", function () { mark(id, false); });
-  });
-  var buttons = document.querySelectorAll("button[data-layer]");
+""" + REGION_ROWS_SCRIPT + """  var buttons = document.querySelectorAll("button[data-layer]");
   Array.prototype.forEach.call(buttons, function (button) {
     button.addEventListener("click", function () {
       var source = button.querySelector("img.map");
@@ -89,7 +93,7 @@ _SCRIPT = """
     });
   });
 })();
-""".strip()
+""").strip()
 
 _CSS = """
 :root { --ink: #1f2328; --muted: #59636e; --line: #d0d7de; --paper: #ffffff; --page: #f6f8fa;
